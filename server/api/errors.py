@@ -1,0 +1,95 @@
+"""Errors as the API shows them: user errors in payloads, top-level errors for the rest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from server.core.errors import DomainError, ErrorCode
+from server.store.db import DatabaseUnavailable
+
+log = logging.getLogger("jifen.api")
+
+ErrorCodeType = strawberry.enum(
+    ErrorCode, name="ErrorCode", description="A stable code for every failure a client can see."
+)
+
+
+@strawberry.type(description="An expected failure of a mutation; nothing was changed.")
+class UserError:
+    code: ErrorCodeType = strawberry.field(description="Stable code to branch on.")
+    message: str = strawberry.field(description="What went wrong, in words for a person.")
+    field: str | None = strawberry.field(
+        default=None, description="The input field the error is about, if any."
+    )
+    line: int | None = strawberry.field(
+        default=None, description="Line in rule source, for rule errors."
+    )
+    column: int | None = strawberry.field(
+        default=None, description="Column in rule source, for rule errors."
+    )
+
+    @classmethod
+    def of(cls, exc: DomainError) -> UserError:
+        return cls(code=exc.code, message=exc.message, field=exc.field)
+
+
+class ApiError(GraphQLError):
+    """A top-level error the client may read: bad request, authentication, unavailability."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message, extensions={"code": code.value})
+
+
+P = TypeVar("P")
+
+
+def mutation(payload: Callable[..., P], work: Callable[[], P]) -> P:
+    """Run a mutation's work; expected failures become the payload's userErrors."""
+    try:
+        return work()
+    except DomainError as exc:
+        return payload(user_errors=[UserError.of(exc)])
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable: %s", exc)
+        raise ApiError(
+            ErrorCode.UNAVAILABLE,
+            "the database is unavailable; retry with the same idempotency key",
+        ) from exc
+
+
+def query(work: Callable[[], P]) -> P:
+    """Run a query's work; expected failures become top-level errors with a code."""
+    try:
+        return work()
+    except DomainError as exc:
+        raise ApiError(exc.code, exc.message) from exc
+    except DatabaseUnavailable as exc:
+        raise ApiError(ErrorCode.UNAVAILABLE, "the database is unavailable; retry") from exc
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Hide everything that was not raised on purpose; the server log keeps the details."""
+    original = error.original_error
+    if original is None or isinstance(original, (ApiError, GraphQLError)):
+        return False
+    return True
+
+
+class MaskUnexpected(MaskErrors):
+    """Replace unexpected errors by a fixed message with the code INTERNAL."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            should_mask_error=should_mask, error_message="Internal error; it has been logged."
+        )
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": ErrorCode.INTERNAL.value}
+        return masked

@@ -1,0 +1,25 @@
+"""Public ids: a type prefix and a number, e.g. `mbr_42`. Stable and easy to read in logs."""
+
+from __future__ import annotations
+
+from server.core.errors import DomainError, ErrorCode
+
+PREFIXES = {"member": "mbr", "transaction": "txn", "entry": "ent", "event": "evt"}
+
+
+def encode(kind: str, number: int) -> str:
+    return f"{PREFIXES[kind]}_{number}"
+
+
+def decode(kind: str, value: str, field: str) -> int:
+    """The number inside an id of this kind, or INVALID_ID naming the field."""
+    prefix = PREFIXES[kind]
+    text = str(value)
+    head, _, tail = text.partition("_")
+    if head != prefix or not tail.isdigit() or len(tail) > 18:
+        raise DomainError(
+            ErrorCode.INVALID_ID,
+            f"{text[:40]!r} is not a {kind} id (they look like {prefix}_123)",
+            field,
+        )
+    return int(tail)

@@ -1,0 +1,416 @@
+"""The ledger as clients see it: entries, transactions, summaries; adjustments, reversals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from server.api import ids
+from server.api.context import Info
+from server.api.errors import UserError, mutation, query
+from server.api.gate import gate
+from server.api.pagination import Connection, connection, decode_cursor, page_size
+from server.core import adjustments, history, idempotency
+from server.core.errors import DomainError, ErrorCode
+from server.store import models
+from server.store.db import write_transaction
+
+if TYPE_CHECKING:
+    from server.api.events import Event
+    from server.api.members import Member
+
+MemberRef = Annotated["Member", strawberry.lazy("server.api.members")]
+EventRef = Annotated["Event", strawberry.lazy("server.api.events")]
+
+
+@strawberry.enum(name="AccountKind", description="Which kind of account an entry moved points in.")
+class AccountKindType(Enum):
+    AVAILABLE = "available"
+    PENDING = "pending"
+    HELD = "held"
+    ISSUANCE = "issuance"
+    ADJUSTMENT = "adjustment"
+    REDEMPTION = "redemption"
+    CHECKOUT = "checkout"
+    LOTTERY = "lottery"
+    EXPIRY = "expiry"
+
+
+@strawberry.enum(description="Which accounts a ledger listing covers.")
+class LedgerScope(Enum):
+    MEMBER_WALLETS = "member_wallets"
+    PROGRAM_ACCOUNTS = "program_accounts"
+    ALL = "all"
+
+
+@strawberry.enum(description="How ledgerSummary groups its rows.")
+class SummaryGroupBy(Enum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    CAMPAIGN = "campaign"
+    KIND = "kind"
+
+
+@strawberry.type(description="One posting: points moving into (+) or out of (-) one account.")
+class LedgerEntry:
+    row: strawberry.Private[models.Posting]
+
+    @strawberry.field(description="Stable id, e.g. `ent_7`.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(ids.encode("entry", self.row.id))
+
+    @strawberry.field(description="Points in (+) or out (-) of the account.")
+    def amount(self) -> int:
+        return self.row.amount
+
+    @strawberry.field(
+        description="The member wallet's balance right after; null for program accounts."
+    )
+    def balance_after(self) -> int | None:
+        return self.row.balance_after
+
+    @strawberry.field(description="The kind of account.")
+    def account_kind(self) -> AccountKindType:
+        return AccountKindType(self.row.account.kind)
+
+    @strawberry.field(
+        description="The account's key, e.g. `available:42` or `issuance:daily-checkin`."
+    )
+    def account(self) -> str:
+        return self.row.account.key
+
+    @strawberry.field(description="When it was posted.")
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="The member whose wallet this is; null for program accounts.")
+    def member(self) -> MemberRef | None:
+        from server.api.members import member_by_id
+
+        return member_by_id(self.row.member_id) if self.row.member_id else None
+
+    @strawberry.field(description="The transaction this entry belongs to: why it exists.")
+    def transaction(self) -> Transaction:
+        return Transaction(row=self.row.txn)
+
+
+@strawberry.type(description="A balanced set of entries, with the reason it exists.")
+class Transaction:
+    row: strawberry.Private[models.LedgerTransaction]
+
+    @strawberry.field(description="Stable id, e.g. `txn_3`.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(ids.encode("transaction", self.row.id))
+
+    @strawberry.field(description="What kind of movement: `adjustment`, `reversal`, `award`...")
+    def kind(self) -> str:
+        return self.row.kind
+
+    @strawberry.field(description="When it was posted.")
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="The member it concerns, if any.")
+    def member(self) -> MemberRef | None:
+        from server.api.members import member_by_id
+
+        return member_by_id(self.row.member_id) if self.row.member_id else None
+
+    @strawberry.field(description="Who did it (`role:name`), for manual transactions.")
+    def actor(self) -> str | None:
+        return self.row.actor
+
+    @strawberry.field(description="Who approved it, when a second person had to.")
+    def approver(self) -> str | None:
+        return self.row.approver
+
+    @strawberry.field(description="The reason given by whoever did it.")
+    def reason(self) -> str | None:
+        return self.row.reason
+
+    @strawberry.field(description="The campaign that awarded it.")
+    def campaign(self) -> str | None:
+        return self.row.campaign
+
+    @strawberry.field(description="The campaign version in force when it was awarded.")
+    def campaign_version(self) -> int | None:
+        return self.row.campaign_version
+
+    @strawberry.field(description="The line of the rule that awarded it.")
+    def rule_line(self) -> int | None:
+        return self.row.rule_line
+
+    @strawberry.field(description="The text of the rule that awarded it.")
+    def rule_text(self) -> str | None:
+        return self.row.rule_text
+
+    @strawberry.field(description="The event that caused it.")
+    def event(self) -> EventRef | None:
+        from server.api.events import Event
+
+        if self.row.event_id is None:
+            return None
+        return Event(row=models.Event.get_by_id(self.row.event_id))
+
+    @strawberry.field(description="The transaction this one reverses.")
+    def reverses(self) -> Transaction | None:
+        if self.row.reverses_id is None:
+            return None
+        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.reverses_id))
+
+    @strawberry.field(description="The transaction that reversed this one, if any.")
+    def reversed_by(self) -> Transaction | None:
+        row = models.LedgerTransaction.get_or_none(models.LedgerTransaction.reverses == self.row.id)
+        return Transaction(row=row) if row is not None else None
+
+    @strawberry.field(description="Its entries; they sum to zero.")
+    def entries(self) -> list[LedgerEntry]:
+        rows = (
+            models.Posting.select(models.Posting, models.Account)
+            .join(models.Account)
+            .where(models.Posting.txn == self.row.id)
+            .order_by(models.Posting.id)
+        )
+        out = []
+        for r in rows:
+            r.txn = self.row
+            out.append(LedgerEntry(row=r))
+        return out
+
+
+@strawberry.type(description="Points flows for one group of ledgerSummary.")
+class LedgerSummaryRow:
+    group: str = strawberry.field(
+        description="The period's first day, the campaign or "
+        "the kind; empty for entries without one."
+    )
+    starts_at: datetime | None = strawberry.field(description="Start of the period.")
+    ends_at: datetime | None = strawberry.field(description="End of the period (exclusive).")
+    issued: int = strawberry.field(description="Points awarded, net of clawbacks.")
+    spent: int = strawberry.field(description="Points spent on redemptions, checkout, lotteries.")
+    expired: int = strawberry.field(description="Points that expired.")
+    net: int = strawberry.field(description="issued - spent - expired.")
+    outstanding: int = strawberry.field(
+        description="Points owed to members at the end of the period (or of the range)."
+    )
+    members: int = strawberry.field(description="Members whose wallets moved.")
+
+
+@strawberry.type(description="Points issued, spent, expired and owed over a time range.")
+class LedgerSummary:
+    rows: list[LedgerSummaryRow] = strawberry.field(description="One row per group.")
+    outstanding: int = strawberry.field(description="Points owed to members at `to`.")
+
+
+@strawberry.input(description="Which entries to list.")
+class LedgerFilter:
+    member_id: strawberry.ID | None = strawberry.field(default=None, description="One member.")
+    kinds: list[str] | None = strawberry.field(default=None, description="Transaction kinds.")
+    campaign: str | None = strawberry.field(default=None, description="One campaign.")
+    since: datetime | None = strawberry.field(
+        default=None, name="from", description="Posted at or after."
+    )
+    until: datetime | None = strawberry.field(default=None, name="to", description="Posted before.")
+    scope: LedgerScope = strawberry.field(
+        default=LedgerScope.MEMBER_WALLETS, description="Which accounts."
+    )
+
+
+@strawberry.input(description="Award (positive) or deduct (negative) points by hand.")
+class PointsAdjustInput:
+    member_id: strawberry.ID = strawberry.field(description="The member.")
+    points: int = strawberry.field(description="Non-zero; a deduction never overdraws.")
+    reason: str = strawberry.field(description="Why, up to 500 characters; kept in the ledger.")
+    idempotency_key: str = strawberry.field(description="Retries with this key do it once.")
+
+
+@strawberry.type(description="Result of pointsAdjust.")
+class PointsAdjustPayload:
+    transaction: Transaction | None = strawberry.field(default=None, description="The posting.")
+    member: MemberRef | None = strawberry.field(default=None, description="The member after.")
+    replayed: bool = strawberry.field(
+        default=False, description="True when this key was already used: nothing new happened."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was changed, if so."
+    )
+
+
+@strawberry.input(description="Undo a transaction by posting its mirror image.")
+class TransactionReverseInput:
+    transaction_id: strawberry.ID = strawberry.field(description="What to reverse.")
+    reason: str = strawberry.field(description="Why, up to 500 characters.")
+
+
+@strawberry.type(description="Result of transactionReverse.")
+class TransactionReversePayload:
+    reversal: Transaction | None = strawberry.field(
+        default=None, description="The new transaction."
+    )
+    reversed: Transaction | None = strawberry.field(default=None, description="The original.")
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was changed, if so."
+    )
+
+
+def _entry_filter(flt: LedgerFilter | None) -> history.EntryFilter:
+    if flt is None:
+        return history.EntryFilter()
+    member_id = (
+        ids.decode("member", flt.member_id, "filter.memberId")
+        if flt.member_id is not None
+        else None
+    )
+    return history.EntryFilter(
+        member_id=member_id,
+        kinds=tuple(flt.kinds or ()),
+        campaign=flt.campaign,
+        since=flt.since,
+        until=flt.until,
+        scope=history.Scope(flt.scope.value),
+    )
+
+
+@strawberry.type
+class LedgerQuery:
+    @strawberry.field(
+        description="Ledger entries for analysts, newest first, with filters.",
+        permission_classes=gate("Query.ledger"),
+    )
+    def ledger(
+        self, filter: LedgerFilter | None = None, first: int | None = None, after: str | None = None
+    ) -> Connection[LedgerEntry]:
+        def work():
+            limit = page_size(first)
+            rows = history.entries(
+                _entry_filter(filter), before_id=decode_cursor(after), limit=limit + 1
+            )
+            return connection(rows, limit, key=lambda r: r.id, node=lambda r: LedgerEntry(row=r))
+
+        return query(work)
+
+    @strawberry.field(
+        description="One transaction by id.", permission_classes=gate("Query.transaction")
+    )
+    def transaction(self, id: strawberry.ID) -> Transaction | None:
+        def work():
+            row = models.LedgerTransaction.get_or_none(
+                models.LedgerTransaction.id == ids.decode("transaction", id, "id")
+            )
+            return Transaction(row=row) if row is not None else None
+
+        return query(work)
+
+    @strawberry.field(
+        description="Points issued, spent, expired and owed, grouped by period "
+        "(in the program's time zone), campaign or kind.",
+        permission_classes=gate("Query.ledgerSummary"),
+    )
+    def ledger_summary(
+        self,
+        info: Info,
+        since: Annotated[
+            datetime,
+            strawberry.argument(name="from", description="Start of the range (inclusive)."),
+        ],
+        until: Annotated[
+            datetime, strawberry.argument(name="to", description="End of the range (exclusive).")
+        ],
+        group_by: SummaryGroupBy = SummaryGroupBy.DAY,
+    ) -> LedgerSummary:
+        def work():
+            for value, name in ((since, "from"), (until, "to")):
+                if value.tzinfo is None:
+                    raise DomainError(
+                        ErrorCode.INVALID_INPUT, f"`{name}` needs a time zone offset", name
+                    )
+            result = history.summary(
+                since, until, history.GroupBy(group_by.value), info.context.settings
+            )
+            return LedgerSummary(
+                outstanding=result.outstanding,
+                rows=[
+                    LedgerSummaryRow(
+                        group=r.group,
+                        starts_at=r.since,
+                        ends_at=r.until,
+                        issued=r.issued,
+                        spent=r.spent,
+                        expired=r.expired,
+                        net=r.net,
+                        outstanding=r.outstanding,
+                        members=r.members,
+                    )
+                    for r in result.rows
+                ],
+            )
+
+        return query(work)
+
+
+@strawberry.type
+class LedgerMutation:
+    @strawberry.mutation(
+        description="Award or deduct points by hand, with a reason.",
+        permission_classes=gate("Mutation.pointsAdjust"),
+    )
+    def points_adjust(self, info: Info, input: PointsAdjustInput) -> PointsAdjustPayload:
+        from server.api.members import member_by_id
+
+        ctx = info.context
+
+        def work():
+            mid = ids.decode("member", input.member_id, "memberId")
+            args = {"memberId": mid, "points": input.points, "reason": input.reason}
+            outcome = idempotency.run_once(
+                input.idempotency_key,
+                "pointsAdjust",
+                args,
+                ctx.now,
+                lambda: (
+                    adjustments.adjust(
+                        mid,
+                        input.points,
+                        input.reason,
+                        actor=ctx.actor,
+                        now=ctx.now,
+                        settings=ctx.settings,
+                    ).id
+                ),
+            )
+            txn = models.LedgerTransaction.get_by_id(outcome.result_id)
+            return PointsAdjustPayload(
+                transaction=Transaction(row=txn),
+                member=member_by_id(mid),
+                replayed=outcome.replayed,
+            )
+
+        return mutation(PointsAdjustPayload, work)
+
+    @strawberry.mutation(
+        description="Reverse a transaction once: its mirror image is posted "
+        "and points back to it. A wallet may go negative if the points were "
+        "already spent.",
+        permission_classes=gate("Mutation.transactionReverse"),
+    )
+    def transaction_reverse(
+        self, info: Info, input: TransactionReverseInput
+    ) -> TransactionReversePayload:
+        ctx = info.context
+
+        def work():
+            tid = ids.decode("transaction", input.transaction_id, "transactionId")
+            with write_transaction():
+                txn = adjustments.reverse_by_operator(
+                    tid, input.reason, actor=ctx.actor, now=ctx.now
+                )
+            return TransactionReversePayload(
+                reversal=Transaction(row=txn),
+                reversed=Transaction(row=models.LedgerTransaction.get_by_id(tid)),
+            )
+
+        return mutation(TransactionReversePayload, work)

@@ -1,0 +1,309 @@
+"""Members: who they are, their balances and history; joining, leaving, member tokens."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from peewee import IntegrityError
+
+from server.api import ids
+from server.api.context import Info
+from server.api.errors import UserError, mutation, query
+from server.api.gate import gate
+from server.api.pagination import Connection, connection, decode_cursor, page_size
+from server.core import accounts, auth, members
+from server.core.accounts import AccountKind
+from server.core.errors import DomainError, ErrorCode
+from server.core.history import EntryFilter, entries
+from server.store import models
+from server.store.db import write_transaction
+
+if TYPE_CHECKING:
+    from server.api.events import Event
+    from server.api.ledger import LedgerEntry
+
+LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("server.api.ledger")]
+EventRef = Annotated["Event", strawberry.lazy("server.api.events")]
+
+
+@strawberry.type(description="A member's stint in one community.")
+class Membership:
+    row: strawberry.Private[models.Membership]
+
+    @strawberry.field(description="The community's key.")
+    def community(self) -> str:
+        return self.row.community
+
+    @strawberry.field(description="When the current stint began.")
+    def joined_at(self) -> datetime:
+        return self.row.joined_at
+
+    @strawberry.field(description="When the member first joined this community.")
+    def first_joined_at(self) -> datetime:
+        return self.row.first_joined_at
+
+    @strawberry.field(description="When the member left; null while they are in.")
+    def left_at(self) -> datetime | None:
+        return self.row.left_at
+
+    @strawberry.field(description="The externalId of who invited them here, if anyone.")
+    def invited_by_external_id(self) -> str | None:
+        if self.row.invited_by_id is None:
+            return None
+        return models.Member.get_by_id(self.row.invited_by_id).external_id
+
+
+@strawberry.type(description="One person in the points program, with one set of wallets.")
+class Member:
+    row: strawberry.Private[models.Member]
+    wallets: strawberry.Private[dict | None] = None
+
+    @strawberry.field(description="Stable id, e.g. `mbr_42`.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(ids.encode("member", self.row.id))
+
+    @strawberry.field(description="The community platform's own user id.")
+    def external_id(self) -> str:
+        return self.row.external_id
+
+    @strawberry.field(description="Name to show.")
+    def display_name(self) -> str | None:
+        return self.row.display_name
+
+    @strawberry.field(description="Birthday, for the birthday award.")
+    def birthday(self) -> date | None:
+        return self.row.birthday
+
+    @strawberry.field(description="When the member first joined any community of the program.")
+    def joined_at(self) -> datetime | None:
+        return self.row.joined_at
+
+    @strawberry.field(description="When the member record was created.")
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="Points the member can spend now.")
+    def available_points(self) -> int:
+        return self._balance(AccountKind.AVAILABLE)
+
+    @strawberry.field(description="Points awarded but waiting for review.")
+    def pending_points(self) -> int:
+        return self._balance(AccountKind.PENDING)
+
+    @strawberry.field(description="Points reserved by open checkouts.")
+    def held_points(self) -> int:
+        return self._balance(AccountKind.HELD)
+
+    @strawberry.field(description="Communities the member has joined, current and past.")
+    def communities(self) -> list[Membership]:
+        rows = (
+            models.Membership.select()
+            .where(models.Membership.member == self.row.id)
+            .order_by(models.Membership.first_joined_at)
+        )
+        return [Membership(row=r) for r in rows]
+
+    @strawberry.field(description="The member's ledger entries, newest first.")
+    def ledger(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        kinds: list[str] | None = None,
+    ) -> Connection[LedgerEntryRef]:
+        from server.api.ledger import LedgerEntry
+
+        def work():
+            limit = page_size(first)
+            rows = entries(
+                EntryFilter(member_id=self.row.id, kinds=tuple(kinds or ())),
+                before_id=decode_cursor(after),
+                limit=limit + 1,
+            )
+            return connection(rows, limit, key=lambda r: r.id, node=lambda r: LedgerEntry(row=r))
+
+        return query(work)
+
+    def _balance(self, kind: AccountKind) -> int:
+        if self.wallets is None:
+            self.wallets = {k: a.balance for k, a in accounts.wallets(self.row.id).items()}
+        return self.wallets.get(kind, 0)
+
+
+def member_by_id(member_id: int) -> Member | None:
+    row = models.Member.get_or_none(models.Member.id == member_id)
+    return Member(row=row) if row is not None else None
+
+
+@strawberry.input(description="Create a member or update one; with `community`, join it.")
+class MemberUpsertInput:
+    external_id: str = strawberry.field(description="The community platform's user id.")
+    display_name: str | None = strawberry.field(default=None, description="Name to show.")
+    birthday: date | None = strawberry.field(default=None, description="Birthday.")
+    community: str | None = strawberry.field(
+        default=None, description="Join this community (a no-op if already in it)."
+    )
+    invited_by_external_id: str | None = strawberry.field(
+        default=None,
+        description="Who invited them into `community`; counts once, on the first join.",
+    )
+
+
+@strawberry.type(description="Result of memberUpsert.")
+class MemberUpsertPayload:
+    member: Member | None = strawberry.field(default=None, description="The member.")
+    created: bool = strawberry.field(default=False, description="True if the member is new.")
+    events: list[EventRef] = strawberry.field(
+        default_factory=list, description="`join` and `referral` events this recorded."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was changed, if so."
+    )
+
+
+@strawberry.type(description="Result of memberLeave.")
+class MemberLeavePayload:
+    member: Member | None = strawberry.field(default=None, description="The member.")
+    event: EventRef | None = strawberry.field(default=None, description="The `leave` event.")
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was changed, if so."
+    )
+
+
+@strawberry.type(description="Result of memberTokenCreate.")
+class MemberTokenCreatePayload:
+    token: str | None = strawberry.field(
+        default=None, description="Bearer token for this member only; shown once."
+    )
+    expires_at: datetime | None = strawberry.field(default=None, description="Expiry.")
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why no token was made, if so."
+    )
+
+
+@strawberry.type
+class MemberQuery:
+    @strawberry.field(
+        description="The member a member token belongs to.", permission_classes=gate("Query.me")
+    )
+    def me(self, info: Info) -> Member | None:
+        return member_by_id(info.context.require_principal().member_id)
+
+    @strawberry.field(
+        description="One member, by id or by externalId.", permission_classes=gate("Query.member")
+    )
+    def member(
+        self, info: Info, id: strawberry.ID | None = None, external_id: str | None = None
+    ) -> Member | None:
+        def work():
+            if (id is None) == (external_id is None):
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT, "give exactly one of id and externalId", "id"
+                )
+            if id is not None:
+                row = models.Member.get_or_none(models.Member.id == ids.decode("member", id, "id"))
+            else:
+                row = models.Member.get_or_none(models.Member.external_id == external_id)
+            if row is not None:
+                info.context.check_member(row.id)
+            elif info.context.require_principal().member_id is not None:
+                info.context.check_member(-1)
+            return Member(row=row) if row is not None else None
+
+        return query(work)
+
+    @strawberry.field(
+        description="All members, newest first; optionally those in a community.",
+        permission_classes=gate("Query.members"),
+    )
+    def members(
+        self, first: int | None = None, after: str | None = None, community: str | None = None
+    ) -> Connection[Member]:
+        def work():
+            limit = page_size(first)
+            q = models.Member.select()
+            if community is not None:
+                q = q.join(
+                    models.Membership, on=(models.Membership.member == models.Member.id)
+                ).where(
+                    models.Membership.community == community, models.Membership.left_at.is_null()
+                )
+            before = decode_cursor(after)
+            if before is not None:
+                q = q.where(models.Member.id < before)
+            rows = list(q.order_by(models.Member.id.desc()).limit(limit + 1))
+            return connection(rows, limit, key=lambda r: r.id, node=lambda r: Member(row=r))
+
+        return query(work)
+
+
+@strawberry.type
+class MemberMutation:
+    @strawberry.mutation(
+        description="Create or update a member by externalId; optionally "
+        "join a community, with who invited them.",
+        permission_classes=gate("Mutation.memberUpsert"),
+    )
+    def member_upsert(self, info: Info, input: MemberUpsertInput) -> MemberUpsertPayload:
+        from server.api.events import Event
+
+        def work():
+            for attempt in range(2):
+                try:
+                    with write_transaction():
+                        result = members.upsert(
+                            input.external_id,
+                            now=info.context.now,
+                            display_name=input.display_name,
+                            birthday=input.birthday,
+                            community=input.community,
+                            invited_by=input.invited_by_external_id,
+                        )
+                    break
+                except IntegrityError:
+                    if attempt:  # a concurrent upsert created the same member; go again
+                        raise
+            return MemberUpsertPayload(
+                member=Member(row=result.member),
+                created=result.created,
+                events=[Event(row=e) for e in result.events],
+            )
+
+        return mutation(MemberUpsertPayload, work)
+
+    @strawberry.mutation(
+        description="Record that a member left a community; awards that last "
+        "only while they stay are taken back.",
+        permission_classes=gate("Mutation.memberLeave"),
+    )
+    def member_leave(
+        self, info: Info, member_id: strawberry.ID, community: str
+    ) -> MemberLeavePayload:
+        from server.api.events import Event
+
+        def work():
+            mid = ids.decode("member", member_id, "memberId")
+            with write_transaction():
+                event = members.leave(mid, community, now=info.context.now)
+            return MemberLeavePayload(member=member_by_id(mid), event=Event(row=event))
+
+        return mutation(MemberLeavePayload, work)
+
+    @strawberry.mutation(
+        description="A signed token that lets a client act as one member.",
+        permission_classes=gate("Mutation.memberTokenCreate"),
+    )
+    def member_token_create(
+        self, info: Info, member_id: strawberry.ID, ttl_seconds: int = 3600
+    ) -> MemberTokenCreatePayload:
+        def work():
+            mid = ids.decode("member", member_id, "memberId")
+            members.get(mid)
+            now = info.context.now
+            ttl = timedelta(seconds=ttl_seconds)
+            token = auth.member_token(mid, now=now, ttl=ttl)
+            return MemberTokenCreatePayload(token=token, expires_at=now + ttl)
+
+        return mutation(MemberTokenCreatePayload, work)

@@ -1,0 +1,66 @@
+"""The one GraphQL schema: every area's Query and Mutation merged, with the limits in force."""
+
+from __future__ import annotations
+
+import os
+
+import strawberry
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from server.api.errors import MaskUnexpected, log, should_mask
+from server.api.events import EventMutation
+from server.api.ledger import LedgerMutation, LedgerQuery
+from server.api.members import MemberMutation, MemberQuery
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+
+Query = merge_types("Query", (MemberQuery, LedgerQuery))
+Mutation = merge_types("Mutation", (MemberMutation, EventMutation, LedgerMutation))
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        # Expected errors (bad input, authentication) are the client's business; only
+        # failures that get masked are bugs worth a stack trace in the server log.
+        for error in errors:
+            if should_mask(error):
+                log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
+def build_schema() -> strawberry.Schema:
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=[
+            MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            QueryDepthLimiter(max_depth=MAX_DEPTH),
+            ParserCache(maxsize=512),
+            ValidationCache(maxsize=512),
+            MaskUnexpected(),
+        ],
+    )
+
+
+schema = build_schema()
+
+
+def sdl() -> str:
+    """The schema as SDL, as committed in schema.graphql."""
+    return schema.as_str() + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(sdl(), end="")
+    os._exit(0)

@@ -1,0 +1,178 @@
+"""The Starlette application: /graphql (HTTP and WebSocket), the ledger export, health."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
+
+from server.api.context import Context, bearer_token
+from server.api.gate import EXPORT_ROLES
+from server.api.schema import schema
+from server.core import auth, history
+from server.core.clock import Clock, SystemClock
+from server.store import migrate
+from server.store.db import bind, database, open_database
+
+log = logging.getLogger("jifen")
+
+
+class GraphQLApp(GraphQL):
+    """strawberry's ASGI view, executing each HTTP operation in a worker thread.
+
+    Resolvers are plain functions over a synchronous database driver; running the whole
+    operation in one thread keeps the event loop free and costs one hop per request.
+    """
+
+    def __init__(self, clock: Clock, **kwargs) -> None:
+        super().__init__(schema, subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL], **kwargs)
+        self.clock = clock
+
+    async def get_context(self, request, response) -> Context:
+        return Context(
+            clock=self.clock,
+            token=bearer_token(request.headers),
+            request=request,
+            response=response,
+        )
+
+    async def execute_single(
+        self, request, request_adapter, sub_response, context, root_value, request_data
+    ):
+        allowed = OperationType.from_http(request_adapter.method)
+        if not self.allow_queries_via_get and request_adapter.method == "GET":
+            allowed = allowed - {OperationType.QUERY}
+        try:
+            return await run_in_threadpool(
+                self.schema.execute_sync,
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as e:
+            raise HTTPException(400, e.as_http_error_reason()) from e
+        except InvalidOperationTypeError as e:
+            raise HTTPException(400, e.as_http_error_reason(request_adapter.method)) from e
+        except MissingQueryError as e:
+            raise HTTPException(400, "No GraphQL query found in the request") from e
+
+
+def create_app(
+    *,
+    database_url: str | None = None,
+    clock: Clock | None = None,
+    rules_dir: Path | None = None,
+    bootstrap: bool = True,
+) -> Starlette:
+    """The server. With `database_url` it opens and migrates that database on start;
+    without, it uses the database already bound (tests)."""
+    clock = clock or SystemClock()
+    graphql = GraphQLApp(clock)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if database_url is not None:
+            db = bind(open_database(database_url))
+            applied = migrate.upgrade(db)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            if bootstrap:
+                key = auth.bootstrap_admin(now=clock.now())
+                if key:
+                    print(
+                        "\n  First start: an admin key was created. It is shown only once:"
+                        f"\n\n    {key}\n\n  Send it as `Authorization: Bearer <key>`.\n",
+                        flush=True,
+                    )
+        yield
+        if database_url is not None and not database.obj.is_closed():
+            database.obj.close()
+
+    async def export_ledger(request: Request):
+        context = Context(clock=clock, token=bearer_token(request.headers))
+        principal = await run_in_threadpool(lambda: context.principal)
+        if principal is None:
+            return JSONResponse(
+                {
+                    "error": "UNAUTHENTICATED",
+                    "message": "send an analyst or admin key as `Authorization: Bearer <key>`",
+                },
+                401,
+            )
+        if principal.role not in EXPORT_ROLES:
+            return JSONResponse(
+                {
+                    "error": "FORBIDDEN",
+                    "message": "only analyst and admin keys may export the ledger",
+                },
+                403,
+            )
+        try:
+            since = _instant(request.query_params.get("from"), "from")
+            until = _instant(request.query_params.get("to"), "to")
+        except ValueError as exc:
+            return JSONResponse({"error": "INVALID_INPUT", "message": str(exc)}, 400)
+        if until <= since:
+            return JSONResponse(
+                {"error": "INVALID_INPUT", "message": "`to` must be after `from`"}, 400
+            )
+        name = f"ledger-{since:%Y%m%d}-{until:%Y%m%d}.csv"
+        return StreamingResponse(
+            history.export_csv(since, until),
+            media_type="text/csv",
+            headers={"content-disposition": f"attachment; filename={name}"},
+        )
+
+    async def health(request: Request):
+        def ping() -> None:
+            database.execute_sql("SELECT 1")
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+            log.warning("health check failed: %s", exc)
+            return PlainTextResponse("database unavailable\n", 503)
+        return PlainTextResponse("ok\n")
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/export/ledger.csv", export_ledger),
+            Route("/healthz", health),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.clock = clock
+    return app
+
+
+def _instant(value: str | None, name: str) -> datetime:
+    if not value:
+        raise ValueError(f"`{name}` is required, e.g. 2026-01-01T00:00:00+08:00")
+    # An unencoded "+" in a query string arrives as a space.
+    value = value.replace(" ", "+")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"`{name}` is not an ISO 8601 date-time: {value!r}") from exc
+    if at.tzinfo is None:
+        raise ValueError(f"`{name}` needs a time zone offset, e.g. {value}+00:00")
+    return at

@@ -1,0 +1,272 @@
+"""The `jifen` command: serve, db, keys, ledger, export, schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from server.core.clock import SystemClock
+from server.store.db import bind, database_url, open_database, write_transaction
+
+DEFAULT_RULES = Path("rules")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jifen",
+        description="jifen, a points backend for brand communities. "
+        "DATABASE_URL picks the database (default: sqlite:///jifen.db).",
+    )
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the GraphQL server",
+        description="Run the server: GraphQL (and GraphiQL) at /graphql.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    serve.add_argument(
+        "--rules",
+        type=Path,
+        default=DEFAULT_RULES,
+        metavar="DIR",
+        help="directory of *.rules files to load (default %(default)s)",
+    )
+    serve.set_defaults(func=_serve)
+
+    db = sub.add_parser(
+        "db", help="database schema", description="Manage the database schema."
+    ).add_subparsers(title="commands", metavar="COMMAND")
+    up = db.add_parser(
+        "upgrade",
+        help="apply pending migrations",
+        description="Apply every pending schema migration.",
+    )
+    up.set_defaults(func=_db_upgrade)
+    status = db.add_parser(
+        "status", help="list migrations", description="List migrations and whether each is applied."
+    )
+    status.set_defaults(func=_db_status)
+
+    keys = sub.add_parser(
+        "keys", help="API keys and member tokens", description="Create, list and revoke API keys."
+    ).add_subparsers(title="commands", metavar="COMMAND")
+    create = keys.add_parser(
+        "create",
+        help="create a key and print it once",
+        description="Create an API key. It is printed once; only its hash is stored.",
+    )
+    create.add_argument(
+        "--role", required=True, choices=["admin", "operator", "reviewer", "analyst", "service"]
+    )
+    create.add_argument("--name", required=True, help="who or what will use it")
+    create.set_defaults(func=_keys_create)
+    lst = keys.add_parser("list", help="list keys", description="List keys (never secrets).")
+    lst.set_defaults(func=_keys_list)
+    revoke = keys.add_parser(
+        "revoke", help="revoke a key", description="Revoke a key by its prefix (see `keys list`)."
+    )
+    revoke.add_argument("prefix")
+    revoke.set_defaults(func=_keys_revoke)
+    token = keys.add_parser(
+        "member-token",
+        help="print a signed token for one member",
+        description="Print a signed member token, for trying the API as a member.",
+    )
+    token.add_argument("external_id", metavar="EXTERNAL_ID")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds (default %(default)s)")
+    token.set_defaults(func=_keys_member_token)
+
+    ledger = sub.add_parser(
+        "ledger", help="ledger checks", description="Ledger maintenance."
+    ).add_subparsers(title="commands", metavar="COMMAND")
+    verify = ledger.add_parser(
+        "verify",
+        help="check every ledger invariant",
+        description="Check that postings balance, balances equal their "
+        "postings and lots are within bounds. Exits 1 on a problem.",
+    )
+    verify.set_defaults(func=_ledger_verify)
+
+    export = sub.add_parser(
+        "export", help="export data as CSV", description="Export data as CSV."
+    ).add_subparsers(title="commands", metavar="COMMAND")
+    led = export.add_parser(
+        "ledger",
+        help="ledger entries in a time range",
+        description="Stream ledger entries posted in [from, to) as CSV.",
+    )
+    led.add_argument(
+        "--from",
+        dest="since",
+        required=True,
+        type=_instant,
+        help="ISO date-time with offset (or a date, taken as UTC midnight)",
+    )
+    led.add_argument("--to", dest="until", required=True, type=_instant, help="exclusive end")
+    led.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    led.set_defaults(func=_export_ledger)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the GraphQL schema (SDL)",
+        description="Print the GraphQL schema as SDL.",
+    )
+    schema.set_defaults(func=_schema)
+    return p
+
+
+def _open():
+    db = bind(open_database())
+    from server.store import migrate
+
+    migrate.upgrade(db)
+    return db
+
+
+def _serve(args) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    if not args.rules.is_dir():
+        print(f"jifen: rules directory {args.rules} does not exist", file=sys.stderr)
+        return 2
+    app = create_app(database_url=database_url(), rules_dir=args.rules)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _db_upgrade(args) -> int:
+    from server.store import migrate
+
+    applied = migrate.upgrade(bind(open_database()))
+    print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
+    return 0
+
+
+def _db_status(args) -> int:
+    from server.store import migrate
+
+    rows = migrate.runner(bind(open_database())).status()
+    for m in rows:
+        print(f"[{'x' if m.applied else ' '}] {m.name}")
+    return 1 if any(not m.applied for m in rows) else 0
+
+
+def _keys_create(args) -> int:
+    from server.core import auth
+
+    _open()
+    with write_transaction():
+        key, plain = auth.create_key(auth.Role(args.role), args.name, now=SystemClock().now())
+    print(f"created {key.role} key {key.prefix!r} for {key.name!r}. It is shown only once:\n")
+    print(plain)
+    return 0
+
+
+def _keys_list(args) -> int:
+    from server.store.models import ApiKey
+
+    _open()
+    for k in ApiKey.select().order_by(ApiKey.id):
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        print(f"{k.prefix}  {k.role:<9} {state:<18} {k.name}")
+    return 0
+
+
+def _keys_revoke(args) -> int:
+    from server.core import auth
+
+    _open()
+    with write_transaction():
+        done = auth.revoke_key(args.prefix, now=SystemClock().now())
+    print("revoked" if done else f"no active key with prefix {args.prefix!r}")
+    return 0 if done else 1
+
+
+def _keys_member_token(args) -> int:
+    from server.core import auth
+    from server.store.models import Member
+
+    _open()
+    member = Member.get_or_none(Member.external_id == args.external_id)
+    if member is None:
+        print(f"jifen: no member with externalId {args.external_id!r}", file=sys.stderr)
+        return 1
+    print(auth.member_token(member.id, now=SystemClock().now(), ttl=timedelta(seconds=args.ttl)))
+    return 0
+
+
+def _ledger_verify(args) -> int:
+    from server.core.verify import verify
+
+    _open()
+    report = verify()
+    if report.ok:
+        print(
+            f"ledger ok: {report.transactions} transactions, {report.accounts} accounts, "
+            f"{report.lots} lots checked"
+        )
+        return 0
+    print(f"ledger verify FAILED: {len(report.problems)} problem(s)", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
+def _export_ledger(args) -> int:
+    from server.core.history import export_csv
+
+    _open()
+    if args.until <= args.since:
+        print("jifen: --to must be after --from", file=sys.stderr)
+        return 2
+    out = args.output.open("w", newline="") if args.output else sys.stdout
+    try:
+        for chunk in export_csv(args.since, args.until):
+            out.write(chunk)
+    finally:
+        if args.output:
+            out.close()
+    return 0
+
+
+def _schema(args) -> int:
+    from server.api.schema import sdl
+
+    sys.stdout.write(sdl())
+    return 0
+
+
+def _instant(text: str) -> datetime:
+    from datetime import UTC
+
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or date-time: {text!r}") from exc
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

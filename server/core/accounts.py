@@ -1,0 +1,90 @@
+"""Ledger accounts: three wallets per member, and the program's accounts."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from server.store.models import Account, AccountSlot
+
+# Program accounts are touched by every award; on PostgreSQL one balance row would
+# serialize all writers behind its lock, so their balance is spread over slots.
+PROGRAM_SLOTS = 16
+
+
+class AccountKind(StrEnum):
+    # member wallets
+    AVAILABLE = "available"  # spendable
+    PENDING = "pending"  # awarded, waiting for review
+    HELD = "held"  # reserved by an open checkout
+    # program accounts
+    ISSUANCE = "issuance"  # one per campaign: what the campaign has issued
+    ADJUSTMENT = "adjustment"  # manual awards and deductions
+    REDEMPTION = "redemption"
+    CHECKOUT = "checkout"
+    LOTTERY = "lottery"
+    EXPIRY = "expiry"
+
+    @property
+    def is_member_wallet(self) -> bool:
+        return self in MEMBER_WALLETS
+
+
+MEMBER_WALLETS = (AccountKind.AVAILABLE, AccountKind.PENDING, AccountKind.HELD)
+
+
+def wallet_key(kind: AccountKind, member_id: int) -> str:
+    return f"{kind.value}:{member_id}"
+
+
+def create_wallets(member_id: int) -> None:
+    """Open a new member's wallets (inside the transaction that creates the member)."""
+    Account.insert_many(
+        [
+            {"key": wallet_key(kind, member_id), "kind": kind.value, "member": member_id}
+            for kind in MEMBER_WALLETS
+        ]
+    ).execute()
+
+
+def wallets(member_id: int) -> dict[AccountKind, Account]:
+    """The member's wallets by kind."""
+    rows = Account.select().where(Account.member == member_id)
+    return {AccountKind(a.kind): a for a in rows}
+
+
+def wallet(member_id: int, kind: AccountKind) -> Account:
+    return Account.get(Account.key == wallet_key(kind, member_id))
+
+
+def program_account(kind: AccountKind, campaign: str | None = None) -> Account:
+    """The program account of this kind (per campaign for issuance), created on first use."""
+    if kind.is_member_wallet:
+        raise ValueError(f"{kind} is a member wallet")
+    if (kind is AccountKind.ISSUANCE) != (campaign is not None):
+        raise ValueError("issuance accounts, and only they, belong to a campaign")
+    key = f"{kind.value}:{campaign}" if campaign else kind.value
+    account = Account.get_or_none(Account.key == key)
+    if account is not None:
+        return account
+    (
+        Account.insert(key=key, kind=kind.value, campaign=campaign, slots=PROGRAM_SLOTS)
+        .on_conflict_ignore()
+        .execute()
+    )
+    account = Account.get(Account.key == key)
+    AccountSlot.insert_many(
+        [{"account": account.id, "slot": s} for s in range(PROGRAM_SLOTS)]
+    ).on_conflict_ignore().execute()
+    return account
+
+
+def balance(account: Account) -> int:
+    """An account's balance, whether kept on the row or in slots."""
+    if account.slots <= 1:
+        return account.balance
+    total = (
+        AccountSlot.select(AccountSlot.balance.sum())
+        .where(AccountSlot.account == account.id)
+        .scalar()
+    )
+    return account.balance + int(total or 0)

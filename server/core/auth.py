@@ -1,0 +1,165 @@
+"""Who is asking: API keys (stored hashed) and signed, expiring member tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from peewee import IntegrityError
+
+from server.core.errors import DomainError, ErrorCode
+from server.store.db import database
+from server.store.models import ApiKey, Member, Setting
+
+KEY_PREFIX = "jf_"
+TOKEN_PREFIX = "jfm_"
+MAX_TOKEN_TTL = timedelta(days=30)
+DEFAULT_TOKEN_TTL = timedelta(hours=1)
+_SECRET_KEY = "token_signing_secret"
+_BOOTSTRAP_KEY = "bootstrap_admin_created"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # everything
+    OPERATOR = "operator"  # rules, catalog, tasks, adjustments
+    REVIEWER = "reviewer"  # the review queue
+    ANALYST = "analyst"  # reads everything, writes nothing
+    SERVICE = "service"  # integrations: record events, act for members
+    MEMBER = "member"  # a signed token for one member's own points
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    name: str
+    member_id: int | None = None  # set for member tokens only
+
+
+class AuthError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def create_key(role: Role, name: str, *, now: datetime) -> tuple[ApiKey, str]:
+    """A new API key; the plain text is returned once and only its hash is kept."""
+    if role is Role.MEMBER:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "members use signed member tokens, not API keys", "role"
+        )
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise DomainError(ErrorCode.INVALID_INPUT, "name must be 1 to 100 characters", "name")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey.create(
+        name=name, role=role.value, prefix=prefix, secret_hash=_hash(secret), created_at=now
+    )
+    return key, f"{KEY_PREFIX}{prefix}_{secret}"
+
+
+def revoke_key(prefix: str, *, now: datetime) -> bool:
+    return bool(
+        ApiKey.update(revoked_at=now)
+        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_null())
+        .execute()
+    )
+
+
+def bootstrap_admin(*, now: datetime) -> str | None:
+    """On a database with no keys, create the first admin key, exactly once across processes."""
+    with database.atomic():
+        if ApiKey.select().exists():
+            return None
+        try:
+            with database.atomic():
+                Setting.create(key=_BOOTSTRAP_KEY, value=now.isoformat())
+        except IntegrityError:
+            return None
+        _, plain = create_key(Role.ADMIN, "bootstrap admin", now=now)
+        return plain
+
+
+def authenticate(token: str, *, now: datetime) -> Principal:
+    """The principal a bearer token stands for, or AuthError saying why not."""
+    if token.startswith(TOKEN_PREFIX):
+        return _member_principal(token, now)
+    if not token.startswith(KEY_PREFIX):
+        raise AuthError("unrecognized token")
+    prefix, _, secret = token[len(KEY_PREFIX) :].partition("_")
+    key = ApiKey.get_or_none(ApiKey.prefix == prefix)
+    # Hash and compare even when the prefix is unknown, so timing tells nothing.
+    expected = key.secret_hash if key is not None else "0" * 64
+    if not hmac.compare_digest(_hash(secret), expected) or key is None:
+        raise AuthError("invalid API key")
+    if key.revoked_at is not None:
+        raise AuthError("this API key has been revoked")
+    return Principal(Role(key.role), key.name)
+
+
+def member_token(member_id: int, *, now: datetime, ttl: timedelta = DEFAULT_TOKEN_TTL) -> str:
+    """A signed token that lets its holder act as this one member until it expires."""
+    if not timedelta(seconds=60) <= ttl <= MAX_TOKEN_TTL:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "ttlSeconds must be between 60 and 30 days", "ttlSeconds"
+        )
+    claims = {
+        "m": member_id,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "n": secrets.token_hex(4),
+    }
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{TOKEN_PREFIX}{body}.{_b64(_sign(body.encode()))}"
+
+
+def _member_principal(token: str, now: datetime) -> Principal:
+    body, _, signature = token[len(TOKEN_PREFIX) :].partition(".")
+    try:
+        given = _unb64(signature)
+        claims = json.loads(_unb64(body))
+        member_id, expires = int(claims["m"]), int(claims["exp"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AuthError("malformed member token") from exc
+    if not hmac.compare_digest(given, _sign(body.encode())):
+        raise AuthError("member token signature does not match")
+    if now.timestamp() >= expires:
+        raise AuthError("member token has expired")
+    member = Member.get_or_none(Member.id == member_id)
+    if member is None:
+        raise AuthError("member token names no member")
+    return Principal(Role.MEMBER, member.external_id, member_id=member_id)
+
+
+def _signing_secret() -> bytes:
+    row = Setting.get_or_none(Setting.key == _SECRET_KEY)
+    if row is None:
+        with database.atomic():
+            Setting.insert(
+                key=_SECRET_KEY, value=secrets.token_hex(32)
+            ).on_conflict_ignore().execute()
+        row = Setting.get(Setting.key == _SECRET_KEY)
+    return bytes.fromhex(row.value)
+
+
+def _sign(data: bytes) -> bytes:
+    return hmac.new(_signing_secret(), data, hashlib.sha256).digest()
+
+
+def _hash(secret: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough; a slow KDF guards weak secrets.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

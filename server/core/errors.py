@@ -1,0 +1,45 @@
+"""Domain errors: a stable code, a message a person can read, and the input it is about."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Every code a client can see. docs/errors.md explains each one."""
+
+    # Requests
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_ID = "INVALID_ID"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+    # Members and events
+    MEMBER_NOT_FOUND = "MEMBER_NOT_FOUND"
+    NOT_IN_COMMUNITY = "NOT_IN_COMMUNITY"
+    INVALID_REFERRAL = "INVALID_REFERRAL"
+    INVALID_EVENT_TYPE = "INVALID_EVENT_TYPE"
+    EVENT_TYPE_RESERVED = "EVENT_TYPE_RESERVED"
+    EVENT_OUT_OF_ORDER = "EVENT_OUT_OF_ORDER"
+    ALREADY_CHECKED_IN = "ALREADY_CHECKED_IN"
+    # Ledger
+    INVALID_POINTS = "INVALID_POINTS"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    TRANSACTION_NOT_FOUND = "TRANSACTION_NOT_FOUND"
+    ALREADY_REVERSED = "ALREADY_REVERSED"
+    NOT_REVERSIBLE = "NOT_REVERSIBLE"
+
+
+class DomainError(Exception):
+    """An expected failure; the API turns it into a user error and nothing is changed."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"

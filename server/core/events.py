@@ -1,0 +1,104 @@
+"""Events: what members did, stored once, in the order it happened."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from peewee import IntegrityError
+
+from server.core import members
+from server.core.errors import DomainError, ErrorCode
+from server.core.program import ProgramSettings
+from server.store.db import database
+from server.store.models import Checkin, Event
+
+BUILT_IN = ("checkin", "message", "referral", "join", "leave", "order", "task", "birthday")
+# Recorded by the program itself: through memberUpsert/memberLeave, or by the scheduler.
+RESERVED = {
+    "join": "memberUpsert",
+    "leave": "memberLeave",
+    "referral": "memberUpsert",
+    "birthday": "the scheduler",
+}
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_ATTRIBUTES_BYTES = 4096
+# How far ahead of the server's clock a client's occurredAt may be.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def check_type(event_type: str) -> str:
+    if not isinstance(event_type, str) or not EVENT_TYPE.match(event_type):
+        raise DomainError(
+            ErrorCode.INVALID_EVENT_TYPE,
+            "type must be a lowercase name (letters, digits, _), such as `checkin` or `share_live`",
+            "type",
+        )
+    if event_type in RESERVED:
+        raise DomainError(
+            ErrorCode.EVENT_TYPE_RESERVED,
+            f"`{event_type}` events are recorded by {RESERVED[event_type]}, not directly",
+            "type",
+        )
+    return event_type
+
+
+def check_attributes(attributes: Any) -> dict[str, Any]:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict):
+        raise DomainError(ErrorCode.INVALID_INPUT, "attributes must be a JSON object", "attributes")
+    if len(json.dumps(attributes)) > MAX_ATTRIBUTES_BYTES:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"attributes are larger than {MAX_ATTRIBUTES_BYTES} bytes",
+            "attributes",
+        )
+    return attributes
+
+
+def record(
+    member_id: int,
+    event_type: str,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+    community: str | None = None,
+    occurred_at: datetime | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> Event:
+    """Store one event (inside the caller's transaction); a check-in also claims its day."""
+    check_type(event_type)
+    attributes = check_attributes(attributes)
+    if community is not None:
+        members.check_community(community)
+    occurred_at = occurred_at or now
+    if occurred_at.tzinfo is None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "occurredAt needs a time zone offset", "occurredAt"
+        )
+    if occurred_at > now + CLOCK_SKEW:
+        raise DomainError(ErrorCode.EVENT_OUT_OF_ORDER, "occurredAt is in the future", "occurredAt")
+    member = members.get(member_id)
+    event = Event.create(
+        type=event_type,
+        member=member.id,
+        community=community,
+        occurred_at=occurred_at,
+        recorded_at=now,
+        attributes=attributes,
+    )
+    if event_type == "checkin":
+        day = settings.local_day(occurred_at)
+        try:
+            with database.atomic():
+                Checkin.create(member=member.id, day=day, event=event.id)
+        except IntegrityError as exc:
+            raise DomainError(
+                ErrorCode.ALREADY_CHECKED_IN,
+                f"already checked in on {day.isoformat()} ({settings.timezone})",
+                "occurredAt",
+            ) from exc
+    return event

@@ -1,0 +1,251 @@
+"""The double-entry ledger: balanced, append-only transactions; lots; reversals.
+
+Every function here runs inside the caller's write transaction, so a failure anywhere
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from peewee import IntegrityError
+
+from server.core.accounts import AccountKind
+from server.core.errors import DomainError, ErrorCode
+from server.store.db import database
+from server.store.models import (
+    Account,
+    AccountSlot,
+    LedgerTransaction,
+    Lot,
+    LotUse,
+    Posting,
+)
+
+MAX_POINTS = 1_000_000_000  # one movement; keeps sums far from 64-bit limits
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a transaction exists: what a ledger entry answers to "why do I have these points?"."""
+
+    event_id: int | None = None
+    campaign: str | None = None
+    campaign_version: int | None = None
+    rule_line: int | None = None
+    rule_text: str | None = None
+    actor: str | None = None
+    approver: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One posting to be made. `spend` debits never overdraw a member wallet."""
+
+    account: Account
+    amount: int
+    spend: bool = False
+    # Lots to take from first when debiting (a reversal takes back the lot it created).
+    prefer_lots: tuple[int, ...] = ()
+    # Lot uses to put back when crediting (a reversal of a spend restores the same lots).
+    restore: tuple[LotUse, ...] = field(default=())
+
+
+def post(
+    kind: str,
+    legs: Sequence[Leg],
+    *,
+    now: datetime,
+    member_id: int | None,
+    cause: Cause = Cause(),
+    expires_at: datetime | None = None,
+    reverses: LedgerTransaction | None = None,
+) -> LedgerTransaction:
+    """Record one balanced transaction and move every balance it touches."""
+    if not legs or sum(leg.amount for leg in legs) != 0:
+        raise ValueError(f"unbalanced transaction {kind}: {[leg.amount for leg in legs]}")
+    if any(leg.amount == 0 or abs(leg.amount) > MAX_POINTS for leg in legs):
+        raise ValueError(f"posting amounts must be in 1..{MAX_POINTS}")
+    txn = LedgerTransaction.create(
+        kind=kind,
+        member=member_id,
+        created_at=now,
+        event=cause.event_id,
+        campaign=cause.campaign,
+        campaign_version=cause.campaign_version,
+        rule_line=cause.rule_line,
+        rule_text=cause.rule_text,
+        actor=cause.actor,
+        approver=cause.approver,
+        reason=cause.reason,
+        reverses=reverses,
+    )
+    # Member rows first, in a fixed order (no deadlocks); program rows last, so their
+    # row locks are held for the shortest time.
+    ordered = sorted(legs, key=lambda leg: (leg.account.member_id is None, leg.account.id))
+    for leg in ordered:
+        if leg.account.member_id is not None:
+            _post_to_wallet(txn, leg, now, expires_at)
+        else:
+            _post_to_program(txn, leg, member_id)
+    return txn
+
+
+def _post_to_wallet(
+    txn: LedgerTransaction, leg: Leg, now: datetime, expires_at: datetime | None
+) -> None:
+    account, amount = leg.account, leg.amount
+    update = Account.update(balance=Account.balance + amount).where(Account.id == account.id)
+    if amount < 0 and leg.spend:
+        update = update.where(Account.balance >= -amount)
+    rows = list(update.returning(Account.balance).execute())
+    if not rows:
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_POINTS, f"not enough points: {-amount} needed", "points"
+        )
+    after = rows[0].balance
+    posting = Posting.create(
+        txn=txn,
+        account=account.id,
+        amount=amount,
+        member=account.member_id,
+        created_at=now,
+        balance_after=after,
+    )
+    if account.kind == AccountKind.AVAILABLE.value:
+        if amount > 0:
+            _credit_lots(posting, amount, after - amount, now, expires_at, leg.restore)
+        else:
+            _debit_lots(posting, -amount, leg.prefer_lots, spend=leg.spend)
+
+
+def _post_to_program(txn: LedgerTransaction, leg: Leg, member_id: int | None) -> None:
+    account = leg.account
+    if account.slots > 1:
+        slot = (member_id or txn.id) % account.slots
+        (
+            AccountSlot.update(balance=AccountSlot.balance + leg.amount)
+            .where(AccountSlot.account == account.id, AccountSlot.slot == slot)
+            .execute()
+        )
+    else:
+        Account.update(balance=Account.balance + leg.amount).where(
+            Account.id == account.id
+        ).execute()
+    Posting.create(
+        txn=txn, account=account.id, amount=leg.amount, member=None, created_at=txn.created_at
+    )
+
+
+def _credit_lots(
+    posting: Posting,
+    amount: int,
+    before: int,
+    now: datetime,
+    expires_at: datetime | None,
+    restore: tuple[LotUse, ...],
+) -> None:
+    # A negative wallet (a clawback) is paid back first; only the rest becomes spendable.
+    to_place = amount - min(max(0, -before), amount)
+    for use in reversed(restore):
+        give = min(use.amount, to_place)
+        if give <= 0:
+            break
+        Lot.update(remaining=Lot.remaining + give).where(Lot.id == use.lot_id).execute()
+        to_place -= give
+    if to_place > 0 or not restore:
+        Lot.create(
+            member=posting.member_id,
+            posting=posting,
+            amount=amount,
+            remaining=to_place,
+            earned_at=now,
+            expires_at=expires_at,
+        )
+
+
+def _debit_lots(posting: Posting, amount: int, prefer: tuple[int, ...], spend: bool) -> None:
+    need = amount
+    if prefer:
+        need = _take(
+            posting,
+            Lot.select().where(Lot.id.in_(prefer), Lot.remaining > 0).order_by(Lot.id),
+            need,
+        )
+    while need > 0:
+        batch = (
+            Lot.select()
+            .where(Lot.member == posting.member_id, Lot.remaining > 0)
+            .order_by(Lot.expires_at.asc(nulls="LAST"), Lot.id)
+            .limit(50)
+        )
+        left = _take(posting, batch, need)
+        if left == need:
+            break
+        need = left
+    if need > 0 and spend:
+        # The conditional update let this spend through, so the lots must cover it.
+        raise RuntimeError(f"lots of member {posting.member_id} short by {need}")
+
+
+def _take(posting: Posting, lots, need: int) -> int:
+    for lot in lots:
+        if need == 0:
+            break
+        take = min(lot.remaining, need)
+        Lot.update(remaining=Lot.remaining - take).where(Lot.id == lot.id).execute()
+        LotUse.create(posting=posting, lot=lot.id, amount=take)
+        need -= take
+    return need
+
+
+def reverse(
+    txn_id: int, *, now: datetime, cause: Cause, kind: str = "reversal"
+) -> LedgerTransaction:
+    """Post the mirror image of a transaction; each transaction can be reversed once."""
+    original = LedgerTransaction.get_or_none(LedgerTransaction.id == txn_id)
+    if original is None:
+        raise DomainError(
+            ErrorCode.TRANSACTION_NOT_FOUND, "no transaction with this id", "transactionId"
+        )
+    if original.reverses_id is not None:
+        raise DomainError(
+            ErrorCode.NOT_REVERSIBLE,
+            "a reversal cannot itself be reversed; post a new transaction",
+            "transactionId",
+        )
+    if LedgerTransaction.select().where(LedgerTransaction.reverses == original.id).exists():
+        raise DomainError(
+            ErrorCode.ALREADY_REVERSED,
+            "this transaction has already been reversed",
+            "transactionId",
+        )
+    legs = []
+    postings = list(
+        Posting.select(Posting, Account)
+        .join(Account)
+        .where(Posting.txn == original.id)
+        .order_by(Posting.id)
+    )
+    for p in postings:
+        prefer: tuple[int, ...] = ()
+        restore: tuple[LotUse, ...] = ()
+        if p.amount > 0:
+            prefer = tuple(lot.id for lot in Lot.select(Lot.id).where(Lot.posting == p.id))
+        else:
+            restore = tuple(LotUse.select().where(LotUse.posting == p.id).order_by(LotUse.id))
+        legs.append(Leg(p.account, -p.amount, prefer_lots=prefer, restore=restore))
+    try:
+        with database.atomic():
+            return post(
+                kind, legs, now=now, member_id=original.member_id, cause=cause, reverses=original
+            )
+    except IntegrityError as exc:  # a concurrent reversal won the unique reverses_id
+        raise DomainError(
+            ErrorCode.ALREADY_REVERSED,
+            "this transaction has already been reversed",
+            "transactionId",
+        ) from exc

@@ -1,0 +1,199 @@
+"""Members, keyed by the community platform's user id; joining and leaving communities."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from server.core import accounts
+from server.core.errors import DomainError, ErrorCode
+from server.store.models import Event, Member, Membership
+
+COMMUNITY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+MAX_EXTERNAL_ID = 128
+MAX_DISPLAY_NAME = 200
+
+
+@dataclass
+class UpsertResult:
+    member: Member
+    created: bool
+    events: list[Event] = field(default_factory=list)
+
+
+def get(member_id: int, field_name: str = "memberId") -> Member:
+    """The member with this id, or MEMBER_NOT_FOUND naming the input field."""
+    member = Member.get_or_none(Member.id == member_id)
+    if member is None:
+        raise DomainError(ErrorCode.MEMBER_NOT_FOUND, f"no member with id {member_id}", field_name)
+    return member
+
+
+def by_external_id(external_id: str, field_name: str = "externalId") -> Member:
+    member = Member.get_or_none(Member.external_id == external_id)
+    if member is None:
+        raise DomainError(
+            ErrorCode.MEMBER_NOT_FOUND, f"no member with externalId {external_id!r}", field_name
+        )
+    return member
+
+
+def check_community(community: str, field_name: str = "community") -> str:
+    if not COMMUNITY_KEY.match(community or ""):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "community must be 1-64 letters, digits or _ . : - and start with a letter or digit",
+            field_name,
+        )
+    return community
+
+
+def upsert(
+    external_id: str,
+    *,
+    now: datetime,
+    display_name: str | None = None,
+    birthday: date | None = None,
+    community: str | None = None,
+    invited_by: str | None = None,
+) -> UpsertResult:
+    """Create or update a member; joining a community records `join` (and `referral`)."""
+    external_id = _check_external_id(external_id)
+    if display_name is not None and len(display_name) > MAX_DISPLAY_NAME:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"displayName is longer than {MAX_DISPLAY_NAME} characters",
+            "displayName",
+        )
+    if birthday is not None and birthday > now.date():
+        raise DomainError(ErrorCode.INVALID_INPUT, "birthday is in the future", "birthday")
+    if community is not None:
+        check_community(community)
+    if invited_by is not None and community is None:
+        raise DomainError(
+            ErrorCode.INVALID_REFERRAL,
+            "a referral is for a community: give community with invitedBy",
+            "invitedByExternalId",
+        )
+    inviter = None
+    if invited_by is not None:
+        if invited_by == external_id:
+            raise DomainError(
+                ErrorCode.INVALID_REFERRAL,
+                "a member cannot invite themselves",
+                "invitedByExternalId",
+            )
+        inviter = by_external_id(invited_by, "invitedByExternalId")
+
+    member = Member.get_or_none(Member.external_id == external_id)
+    created = member is None
+    if created:
+        member = Member.create(
+            external_id=external_id,
+            display_name=display_name,
+            birthday=birthday,
+            created_at=now,
+            updated_at=now,
+        )
+        accounts.create_wallets(member.id)
+    else:
+        changes = {}
+        if display_name is not None and display_name != member.display_name:
+            changes[Member.display_name] = display_name
+        if birthday is not None and birthday != member.birthday:
+            changes[Member.birthday] = birthday
+        if changes:
+            changes[Member.updated_at] = now
+            Member.update(changes).where(Member.id == member.id).execute()
+            member = Member.get_by_id(member.id)
+    result = UpsertResult(member, created)
+    if community is not None:
+        result.events = _join(member, community, inviter, now)
+        result.member = Member.get_by_id(member.id)
+    return result
+
+
+def _join(member: Member, community: str, inviter: Member | None, now: datetime) -> list[Event]:
+    stint = Membership.get_or_none(
+        Membership.member == member.id, Membership.community == community
+    )
+    if stint is not None and stint.left_at is None:
+        return []  # already in: joining again is a no-op, so retries are harmless
+    if member.joined_at is None:
+        Member.update(joined_at=now).where(Member.id == member.id).execute()
+    if stint is None:
+        Membership.create(
+            member=member.id,
+            community=community,
+            invited_by=inviter,
+            first_joined_at=now,
+            joined_at=now,
+        )
+        rejoin = False
+    else:
+        # Re-joining never brings a second referral: the first inviter stays on record.
+        Membership.update(joined_at=now, left_at=None).where(Membership.id == stint.id).execute()
+        inviter = None
+        rejoin = True
+    attributes = {"rejoin": rejoin}
+    if inviter is not None:
+        attributes["invitedBy"] = inviter.external_id
+    events = [
+        Event.create(
+            type="join",
+            member=member.id,
+            community=community,
+            occurred_at=now,
+            recorded_at=now,
+            attributes=attributes,
+        )
+    ]
+    if inviter is not None:
+        events.append(
+            Event.create(
+                type="referral",
+                member=inviter.id,
+                community=community,
+                occurred_at=now,
+                recorded_at=now,
+                attributes={"invitee": member.external_id, "inviteeMemberId": member.id},
+            )
+        )
+    return events
+
+
+def leave(member_id: int, community: str, *, now: datetime) -> Event:
+    """Record that a member left a community."""
+    check_community(community)
+    member = get(member_id)
+    stint = Membership.get_or_none(
+        Membership.member == member.id, Membership.community == community
+    )
+    if stint is None or stint.left_at is not None:
+        raise DomainError(
+            ErrorCode.NOT_IN_COMMUNITY,
+            f"member {member.external_id!r} is not in community {community!r}",
+            "community",
+        )
+    Membership.update(left_at=now).where(Membership.id == stint.id).execute()
+    return Event.create(
+        type="leave",
+        member=member.id,
+        community=community,
+        occurred_at=now,
+        recorded_at=now,
+        attributes={},
+    )
+
+
+def _check_external_id(external_id: str) -> str:
+    if not isinstance(external_id, str) or not external_id.strip():
+        raise DomainError(ErrorCode.INVALID_INPUT, "externalId must not be empty", "externalId")
+    if len(external_id) > MAX_EXTERNAL_ID or external_id != external_id.strip():
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"externalId must be at most {MAX_EXTERNAL_ID} characters, without surrounding spaces",
+            "externalId",
+        )
+    return external_id

@@ -1,0 +1,54 @@
+"""Program-wide settings: the time zone days are counted in, and the expiry policy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from server.store.models import Setting
+
+_KEY = "program"
+
+
+@dataclass(frozen=True)
+class ProgramSettings:
+    """What the `program { ... }` block of the rules sets; defaults until rules say otherwise."""
+
+    name: str = "jifen"
+    timezone: str = "UTC"
+    points_expire_days: int | None = None  # None: points never expire
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local_day(self, at: datetime) -> date:
+        """The calendar day `at` falls on in the program's time zone."""
+        return at.astimezone(self.zone).date()
+
+    def expiry_for(self, earned_at: datetime) -> datetime | None:
+        """When points earned at `earned_at` expire, or None if they never do."""
+        if self.points_expire_days is None:
+            return None
+        return earned_at + timedelta(days=self.points_expire_days)
+
+
+def load() -> ProgramSettings:
+    """The settings in force."""
+    row = Setting.get_or_none(Setting.key == _KEY)
+    if row is None:
+        return ProgramSettings()
+    return ProgramSettings(**json.loads(row.value))
+
+
+def save(settings: ProgramSettings) -> None:
+    """Store the settings (inside the caller's transaction)."""
+    ZoneInfo(settings.timezone)  # fail loudly on an unknown zone
+    value = json.dumps(asdict(settings))
+    (
+        Setting.insert(key=_KEY, value=value)
+        .on_conflict(conflict_target=[Setting.key], update={Setting.value: value})
+        .execute()
+    )
