@@ -55,17 +55,21 @@ class GraphQLApp(GraphQL):
         allowed = OperationType.from_http(request_adapter.method)
         if not self.allow_queries_via_get and request_adapter.method == "GET":
             allowed = allowed - {OperationType.QUERY}
+
+        def execute():
+            with database.connection_context():
+                return self.schema.execute_sync(
+                    request_data.query,
+                    root_value=root_value,
+                    variable_values=request_data.variables,
+                    context_value=context,
+                    operation_name=request_data.operation_name,
+                    allowed_operation_types=allowed,
+                    operation_extensions=request_data.extensions,
+                )
+
         try:
-            return await run_in_threadpool(
-                self.schema.execute_sync,
-                request_data.query,
-                root_value=root_value,
-                variable_values=request_data.variables,
-                context_value=context,
-                operation_name=request_data.operation_name,
-                allowed_operation_types=allowed,
-                operation_extensions=request_data.extensions,
-            )
+            return await run_in_threadpool(execute)
         except CannotGetOperationTypeError as e:
             raise HTTPException(400, e.as_http_error_reason()) from e
         except InvalidOperationTypeError as e:
@@ -102,12 +106,12 @@ def create_app(
                         flush=True,
                     )
         yield
-        if database_url is not None and not database.obj.is_closed():
-            database.obj.close()
+        if database_url is not None:
+            database.obj.close_all()
 
     async def export_ledger(request: Request):
         context = Context(clock=clock, token=bearer_token(request.headers))
-        principal = await run_in_threadpool(lambda: context.principal)
+        principal = await run_in_threadpool(in_connection, lambda: context.principal)
         if principal is None:
             return JSONResponse(
                 {
@@ -135,17 +139,14 @@ def create_app(
             )
         name = f"ledger-{since:%Y%m%d}-{until:%Y%m%d}.csv"
         return StreamingResponse(
-            history.export_csv(since, until),
+            _each_in_connection(history.export_csv(since, until)),
             media_type="text/csv",
             headers={"content-disposition": f"attachment; filename={name}"},
         )
 
     async def health(request: Request):
-        def ping() -> None:
-            database.execute_sql("SELECT 1")
-
         try:
-            await run_in_threadpool(ping)
+            await run_in_threadpool(in_connection, lambda: database.execute_sql("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
             log.warning("health check failed: %s", exc)
             return PlainTextResponse("database unavailable\n", 503)
@@ -162,6 +163,23 @@ def create_app(
     )
     app.state.clock = clock
     return app
+
+
+def in_connection(work):
+    """Run `work` holding a pooled connection, returned when it is done."""
+    with database.connection_context():
+        return work()
+
+
+def _each_in_connection(chunks):
+    # A streamed body is pulled from whichever worker thread is free, so each step
+    # takes and returns its own connection; the export pages by keyset, never by cursor.
+    iterator = iter(chunks)
+    while True:
+        chunk = in_connection(lambda: next(iterator, None))
+        if chunk is None:
+            return
+        yield chunk
 
 
 def _instant(value: str | None, name: str) -> datetime:

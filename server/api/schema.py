@@ -42,13 +42,14 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(auto_camel_case=True),
+        # Factories: a fresh extension per request (the caches are shared module-wide).
         extensions=[
-            MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            QueryDepthLimiter(max_depth=MAX_DEPTH),
-            ParserCache(maxsize=512),
-            ValidationCache(maxsize=512),
-            MaskUnexpected(),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            MaskUnexpected,
         ],
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from peewee import fn
+
 from server.store.models import Account, AccountSlot
 
 # Program accounts are touched by every award; on PostgreSQL one balance row would
@@ -83,7 +85,7 @@ def balance(account: Account) -> int:
     if account.slots <= 1:
         return account.balance
     total = (
-        AccountSlot.select(AccountSlot.balance.sum())
+        AccountSlot.select(fn.SUM(AccountSlot.balance))
         .where(AccountSlot.account == account.id)
         .scalar()
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from peewee import JOIN, fn
+from peewee import JOIN, Value, fn
 
 from server.core.accounts import MEMBER_WALLETS, AccountKind
 from server.core.errors import DomainError, ErrorCode
@@ -124,7 +124,7 @@ def summary(
 
 
 def _flows(since: datetime, until: datetime, column) -> list[SummaryRow]:
-    key = column if column is not None else fn.COALESCE(None, "")
+    key = column if column is not None else Value("")
     amounts = (
         Posting.select(key.alias("grp"), Account.kind, fn.SUM(Posting.amount).alias("total"))
         .join(Account)

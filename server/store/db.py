@@ -6,15 +6,9 @@ import os
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
-from peewee import (
-    Database,
-    DatabaseProxy,
-    InterfaceError,
-    OperationalError,
-    PostgresqlDatabase,
-    SqliteDatabase,
-)
-from playhouse.db_url import connect as connect_url
+from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, PostgresqlDatabase
+from playhouse.db_url import parseresult_to_dict
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 DEFAULT_URL = "sqlite:///jifen.db"
 
@@ -44,8 +38,13 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or DEFAULT_URL
 
 
+# Each request runs in a worker thread and takes a connection from the pool for its
+# duration; the pool is as large as the worker-thread limit.
+POOL_SIZE = 40
+
+
 def open_database(url: str | None = None) -> Database:
-    """Build (without connecting) the database a URL names."""
+    """Build (without connecting) the pooled database a URL names."""
     url = url or database_url()
     scheme = urlparse(url).scheme
     if scheme in ("sqlite", ""):
@@ -54,15 +53,24 @@ def open_database(url: str | None = None) -> Database:
             raise ValueError(
                 f"bad SQLite URL {url!r}: use sqlite:///relative.db or sqlite:////absolute/path.db"
             )
-        return SqliteDatabase(
-            path or ":memory:", pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=30
+        return PooledSqliteDatabase(
+            path or ":memory:",
+            pragmas=SQLITE_PRAGMAS,
+            lock_type="IMMEDIATE",
+            timeout=30,
+            check_same_thread=False,
+            max_connections=POOL_SIZE,
+            stale_timeout=300,
         )
     if scheme in ("postgres", "postgresql"):
-        db = connect_url(
-            url.replace("postgresql://", "postgres://", 1), prefer_psycopg3=True, autorollback=True
+        params = parseresult_to_dict(urlparse(url))
+        return PooledPostgresqlDatabase(
+            prefer_psycopg3=True,
+            max_connections=POOL_SIZE,
+            stale_timeout=300,
+            timeout=30,
+            **params,
         )
-        assert isinstance(db, PostgresqlDatabase)
-        return db
     raise ValueError(f"unsupported DATABASE_URL scheme {scheme!r}: use sqlite:/// or postgresql://")
 
 
