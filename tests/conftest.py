@@ -28,8 +28,11 @@ from tests.support import (
 )
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BACKENDS = [b.strip() for b in os.environ.get("JIFEN_TEST_DATABASES", "sqlite,postgres")
-            .split(",") if b.strip()]
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("JIFEN_TEST_DATABASES", "sqlite,postgres").split(",")
+    if b.strip()
+]
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 
 
@@ -41,6 +44,21 @@ def postgres_url():
             db = open_database(url)
             migrate.upgrade(db)
             db.close_all()
+            yield url
+    except PostgresUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but unavailable: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request, tmp_path):
+    """The URL of a database with no tables at all, of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    try:
+        with temporary_postgres(postgres_admin_url()) as url:
             yield url
     except PostgresUnavailable as exc:
         if IN_CI:
@@ -121,6 +139,7 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped:
-        reporter.write_line(f"CI: {len(skipped)} test(s) skipped; a skip is a failure here",
-                            red=True)
+        reporter.write_line(
+            f"CI: {len(skipped)} test(s) skipped; a skip is a failure here", red=True
+        )
         session.exitstatus = 1

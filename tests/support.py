@@ -35,8 +35,11 @@ def temporary_postgres(admin_url: str):
         admin.execute(f'CREATE DATABASE "{name}"')
         yield urlunparse(urlparse(admin_url)._replace(path=f"/{name}"))
     finally:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
 
@@ -45,14 +48,14 @@ def reset_tables(db) -> None:
     """Empty every table the models know, keeping the schema."""
     tables = [m._meta.table_name for m in ALL_MODELS]
     if is_postgres(db):
-        db.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
-                       + " RESTART IDENTITY CASCADE")
+        db.execute_sql(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+        )
     else:
         with db.atomic():
             db.execute_sql("PRAGMA defer_foreign_keys = ON")
             for table in tables:
                 db.execute_sql(f'DELETE FROM "{table}"')
-            db.execute_sql("DELETE FROM sqlite_sequence")
 
 
 class GraphQLErrors(AssertionError):
@@ -74,9 +77,9 @@ class Api:
 
     def raw(self, query: str, variables: dict | None = None) -> dict:
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
-        response = self.client.post("/graphql", json={"query": query,
-                                                      "variables": variables or {}},
-                                    headers=headers)
+        response = self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -162,7 +162,11 @@ class EventMutation:
         description="Record an event once; the rules for its type run on it.",
         permission_classes=gate("Mutation.eventRecord"),
     )
-    def event_record(self, info: Info, input: EventRecordInput) -> EventRecordPayload:
+    def event_record(
+        self,
+        info: Info,
+        input: Annotated[EventRecordInput, strawberry.argument(description="The event.")],
+    ) -> EventRecordPayload:
         def work():
             event, replayed = _record(
                 info,
@@ -183,7 +187,11 @@ class EventMutation:
         "the program's time zone, whichever community it comes from).",
         permission_classes=gate("Mutation.checkinRecord"),
     )
-    def checkin_record(self, info: Info, input: CheckinRecordInput) -> CheckinRecordPayload:
+    def checkin_record(
+        self,
+        info: Info,
+        input: Annotated[CheckinRecordInput, strawberry.argument(description="The check-in.")],
+    ) -> CheckinRecordPayload:
         def work():
             event, replayed = _record(
                 info,

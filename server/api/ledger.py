@@ -12,7 +12,14 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
-from server.api.pagination import Connection, connection, decode_cursor, page_size
+from server.api.pagination import (
+    After,
+    Connection,
+    First,
+    connection,
+    decode_cursor,
+    page_size,
+)
 from server.core import adjustments, history, idempotency
 from server.core.errors import DomainError, ErrorCode
 from server.store import models
@@ -282,7 +289,12 @@ class LedgerQuery:
         permission_classes=gate("Query.ledger"),
     )
     def ledger(
-        self, filter: LedgerFilter | None = None, first: int | None = None, after: str | None = None
+        self,
+        filter: Annotated[
+            LedgerFilter | None, strawberry.argument(description="Which entries.")
+        ] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[LedgerEntry]:
         def work():
             limit = page_size(first)
@@ -296,7 +308,9 @@ class LedgerQuery:
     @strawberry.field(
         description="One transaction by id.", permission_classes=gate("Query.transaction")
     )
-    def transaction(self, id: strawberry.ID) -> Transaction | None:
+    def transaction(
+        self, id: Annotated[strawberry.ID, strawberry.argument(description="The transaction's id.")]
+    ) -> Transaction | None:
         def work():
             row = models.LedgerTransaction.get_or_none(
                 models.LedgerTransaction.id == ids.decode("transaction", id, "id")
@@ -320,7 +334,9 @@ class LedgerQuery:
         until: Annotated[
             datetime, strawberry.argument(name="to", description="End of the range (exclusive).")
         ],
-        group_by: SummaryGroupBy = SummaryGroupBy.DAY,
+        group_by: Annotated[
+            SummaryGroupBy, strawberry.argument(description="How to group rows.")
+        ] = SummaryGroupBy.DAY,
     ) -> LedgerSummary:
         def work():
             for value, name in ((since, "from"), (until, "to")):
@@ -358,7 +374,13 @@ class LedgerMutation:
         description="Award or deduct points by hand, with a reason.",
         permission_classes=gate("Mutation.pointsAdjust"),
     )
-    def points_adjust(self, info: Info, input: PointsAdjustInput) -> PointsAdjustPayload:
+    def points_adjust(
+        self,
+        info: Info,
+        input: Annotated[
+            PointsAdjustInput, strawberry.argument(description="Who, how many and why.")
+        ],
+    ) -> PointsAdjustPayload:
         from server.api.members import member_by_id
 
         ctx = info.context
@@ -398,7 +420,11 @@ class LedgerMutation:
         permission_classes=gate("Mutation.transactionReverse"),
     )
     def transaction_reverse(
-        self, info: Info, input: TransactionReverseInput
+        self,
+        info: Info,
+        input: Annotated[
+            TransactionReverseInput, strawberry.argument(description="What to reverse and why.")
+        ],
     ) -> TransactionReversePayload:
         ctx = info.context
 

@@ -12,7 +12,14 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
-from server.api.pagination import Connection, connection, decode_cursor, page_size
+from server.api.pagination import (
+    After,
+    Connection,
+    First,
+    connection,
+    decode_cursor,
+    page_size,
+)
 from server.core import accounts, auth, members
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
@@ -109,9 +116,11 @@ class Member:
     def ledger(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        kinds: list[str] | None = None,
+        first: First = None,
+        after: After = None,
+        kinds: Annotated[
+            list[str] | None, strawberry.argument(description="Only these transaction kinds.")
+        ] = None,
     ) -> Connection[LedgerEntryRef]:
         from server.api.ledger import LedgerEntry
 
@@ -195,7 +204,14 @@ class MemberQuery:
         description="One member, by id or by externalId.", permission_classes=gate("Query.member")
     )
     def member(
-        self, info: Info, id: strawberry.ID | None = None, external_id: str | None = None
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The member's id.")
+        ] = None,
+        external_id: Annotated[
+            str | None, strawberry.argument(description="The platform's user id.")
+        ] = None,
     ) -> Member | None:
         def work():
             if (id is None) == (external_id is None):
@@ -219,7 +235,12 @@ class MemberQuery:
         permission_classes=gate("Query.members"),
     )
     def members(
-        self, first: int | None = None, after: str | None = None, community: str | None = None
+        self,
+        first: First = None,
+        after: After = None,
+        community: Annotated[
+            str | None, strawberry.argument(description="Only current members of this community.")
+        ] = None,
     ) -> Connection[Member]:
         def work():
             limit = page_size(first)
@@ -246,7 +267,13 @@ class MemberMutation:
         "join a community, with who invited them.",
         permission_classes=gate("Mutation.memberUpsert"),
     )
-    def member_upsert(self, info: Info, input: MemberUpsertInput) -> MemberUpsertPayload:
+    def member_upsert(
+        self,
+        info: Info,
+        input: Annotated[
+            MemberUpsertInput, strawberry.argument(description="Who, and what changes.")
+        ],
+    ) -> MemberUpsertPayload:
         from server.api.events import Event
 
         def work():
@@ -279,7 +306,10 @@ class MemberMutation:
         permission_classes=gate("Mutation.memberLeave"),
     )
     def member_leave(
-        self, info: Info, member_id: strawberry.ID, community: str
+        self,
+        info: Info,
+        member_id: Annotated[strawberry.ID, strawberry.argument(description="The member.")],
+        community: Annotated[str, strawberry.argument(description="The community they left.")],
     ) -> MemberLeavePayload:
         from server.api.events import Event
 
@@ -296,7 +326,12 @@ class MemberMutation:
         permission_classes=gate("Mutation.memberTokenCreate"),
     )
     def member_token_create(
-        self, info: Info, member_id: strawberry.ID, ttl_seconds: int = 3600
+        self,
+        info: Info,
+        member_id: Annotated[strawberry.ID, strawberry.argument(description="The member.")],
+        ttl_seconds: Annotated[
+            int, strawberry.argument(description="Lifetime, 60 s to 30 days.")
+        ] = 3600,
     ) -> MemberTokenCreatePayload:
         def work():
             mid = ids.decode("member", member_id, "memberId")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import strawberry
 
 from server.core.errors import DomainError, ErrorCode
 
 T = TypeVar("T")
+
+First = Annotated[int | None, strawberry.argument(description="Page size, 1 to 100 (default 20).")]
+After = Annotated[str | None, strawberry.argument(description="The previous page's `endCursor`.")]
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 

@@ -161,6 +161,15 @@ class Lot(BaseModel):
         indexes = ((("member", "expires_at", "id"), False),)
 
 
+# Spends and expiry only ever look at lots that still hold points (migration 0002).
+Lot.add_index(
+    Lot.index(Lot.member, Lot.expires_at, Lot.id, name="lot_open_by_member").where(
+        Lot.remaining > 0
+    )
+)
+Lot.add_index(Lot.index(Lot.expires_at, name="lot_open_by_expiry").where(Lot.remaining > 0))
+
+
 class LotUse(BaseModel):
     """How much of a lot a debit posting took, so a reversal can put it back."""
 

@@ -34,7 +34,7 @@ CALLS = {
     'idempotencyKey: "c"}) { userErrors { code } } }',
     "Mutation.pointsAdjust": 'mutation { pointsAdjust(input: {memberId: "$self", points: 1, '
     'reason: "r", idempotencyKey: "p"}) { userErrors { code } } }',
-    "Mutation.transactionReverse": 'mutation { transactionReverse(input: {transactionId: '
+    "Mutation.transactionReverse": "mutation { transactionReverse(input: {transactionId: "
     '"txn_1", reason: "r"}) { userErrors { code } } }',
 }
 
@@ -55,8 +55,10 @@ def test_every_root_field_has_a_policy_and_a_call_in_this_table():
 
 @pytest.fixture
 def member_token(api, clock):
-    api.mutate('mutation { memberUpsert(input: {externalId: "self"}) '
-               "{ member { id } userErrors { code } } }")
+    api.mutate(
+        'mutation { memberUpsert(input: {externalId: "self"}) '
+        "{ member { id } userErrors { code } } }"
+    )
     return auth.member_token(1, now=clock.now())
 
 
@@ -69,8 +71,7 @@ def test_each_role_reaches_exactly_what_the_policy_grants(api, member_token, who
         if who is None:
             assert codes == ["UNAUTHENTICATED"], operation
         elif Role(who) in POLICY[operation]:
-            assert not {"FORBIDDEN", "UNAUTHENTICATED", "INTERNAL"} & set(codes), \
-                (operation, body)
+            assert not {"FORBIDDEN", "UNAUTHENTICATED", "INTERNAL"} & set(codes), (operation, body)
         else:
             assert codes == ["FORBIDDEN"], (operation, who, body)
 
@@ -87,20 +88,30 @@ def test_without_a_token_only_the_schema_answers(api):
 
 def test_a_member_token_cannot_touch_another_member(api, clock):
     for ext in ("self", "other"):
-        api.mutate("mutation($e: String!) { memberUpsert(input: {externalId: $e}) "
-                   "{ userErrors { code } } }", {"e": ext})
-    token = api.call('mutation { memberTokenCreate(memberId: "mbr_1", ttlSeconds: 600) '
-                     "{ token expiresAt userErrors { code } } }")["memberTokenCreate"]["token"]
+        api.mutate(
+            "mutation($e: String!) { memberUpsert(input: {externalId: $e}) "
+            "{ userErrors { code } } }",
+            {"e": ext},
+        )
+    token = api.call(
+        'mutation { memberTokenCreate(memberId: "mbr_1", ttlSeconds: 600) '
+        "{ token expiresAt userErrors { code } } }"
+    )["memberTokenCreate"]["token"]
     me = api.as_(token)
     assert me.call("{ me { externalId } }") == {"me": {"externalId": "self"}}
-    for text in ('{ member(id: "mbr_2") { id } }', '{ member(externalId: "other") { id } }',
-                 '{ member(id: "mbr_99") { id } }',
-                 'mutation { checkinRecord(input: {memberId: "mbr_2", idempotencyKey: "x"}) '
-                 "{ userErrors { code } } }"):
+    for text in (
+        '{ member(id: "mbr_2") { id } }',
+        '{ member(externalId: "other") { id } }',
+        '{ member(id: "mbr_99") { id } }',
+        'mutation { checkinRecord(input: {memberId: "mbr_2", idempotencyKey: "x"}) '
+        "{ userErrors { code } } }",
+    ):
         body = me.raw(text)
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", text
-    ok = me.call('mutation { checkinRecord(input: {memberId: "mbr_1", idempotencyKey: "y"}) '
-                 "{ userErrors { code } event { member { externalId } } } }")
+    ok = me.call(
+        'mutation { checkinRecord(input: {memberId: "mbr_1", idempotencyKey: "y"}) '
+        "{ userErrors { code } event { member { externalId } } } }"
+    )
     assert ok["checkinRecord"]["event"]["member"]["externalId"] == "self"
 
 
@@ -130,8 +141,10 @@ def test_keys_are_stored_hashed_and_revocable(api, keys, clock):
     body = api.as_("operator").raw("{ members { edges { cursor } } }")
     assert "revoked" in body["errors"][0]["message"]
     wrong = plain[:-4] + "AAAA"
-    assert api.as_(wrong).raw("{ members { edges { cursor } } }")["errors"][0]["extensions"][
-        "code"] == "UNAUTHENTICATED"
+    assert (
+        api.as_(wrong).raw("{ members { edges { cursor } } }")["errors"][0]["extensions"]["code"]
+        == "UNAUTHENTICATED"
+    )
 
 
 def test_the_first_start_creates_one_admin_key(db, clock):

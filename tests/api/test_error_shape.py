@@ -11,12 +11,23 @@ mutation($input: PointsAdjustInput!) {
 
 
 def test_user_errors_have_code_message_and_field(api):
-    body = api.raw(ADJUST, {"input": {"memberId": "mbr_404", "points": 5, "reason": "x",
-                                      "idempotencyKey": "k"}})
+    body = api.raw(
+        ADJUST,
+        {"input": {"memberId": "mbr_404", "points": 5, "reason": "x", "idempotencyKey": "k"}},
+    )
     assert "errors" not in body
-    assert body["data"]["pointsAdjust"] == {"transaction": None, "userErrors": [{
-        "code": "MEMBER_NOT_FOUND", "message": "no member with id 404", "field": "memberId",
-        "line": None, "column": None}]}
+    assert body["data"]["pointsAdjust"] == {
+        "transaction": None,
+        "userErrors": [
+            {
+                "code": "MEMBER_NOT_FOUND",
+                "message": "no member with id 404",
+                "field": "memberId",
+                "line": None,
+                "column": None,
+            }
+        ],
+    }
 
 
 def test_top_level_errors_carry_a_code(api):
@@ -41,14 +52,20 @@ def test_unexpected_failures_are_masked_for_clients_and_logged(api, monkeypatch,
 
 
 def test_malformed_requests_are_rejected_with_400(client):
-    assert client.post("/graphql", content=b"{not json",
-                       headers={"content-type": "application/json"}).status_code == 400
+    assert (
+        client.post(
+            "/graphql", content=b"{not json", headers={"content-type": "application/json"}
+        ).status_code
+        == 400
+    )
     assert client.post("/graphql", json={"nothing": 1}).status_code == 400
 
 
 def test_depth_aliases_and_size_are_bounded(api):
-    deep = "{ members { edges { node { ledger { edges { node { transaction { entries { " \
-           "transaction { entries { transaction { id } } } } } } } } } } } }"
+    deep = (
+        "{ members { edges { node { ledger { edges { node { transaction { entries { "
+        "transaction { entries { transaction { id } } } } } } } } } } } }"
+    )
     assert "exceeds maximum operation depth" in api.raw(deep)["errors"][0]["message"]
     aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }"
     assert "aliases" in api.raw(aliases)["errors"][0]["message"]

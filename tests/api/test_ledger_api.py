@@ -55,13 +55,25 @@ query($from: DateTime!, $to: DateTime!, $groupBy: SummaryGroupBy!) {
 
 
 def new_member(api, external_id="alice"):
-    return api.mutate("mutation($e: String!) { memberUpsert(input: {externalId: $e}) "
-                      "{ member { id } userErrors { code } } }", {"e": external_id})["member"]["id"]
+    return api.mutate(
+        "mutation($e: String!) { memberUpsert(input: {externalId: $e}) "
+        "{ member { id } userErrors { code } } }",
+        {"e": external_id},
+    )["member"]["id"]
 
 
 def adjust(api, member_id, points, key, reason="goodwill"):
-    return api.call(ADJUST, {"input": {"memberId": member_id, "points": points,
-                                       "reason": reason, "idempotencyKey": key}})["pointsAdjust"]
+    return api.call(
+        ADJUST,
+        {
+            "input": {
+                "memberId": member_id,
+                "points": points,
+                "reason": reason,
+                "idempotencyKey": key,
+            }
+        },
+    )["pointsAdjust"]
 
 
 def test_adjust_awards_and_deducts_with_reason_and_actor(api):
@@ -70,10 +82,15 @@ def test_adjust_awards_and_deducts_with_reason_and_actor(api):
     assert award["userErrors"] == []
     assert award["member"]["availablePoints"] == 120
     txn = award["transaction"]
-    assert (txn["kind"], txn["reason"], txn["actor"]) == ("adjustment", "welcome gift",
-                                                          "admin:test admin")
+    assert (txn["kind"], txn["reason"], txn["actor"]) == (
+        "adjustment",
+        "welcome gift",
+        "admin:test admin",
+    )
     assert sorted((e["accountKind"], e["amount"]) for e in txn["entries"]) == [
-        ("ADJUSTMENT", -120), ("AVAILABLE", 120)]
+        ("ADJUSTMENT", -120),
+        ("AVAILABLE", 120),
+    ]
     deduct = adjust(api, alice, -20, "a2", "duplicate account")
     assert deduct["member"]["availablePoints"] == 100
 
@@ -89,24 +106,37 @@ def test_adjust_retry_is_replayed_and_reuse_is_refused(api):
     assert LedgerTransaction.select().count() == 1
 
 
-@pytest.mark.parametrize(("change", "code", "field"), [
-    ({"points": 0}, "INVALID_POINTS", "points"),
-    ({"points": 2_000_000_000}, "INVALID_POINTS", "points"),
-    ({"points": -101}, "INSUFFICIENT_POINTS", "points"),
-    ({"reason": ""}, "INVALID_INPUT", "reason"),
-    ({"reason": "   "}, "INVALID_INPUT", "reason"),
-    ({"reason": "x" * 501}, "INVALID_INPUT", "reason"),
-    ({"memberId": "mbr_999"}, "MEMBER_NOT_FOUND", "memberId"),
-    ({"memberId": "mbr_x"}, "INVALID_ID", "memberId"),
-    ({"memberId": "txn_1"}, "INVALID_ID", "memberId"),
-    ({"idempotencyKey": "k" * 201}, "INVALID_INPUT", "idempotencyKey"),
-])
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"points": 0}, "INVALID_POINTS", "points"),
+        ({"points": 2_000_000_000}, "INVALID_POINTS", "points"),
+        ({"points": -101}, "INSUFFICIENT_POINTS", "points"),
+        ({"reason": ""}, "INVALID_INPUT", "reason"),
+        ({"reason": "   "}, "INVALID_INPUT", "reason"),
+        ({"reason": "x" * 501}, "INVALID_INPUT", "reason"),
+        ({"memberId": "mbr_999"}, "MEMBER_NOT_FOUND", "memberId"),
+        ({"memberId": "mbr_x"}, "INVALID_ID", "memberId"),
+        ({"memberId": "txn_1"}, "INVALID_ID", "memberId"),
+        ({"idempotencyKey": "k" * 201}, "INVALID_INPUT", "idempotencyKey"),
+    ],
+)
 def test_bad_adjustments_are_user_errors_that_change_nothing(api, change, code, field):
     alice = new_member(api)
     adjust(api, alice, 100, "seed")
     before = Posting.select().count()
-    result = api.call(ADJUST, {"input": {"memberId": alice, "points": 5, "reason": "r",
-                                         "idempotencyKey": "bad", **change}})["pointsAdjust"]
+    result = api.call(
+        ADJUST,
+        {
+            "input": {
+                "memberId": alice,
+                "points": 5,
+                "reason": "r",
+                "idempotencyKey": "bad",
+                **change,
+            }
+        },
+    )["pointsAdjust"]
     assert [(e["code"], e["field"]) for e in result["userErrors"]] == [(code, field)]
     assert result["transaction"] is None
     assert Posting.select().count() == before
@@ -139,8 +169,9 @@ def test_member_ledger_pages_newest_first_with_running_balance(api, clock):
     page = api.call(MEMBER_LEDGER, {"id": alice, "first": 3})["member"]
     assert [e["node"]["amount"] for e in page["ledger"]["edges"]] == [11, -3, 7]
     assert [e["node"]["balanceAfter"] for e in page["ledger"]["edges"]] == [20, 9, 12]
-    rest = api.call(MEMBER_LEDGER, {"id": alice, "first": 3,
-                                    "after": page["ledger"]["pageInfo"]["endCursor"]})
+    rest = api.call(
+        MEMBER_LEDGER, {"id": alice, "first": 3, "after": page["ledger"]["pageInfo"]["endCursor"]}
+    )
     assert [e["node"]["amount"] for e in rest["member"]["ledger"]["edges"]] == [5]
     assert not rest["member"]["ledger"]["pageInfo"]["hasNextPage"]
     bad = api.raw(MEMBER_LEDGER, {"id": alice, "after": "not-a-cursor"})
@@ -179,22 +210,36 @@ def test_summary_by_day_in_program_zone_and_by_kind(api, clock):
     txn = adjust(api, bob, 20, "d")["transaction"]["id"]
     api.mutate(REVERSE, {"id": txn, "reason": "oops"})
     start = day1.replace(hour=0, minute=0)
-    summary = api.as_("analyst").call(SUMMARY, {
-        "from": start.isoformat(), "to": (start + timedelta(days=3)).isoformat(),
-        "groupBy": "DAY"})["ledgerSummary"]
-    rows = [(r["group"], r["issued"], r["net"], r["outstanding"], r["members"])
-            for r in summary["rows"]]
+    summary = api.as_("analyst").call(
+        SUMMARY,
+        {
+            "from": start.isoformat(),
+            "to": (start + timedelta(days=3)).isoformat(),
+            "groupBy": "DAY",
+        },
+    )["ledgerSummary"]
+    rows = [
+        (r["group"], r["issued"], r["net"], r["outstanding"], r["members"]) for r in summary["rows"]
+    ]
     # Deductions by hand count against issued: the adjustment account is one flow.
-    assert rows == [("2026-03-02", 150, 150, 150, 2), ("2026-03-03", -30, -30, 120, 2),
-                    ("2026-03-04", 0, 0, 120, 0)]
+    assert rows == [
+        ("2026-03-02", 150, 150, 150, 2),
+        ("2026-03-03", -30, -30, 120, 2),
+        ("2026-03-04", 0, 0, 120, 0),
+    ]
     assert summary["outstanding"] == 120
-    by_kind = api.as_("analyst").call(SUMMARY, {
-        "from": start.isoformat(), "to": (start + timedelta(days=3)).isoformat(),
-        "groupBy": "KIND"})["ledgerSummary"]["rows"]
-    assert [(r["group"], r["issued"]) for r in by_kind] == [("adjustment", 140),
-                                                            ("reversal", -20)]
-    bad = api.as_("analyst").raw(SUMMARY, {"from": start.isoformat(),
-                                           "to": start.isoformat(), "groupBy": "DAY"})
+    by_kind = api.as_("analyst").call(
+        SUMMARY,
+        {
+            "from": start.isoformat(),
+            "to": (start + timedelta(days=3)).isoformat(),
+            "groupBy": "KIND",
+        },
+    )["ledgerSummary"]["rows"]
+    assert [(r["group"], r["issued"]) for r in by_kind] == [("adjustment", 140), ("reversal", -20)]
+    bad = api.as_("analyst").raw(
+        SUMMARY, {"from": start.isoformat(), "to": start.isoformat(), "groupBy": "DAY"}
+    )
     assert bad["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
@@ -202,18 +247,28 @@ def test_export_streams_csv_for_analysts_only(api, client, keys, clock):
     alice = new_member(api)
     adjust(api, alice, 42, "a", "export me")
     params = {"from": "2026-03-01T00:00:00+00:00", "to": "2026-03-03T00:00:00+00:00"}
-    response = client.get("/export/ledger.csv", params=params,
-                          headers={"authorization": f"Bearer {keys['analyst']}"})
+    response = client.get(
+        "/export/ledger.csv", params=params, headers={"authorization": f"Bearer {keys['analyst']}"}
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert sorted(int(r["amount"]) for r in rows) == [-42, 42]
     assert {r["reason"] for r in rows} == {"export me"}
-    assert client.get("/export/ledger.csv", params=params, headers={
-        "authorization": f"Bearer {keys['service']}"}).status_code == 403
+    assert (
+        client.get(
+            "/export/ledger.csv",
+            params=params,
+            headers={"authorization": f"Bearer {keys['service']}"},
+        ).status_code
+        == 403
+    )
     assert client.get("/export/ledger.csv", params=params).status_code == 401
-    bad = client.get("/export/ledger.csv", params={"from": "yesterday", "to": "x"},
-                     headers={"authorization": f"Bearer {keys['analyst']}"})
+    bad = client.get(
+        "/export/ledger.csv",
+        params={"from": "yesterday", "to": "x"},
+        headers={"authorization": f"Bearer {keys['analyst']}"},
+    )
     assert bad.status_code == 400 and "from" in bad.json()["message"]
 
 
@@ -226,11 +281,14 @@ def test_export_batches_keep_every_entry_in_order(db, clock):
     with write_transaction():
         member = members.upsert("a", now=clock.now()).member
         for _ in range(25):
-            adjustments.adjust(member.id, 1, "r", actor="t", now=clock.now(),
-                               settings=ProgramSettings())
-    text = "".join(export_csv(clock.now() - timedelta(days=1), clock.now() + timedelta(days=1),
-                              batch=7))
+            adjustments.adjust(
+                member.id, 1, "r", actor="t", now=clock.now(), settings=ProgramSettings()
+            )
+    text = "".join(
+        export_csv(clock.now() - timedelta(days=1), clock.now() + timedelta(days=1), batch=7)
+    )
     ids = [int(r["entry_id"]) for r in csv.DictReader(io.StringIO(text))]
     assert ids == list(range(1, 51))
-    assert datetime.fromisoformat(next(csv.DictReader(io.StringIO(text)))["created_at"]) \
-        == clock.now().astimezone(UTC)
+    assert datetime.fromisoformat(
+        next(csv.DictReader(io.StringIO(text)))["created_at"]
+    ) == clock.now().astimezone(UTC)

@@ -106,12 +106,21 @@ def test_leaving_a_community_one_is_not_in_is_a_user_error(api):
 def test_referral_mistakes_are_user_errors_that_change_nothing(api):
     upsert(api, externalId="host", community="fans")
     cases = [
-        ({"externalId": "g", "community": "fans", "invitedByExternalId": "g"},
-         "INVALID_REFERRAL", "invitedByExternalId"),
-        ({"externalId": "g", "community": "fans", "invitedByExternalId": "nobody"},
-         "MEMBER_NOT_FOUND", "invitedByExternalId"),
-        ({"externalId": "g", "invitedByExternalId": "host"}, "INVALID_REFERRAL",
-         "invitedByExternalId"),
+        (
+            {"externalId": "g", "community": "fans", "invitedByExternalId": "g"},
+            "INVALID_REFERRAL",
+            "invitedByExternalId",
+        ),
+        (
+            {"externalId": "g", "community": "fans", "invitedByExternalId": "nobody"},
+            "MEMBER_NOT_FOUND",
+            "invitedByExternalId",
+        ),
+        (
+            {"externalId": "g", "invitedByExternalId": "host"},
+            "INVALID_REFERRAL",
+            "invitedByExternalId",
+        ),
         ({"externalId": "", "community": "fans"}, "INVALID_INPUT", "externalId"),
         ({"externalId": "g", "community": "bad key!"}, "INVALID_INPUT", "community"),
         ({"externalId": "g", "displayName": "x" * 201}, "INVALID_INPUT", "displayName"),
@@ -156,13 +165,30 @@ def test_checkin_once_per_local_day_in_the_program_time_zone(api, clock):
     # 23:30 and 00:30 in Shanghai are two calendar days.
     late = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)  # 23:30 on 1 March, local
     early = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)  # 00:30 on 2 March, local
-    one = api.call(CHECKIN, {"input": {"memberId": member["id"], "idempotencyKey": "c1",
-                                       "occurredAt": late.isoformat()}})["checkinRecord"]
-    two = api.call(CHECKIN, {"input": {"memberId": member["id"], "idempotencyKey": "c2",
-                                       "occurredAt": early.isoformat()}})["checkinRecord"]
+    one = api.call(
+        CHECKIN,
+        {
+            "input": {
+                "memberId": member["id"],
+                "idempotencyKey": "c1",
+                "occurredAt": late.isoformat(),
+            }
+        },
+    )["checkinRecord"]
+    two = api.call(
+        CHECKIN,
+        {
+            "input": {
+                "memberId": member["id"],
+                "idempotencyKey": "c2",
+                "occurredAt": early.isoformat(),
+            }
+        },
+    )["checkinRecord"]
     assert (one["day"], two["day"]) == ("2026-03-01", "2026-03-02")
-    three = api.call(CHECKIN, {"input": {"memberId": member["id"], "idempotencyKey": "c3",
-                                         "community": "other"}})["checkinRecord"]
+    three = api.call(
+        CHECKIN, {"input": {"memberId": member["id"], "idempotencyKey": "c3", "community": "other"}}
+    )["checkinRecord"]
     assert three["userErrors"][0]["code"] == "ALREADY_CHECKED_IN"
     assert "2026-03-02" in three["userErrors"][0]["message"]
     assert Checkin.select().count() == 2
@@ -181,8 +207,13 @@ def test_a_retried_checkin_returns_the_first_result(api):
 
 def test_event_record_stores_attributes_and_retries_once(api, clock):
     member = upsert(api, externalId="a")["member"]
-    event = {"memberId": member["id"], "type": "message", "idempotencyKey": "m-1",
-             "community": "fans", "attributes": {"length": 12, "channel": "group"}}
+    event = {
+        "memberId": member["id"],
+        "type": "message",
+        "idempotencyKey": "m-1",
+        "community": "fans",
+        "attributes": {"length": 12, "channel": "group"},
+    }
     first = api.call(EVENT, {"input": event})["eventRecord"]
     assert first["event"]["attributes"] == {"length": 12, "channel": "group"}
     assert first["event"]["occurredAt"] == clock.now().isoformat()

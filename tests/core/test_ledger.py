@@ -1,4 +1,4 @@
-"""The ledger's promises: balanced, append-only, lots spent oldest-expiring first, reversals once."""
+"""The ledger: balanced, append-only, lots spent oldest-expiring first, reversed once."""
 
 from __future__ import annotations
 
@@ -21,10 +21,16 @@ def new_member(clock, external_id="alice"):
         return members.upsert(external_id, now=clock.now()).member
 
 
-def adjust(member, points, clock, settings=ProgramSettings()):
+def adjust(member, points, clock, settings=None):
     with write_transaction():
-        return adjustments.adjust(member.id, points, "test", actor="t", now=clock.now(),
-                                  settings=settings)
+        return adjustments.adjust(
+            member.id,
+            points,
+            "test",
+            actor="t",
+            now=clock.now(),
+            settings=settings or ProgramSettings(),
+        )
 
 
 def available(member):
@@ -116,9 +122,11 @@ def test_a_transaction_is_reversed_once_and_reversals_are_final(db, clock):
     award = adjust(alice, 10, clock)
     with write_transaction():
         undo = reverse(award.id, now=clock.now(), cause=Cause())
-    for target, code in ((award.id, ErrorCode.ALREADY_REVERSED),
-                         (undo.id, ErrorCode.NOT_REVERSIBLE),
-                         (999, ErrorCode.TRANSACTION_NOT_FOUND)):
+    for target, code in (
+        (award.id, ErrorCode.ALREADY_REVERSED),
+        (undo.id, ErrorCode.NOT_REVERSIBLE),
+        (999, ErrorCode.TRANSACTION_NOT_FOUND),
+    ):
         with pytest.raises(DomainError) as err:
             with write_transaction():
                 reverse(target, now=clock.now(), cause=Cause())

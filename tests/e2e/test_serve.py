@@ -1,0 +1,73 @@
+"""`jifen serve` as a newcomer runs it: a real server process on a fresh database."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(empty_db_url, tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port),
+         "--rules", str(ROOT / "rules")],
+        cwd=ROOT, env={"DATABASE_URL": empty_db_url, "PATH": "/usr/bin"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stdout.read()}")
+    yield url, proc
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=10)
+    if not proc.stdout.closed:
+        proc.stdout.close()
+
+
+def test_a_fresh_server_answers_and_hands_out_one_admin_key(server):
+    url, proc = server
+    assert httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}).json() == {
+        "data": {"__typename": "Query"}}
+    proc.terminate()
+    output = proc.communicate(timeout=10)[0]
+    keys = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", output)
+    assert len(keys) == 1, output
+    assert "Traceback" not in output
+
+
+def test_graphiql_is_served_to_browsers(server):
+    url, _ = server
+    page = httpx.get(f"{url}/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+def test_serve_refuses_a_missing_rules_directory(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--rules",
+                             str(tmp_path / "nope")], cwd=ROOT, capture_output=True,
+                            text=True, timeout=30, env={"PATH": "/usr/bin"})
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
