@@ -25,10 +25,22 @@ def free_port() -> int:
 def server(empty_db_url, tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port),
-         "--rules", str(ROOT / "rules")],
-        cwd=ROOT, env={"DATABASE_URL": empty_db_url, "PATH": "/usr/bin"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--rules",
+            str(ROOT / "rules"),
+        ],
+        cwd=ROOT,
+        env={"DATABASE_URL": empty_db_url, "PATH": "/usr/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -51,7 +63,8 @@ def server(empty_db_url, tmp_path):
 def test_a_fresh_server_answers_and_hands_out_one_admin_key(server):
     url, proc = server
     assert httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}).json() == {
-        "data": {"__typename": "Query"}}
+        "data": {"__typename": "Query"}
+    }
     proc.terminate()
     output = proc.communicate(timeout=10)[0]
     keys = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", output)
@@ -66,8 +79,13 @@ def test_graphiql_is_served_to_browsers(server):
 
 
 def test_serve_refuses_a_missing_rules_directory(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--rules",
-                             str(tmp_path / "nope")], cwd=ROOT, capture_output=True,
-                            text=True, timeout=30, env={"PATH": "/usr/bin"})
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--rules", str(tmp_path / "nope")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin"},
+    )
     assert result.returncode == 2
     assert "does not exist" in result.stderr

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-import pytest
 from playhouse.schema_diff import diff_models
 
 from server.core.verify import verify
