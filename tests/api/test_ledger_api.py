@@ -292,3 +292,46 @@ def test_export_batches_keep_every_entry_in_order(db, clock):
     assert datetime.fromisoformat(
         next(csv.DictReader(io.StringIO(text)))["created_at"]
     ) == clock.now().astimezone(UTC)
+
+
+def test_export_memory_stays_flat_as_the_range_grows(db, clock):
+    import tracemalloc
+
+    from server.core import members
+    from server.core.accounts import AccountKind, program_account, wallet
+    from server.core.history import export_csv
+    from server.core.ledger import Leg, post
+    from server.store.db import write_transaction
+
+    with write_transaction():
+        member = members.upsert("a", now=clock.now()).member
+        legs = (wallet(member.id, AccountKind.AVAILABLE), program_account(AccountKind.ADJUSTMENT))
+
+    def grow_to(transactions):
+        with write_transaction():
+            have = Posting.select().count() // 2
+            for _ in range(transactions - have):
+                post(
+                    "adjustment",
+                    [Leg(legs[0], 1), Leg(legs[1], -1)],
+                    now=clock.now(),
+                    member_id=member.id,
+                )
+
+    def peak_while_exporting():
+        tracemalloc.start()
+        size = 0
+        for chunk in export_csv(
+            clock.now() - timedelta(days=1), clock.now() + timedelta(days=1), batch=200
+        ):
+            size += len(chunk)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak, size
+
+    grow_to(500)
+    small_peak, small_size = peak_while_exporting()
+    grow_to(2500)
+    large_peak, large_size = peak_while_exporting()
+    assert large_size > 4.5 * small_size
+    assert large_peak < 1.5 * small_peak, (small_peak, large_peak)
