@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -12,15 +12,9 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import UserError, mutation
 from server.api.gate import gate
+from server.api.refs import MemberRef, TransactionRef
 from server.core import events, idempotency
 from server.store import models
-
-if TYPE_CHECKING:
-    from server.api.ledger import Transaction
-    from server.api.members import Member
-
-MemberRef = Annotated["Member", strawberry.lazy("server.api.members")]
-TransactionRef = Annotated["Transaction", strawberry.lazy("server.api.ledger")]
 
 
 @strawberry.type(description="Something a member did, stored once.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import strawberry
 
@@ -20,17 +20,11 @@ from server.api.pagination import (
     decode_cursor,
     page_size,
 )
+from server.api.refs import EventRef, MemberRef
 from server.core import adjustments, history, idempotency
 from server.core.errors import DomainError, ErrorCode
 from server.store import models
 from server.store.db import write_transaction
-
-if TYPE_CHECKING:
-    from server.api.events import Event
-    from server.api.members import Member
-
-MemberRef = Annotated["Member", strawberry.lazy("server.api.members")]
-EventRef = Annotated["Event", strawberry.lazy("server.api.events")]
 
 
 @strawberry.enum(name="AccountKind", description="Which kind of account an entry moved points in.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import strawberry
 from peewee import IntegrityError
@@ -20,19 +20,13 @@ from server.api.pagination import (
     decode_cursor,
     page_size,
 )
+from server.api.refs import EventRef, LedgerEntryRef
 from server.core import accounts, auth, members
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.history import EntryFilter, entries
 from server.store import models
 from server.store.db import write_transaction
-
-if TYPE_CHECKING:
-    from server.api.events import Event
-    from server.api.ledger import LedgerEntry
-
-LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("server.api.ledger")]
-EventRef = Annotated["Event", strawberry.lazy("server.api.events")]
 
 
 @strawberry.type(description="A member's stint in one community.")

@@ -27,38 +27,21 @@ def _worker(url, barrier, results, member_id, points, key):
 
     def one(i):
         now = datetime.now(UTC)
+
+        def work():
+            return adjustments.adjust(
+                member_id, points, "race", actor="t", now=now, settings=ProgramSettings()
+            ).id
+
         barrier.wait(timeout=60)
         try:
             with db.connection_context():
                 if key:
-                    outcome = idempotency.run_once(
-                        key,
-                        "pointsAdjust",
-                        {"points": points},
-                        now,
-                        lambda: (
-                            adjustments.adjust(
-                                member_id,
-                                points,
-                                "race",
-                                actor="t",
-                                now=now,
-                                settings=ProgramSettings(),
-                            ).id
-                        ),
-                    )
+                    outcome = idempotency.run_once(key, "pointsAdjust", {"p": points}, now, work)
                     results.put(("ok", outcome.result_id))
                 else:
                     with write_transaction():
-                        txn = adjustments.adjust(
-                            member_id,
-                            points,
-                            "race",
-                            actor="t",
-                            now=now,
-                            settings=ProgramSettings(),
-                        )
-                    results.put(("ok", txn.id))
+                        results.put(("ok", work()))
         except DomainError as exc:
             results.put(("error", exc.code.value))
         except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it

@@ -1,0 +1,17 @@
+"""Types that refer to each other across areas, resolved lazily to avoid import cycles."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+if TYPE_CHECKING:
+    from server.api.events import Event
+    from server.api.ledger import LedgerEntry, Transaction
+    from server.api.members import Member
+
+MemberRef = Annotated["Member", strawberry.lazy("server.api.members")]
+EventRef = Annotated["Event", strawberry.lazy("server.api.events")]
+TransactionRef = Annotated["Transaction", strawberry.lazy("server.api.ledger")]
+LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("server.api.ledger")]
