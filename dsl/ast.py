@@ -1,0 +1,172 @@
+"""The rule language's syntax tree: frozen dataclasses, each with its source position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Pos:
+    file: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Tier:
+    low: int  # inclusive
+    high: int | None  # inclusive; None: no upper bound
+
+
+@dataclass(frozen=True)
+class Streak:
+    days: int
+
+
+@dataclass(frozen=True)
+class Total:
+    count: int
+
+
+@dataclass(frozen=True)
+class FirstWithin:
+    days: int
+
+
+Qualifier = Tier | Streak | Total | FirstWithin
+
+
+@dataclass(frozen=True)
+class Compare:
+    attribute: str
+    op: str  # = != < <= > >= in
+    value: object
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class And:
+    left: Condition
+    right: Condition
+
+
+@dataclass(frozen=True)
+class Or:
+    left: Condition
+    right: Condition
+
+
+Condition = Compare | And | Or
+
+
+@dataclass(frozen=True)
+class Award:
+    points: int
+    each: bool = False
+    per: int | None = None  # `award N per M ATTR`
+    per_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class Multiply:
+    factor: Decimal
+
+
+Effect = Award | Multiply
+
+
+@dataclass(frozen=True)
+class Limit:
+    times: int
+    period: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Cap:
+    points: int
+    period: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Rule:
+    event: str
+    task_key: str | None
+    qualifiers: tuple[Qualifier, ...]
+    condition: Condition | None
+    effect: Effect
+    limit: Limit | None = None
+    cap: Cap | None = None
+    until_invitee_leaves: bool = False
+    after_review: bool = False
+    repeating: bool = False
+    pos: Pos = field(default=Pos("", 0, 0), compare=False)
+    text: str = field(default="", compare=False)
+
+    def qualifier(self, kind: type) -> Qualifier | None:
+        return next((q for q in self.qualifiers if isinstance(q, kind)), None)
+
+
+@dataclass(frozen=True)
+class Every:
+    period: str
+    top: int
+    metric: str
+    awards: tuple[int, ...]
+    pos: Pos = field(default=Pos("", 0, 0), compare=False)
+    text: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    key: str
+    title: str | None
+    rules: tuple[Rule | Every, ...] = ()
+    active_from: date | None = None
+    active_until: date | None = None
+    has_active: bool = False
+    budget: int | None = None
+    community: str | None = None
+    caps: tuple[Cap, ...] = ()
+    pos: Pos = field(default=Pos("", 0, 0), compare=False)
+    implicit: bool = False  # rules written outside any campaign block
+    # Positions of campaign statements, for diagnostics.
+    settings_pos: tuple[tuple[str, Pos], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class RedeemRate:
+    points: int
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str | None = None
+    timezone: str | None = None
+    expire_days: int | None = None
+    expire_never: bool = False
+    redeem_rate: RedeemRate | None = None
+    deduct_at_most_percent: Decimal | None = None
+    pos: Pos | None = field(default=None, compare=False)
+    settings_pos: tuple[tuple[str, Pos], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class EventDecl:
+    name: str
+    pos: Pos = field(default=Pos("", 0, 0), compare=False)
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """One parsed file: its program block (if any), campaigns and declared events."""
+
+    name: str
+    program: Program | None = None
+    campaigns: tuple[Campaign, ...] = ()
+    events: tuple[EventDecl, ...] = ()
