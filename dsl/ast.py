@@ -43,7 +43,7 @@ class Compare:
     attribute: str
     op: str  # = != < <= > >= in
     value: object
-    pos: Pos
+    pos: Pos = field(compare=False)
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,14 @@ Effect = Award | Multiply
 class Limit:
     times: int
     period: str
-    pos: Pos
+    pos: Pos = field(compare=False)
 
 
 @dataclass(frozen=True)
 class Cap:
     points: int
     period: str
-    pos: Pos
+    pos: Pos = field(compare=False)
 
 
 @dataclass(frozen=True)
