@@ -22,10 +22,10 @@ from strawberry.types.graphql import OperationType
 from server.api.context import Context, bearer_token
 from server.api.gate import EXPORT_ROLES
 from server.api.schema import schema
-from server.core import auth, history
+from server.core import auth, history, rules
 from server.core.clock import Clock, SystemClock
 from server.store import migrate
-from server.store.db import bind, database, open_database
+from server.store.db import bind, database, open_database, write_transaction
 
 log = logging.getLogger("jifen")
 
@@ -97,6 +97,8 @@ def create_app(
             applied = migrate.upgrade(db)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
+            if rules_dir is not None:
+                publish_directory(rules_dir, now=clock.now())
             if bootstrap:
                 key = auth.bootstrap_admin(now=clock.now())
                 if key:
@@ -163,6 +165,25 @@ def create_app(
     )
     app.state.clock = clock
     return app
+
+
+def publish_directory(rules_dir: Path, *, now: datetime) -> None:
+    """Make the rule files of a directory the rules in force (new versions where changed)."""
+    import dsl
+
+    with write_transaction():
+        published, diagnostics = rules.publish(
+            dsl.read_directory(rules_dir), now=now, actor="rules directory"
+        )
+    for d in diagnostics:
+        log.warning("%s", d.format())
+    changed = [f"{p.campaign} v{p.version}" for p in published if p.changed]
+    log.info(
+        "rules from %s: %d campaigns%s",
+        rules_dir,
+        len(published),
+        f"; new versions: {', '.join(changed)}" if changed else ", none changed",
+    )
 
 
 def in_connection(work):

@@ -126,6 +126,36 @@ def _parser() -> argparse.ArgumentParser:
     led.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
     led.set_defaults(func=_export_ledger)
 
+    rules = sub.add_parser(
+        "rules", help="check and format rule files", description="Work with rule files."
+    ).add_subparsers(title="commands", metavar="COMMAND")
+    check = rules.add_parser(
+        "check",
+        help="check every *.rules file of a directory",
+        description="Print every problem as file:line:column: error|warning: message, "
+        "with the line and a caret. Exits 1 on any error.",
+    )
+    check.add_argument("directory", type=Path, nargs="?", default=DEFAULT_RULES)
+    check.set_defaults(func=_rules_check)
+    fmt = rules.add_parser(
+        "fmt",
+        help="rewrite rule files in canonical form",
+        description="Rewrite rule files in canonical form; comments are kept.",
+    )
+    fmt.add_argument(
+        "paths",
+        type=Path,
+        nargs="*",
+        default=[DEFAULT_RULES],
+        help="files or directories (default: rules)",
+    )
+    fmt.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if a file is not in canonical form",
+    )
+    fmt.set_defaults(func=_rules_fmt)
+
     schema = sub.add_parser(
         "schema",
         help="print the GraphQL schema (SDL)",
@@ -151,6 +181,9 @@ def _serve(args) -> int:
     if not args.rules.is_dir():
         print(f"jifen: rules directory {args.rules} does not exist", file=sys.stderr)
         return 2
+    if _report_rules(args.rules, quiet_ok=True):
+        print("jifen: the rules have errors; fix them before starting", file=sys.stderr)
+        return 1
     app = create_app(database_url=database_url(), rules_dir=args.rules)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
@@ -249,6 +282,59 @@ def _export_ledger(args) -> int:
         if args.output:
             out.close()
     return 0
+
+
+def _report_rules(directory: Path, quiet_ok: bool = False) -> bool:
+    """Print the directory's diagnostics; True if there is an error."""
+    from datetime import date
+
+    import dsl
+
+    files = dsl.read_directory(directory)
+    _, diagnostics = dsl.load(files, today=date.today())
+    for d in diagnostics:
+        print(d.format(), file=sys.stderr)
+    errors = sum(d.is_error for d in diagnostics)
+    if not quiet_ok or diagnostics:
+        print(
+            f"{len(files)} file(s): {errors} error(s), {len(diagnostics) - errors} warning(s)",
+            file=sys.stderr,
+        )
+    return errors > 0
+
+
+def _rules_check(args) -> int:
+    if not args.directory.is_dir():
+        print(f"jifen: {args.directory} is not a directory", file=sys.stderr)
+        return 2
+    return 1 if _report_rules(args.directory) else 0
+
+
+def _rules_fmt(args) -> int:
+    from dsl.errors import RulesError
+    from dsl.formatter import format_source
+
+    paths = []
+    for path in args.paths:
+        paths.extend(sorted(path.glob("*.rules")) if path.is_dir() else [path])
+    status = 0
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        try:
+            formatted = format_source(text, str(path))
+        except RulesError as exc:
+            for d in exc.diagnostics:
+                print(d.format(), file=sys.stderr)
+            status = 1
+            continue
+        if formatted != text:
+            if args.check:
+                print(f"{path}: not in canonical form", file=sys.stderr)
+                status = 1
+            else:
+                path.write_text(formatted, encoding="utf-8")
+                print(f"formatted {path}")
+    return status
 
 
 def _schema(args) -> int:

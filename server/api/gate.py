@@ -28,6 +28,11 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.checkinRecord": frozenset({ADMIN, SERVICE, MEMBER}),
     "Mutation.pointsAdjust": frozenset({ADMIN, OPERATOR}),
     "Mutation.transactionReverse": frozenset({ADMIN, OPERATOR}),
+    "Query.campaigns": frozenset({ADMIN, OPERATOR, REVIEWER, ANALYST}),
+    "Query.rulesValidate": frozenset({ADMIN, OPERATOR}),
+    "Query.reviewQueue": frozenset({ADMIN, OPERATOR, REVIEWER}),
+    "Mutation.rulesPublish": frozenset({ADMIN, OPERATOR}),
+    "Mutation.awardReview": frozenset({ADMIN, OPERATOR, REVIEWER}),
 }
 EXPORT_ROLES = frozenset({ADMIN, ANALYST})
 

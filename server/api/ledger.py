@@ -149,6 +149,13 @@ class Transaction:
     def rule_text(self) -> str | None:
         return self.row.rule_text
 
+    @strawberry.field(
+        description="Why it exists, in one sentence: event, campaign, version "
+        "and rule, or who did it and why."
+    )
+    def why(self) -> str:
+        return explain(self.row)
+
     @strawberry.field(description="The event that caused it.")
     def event(self) -> EventRef | None:
         from server.api.events import Event
@@ -181,6 +188,25 @@ class Transaction:
             r.txn = self.row
             out.append(LedgerEntry(row=r))
         return out
+
+
+def explain(t: models.LedgerTransaction) -> str:
+    parts = []
+    if t.event_id is not None:
+        event = models.Event.get_by_id(t.event_id)
+        parts.append(
+            f"{event.type} {ids.encode('event', event.id)} at {event.occurred_at.isoformat()}"
+        )
+    if t.campaign is not None:
+        rule = f", line {t.rule_line}: `{t.rule_text}`" if t.rule_line else ""
+        parts.append(f"campaign {t.campaign} v{t.campaign_version}{rule}")
+    if t.reverses_id is not None:
+        parts.append(f"reverses {ids.encode('transaction', t.reverses_id)}")
+    if t.actor:
+        parts.append(f"by {t.actor}" + (f", approved by {t.approver}" if t.approver else ""))
+    if t.reason:
+        parts.append(f"reason: {t.reason}")
+    return f"{t.kind}: " + "; ".join(parts) if parts else t.kind
 
 
 @strawberry.type(description="Points flows for one group of ledgerSummary.")

@@ -281,6 +281,7 @@ class MemberMutation:
                             birthday=input.birthday,
                             community=input.community,
                             invited_by=input.invited_by_external_id,
+                            settings=info.context.settings,
                         )
                     break
                 except IntegrityError:
@@ -310,7 +311,9 @@ class MemberMutation:
         def work():
             mid = ids.decode("member", member_id, "memberId")
             with write_transaction():
-                event = members.leave(mid, community, now=info.context.now)
+                event = members.leave(
+                    mid, community, now=info.context.now, settings=info.context.settings
+                )
             return MemberLeavePayload(member=member_by_id(mid), event=Event(row=event))
 
         return mutation(MemberLeavePayload, work)

@@ -15,6 +15,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from server.api.campaigns import CampaignMutation, CampaignQuery
 from server.api.errors import MaskUnexpected, log, should_mask
 from server.api.events import EventMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
@@ -24,8 +25,10 @@ MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
 
-Query = merge_types("Query", (MemberQuery, LedgerQuery))
-Mutation = merge_types("Mutation", (MemberMutation, EventMutation, LedgerMutation))
+Query = merge_types("Query", (MemberQuery, LedgerQuery, CampaignQuery))
+Mutation = merge_types(
+    "Mutation", (MemberMutation, EventMutation, LedgerMutation, CampaignMutation)
+)
 
 
 class Schema(strawberry.Schema):

@@ -9,7 +9,7 @@ from typing import Any
 
 from peewee import IntegrityError
 
-from server.core import members
+from server.core import engine, members
 from server.core.errors import DomainError, ErrorCode
 from server.core.program import ProgramSettings
 from server.store.db import database
@@ -101,4 +101,5 @@ def record(
                 f"already checked in on {day.isoformat()} ({settings.timezone})",
                 "occurredAt",
             ) from exc
+    engine.process(event, settings, now=now)
     return event

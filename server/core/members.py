@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from server.core import accounts
+from server.core import accounts, awards, engine, program
 from server.core.errors import DomainError, ErrorCode
+from server.core.program import ProgramSettings
 from server.store.models import Event, Member, Membership
 
 COMMUNITY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -57,6 +58,7 @@ def upsert(
     birthday: date | None = None,
     community: str | None = None,
     invited_by: str | None = None,
+    settings: ProgramSettings | None = None,
 ) -> UpsertResult:
     """Create or update a member; joining a community records `join` (and `referral`)."""
     external_id = _check_external_id(external_id)
@@ -111,6 +113,9 @@ def upsert(
     if community is not None:
         result.events = _join(member, community, inviter, now)
         result.member = Member.get_by_id(member.id)
+        settings = settings or program.load()
+        for event in result.events:
+            engine.process(event, settings, now=now)
     return result
 
 
@@ -163,8 +168,10 @@ def _join(member: Member, community: str, inviter: Member | None, now: datetime)
     return events
 
 
-def leave(member_id: int, community: str, *, now: datetime) -> Event:
-    """Record that a member left a community."""
+def leave(
+    member_id: int, community: str, *, now: datetime, settings: ProgramSettings | None = None
+) -> Event:
+    """Record that a member left a community; awards for having invited them are taken back."""
     check_community(community)
     member = get(member_id)
     stint = Membership.get_or_none(
@@ -177,7 +184,7 @@ def leave(member_id: int, community: str, *, now: datetime) -> Event:
             "community",
         )
     Membership.update(left_at=now).where(Membership.id == stint.id).execute()
-    return Event.create(
+    event = Event.create(
         type="leave",
         member=member.id,
         community=community,
@@ -185,6 +192,9 @@ def leave(member_id: int, community: str, *, now: datetime) -> Event:
         recorded_at=now,
         attributes={},
     )
+    engine.process(event, settings or program.load(), now=now)
+    awards.invitee_left(member, community, event, now=now)
+    return event
 
 
 def _check_external_id(external_id: str) -> str:

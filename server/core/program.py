@@ -19,6 +19,10 @@ class ProgramSettings:
     name: str = "jifen"
     timezone: str = "UTC"
     points_expire_days: int | None = None  # None: points never expire
+    redeem_points: int | None = None  # `redeem rate 100 points = 1.00 CNY`
+    redeem_amount: str | None = None  # a Decimal, as text
+    currency: str | None = None
+    deduct_percent: str | None = None  # `deduct at most 50% of order`, a Decimal as text
 
     @property
     def zone(self) -> ZoneInfo:

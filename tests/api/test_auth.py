@@ -36,6 +36,13 @@ CALLS = {
     'reason: "r", idempotencyKey: "p"}) { userErrors { code } } }',
     "Mutation.transactionReverse": "mutation { transactionReverse(input: {transactionId: "
     '"txn_1", reason: "r"}) { userErrors { code } } }',
+    "Query.campaigns": "{ campaigns { key } }",
+    "Query.rulesValidate": '{ rulesValidate(source: "checkin award 1") { ok } }',
+    "Query.reviewQueue": "{ reviewQueue { edges { cursor } } }",
+    "Mutation.rulesPublish": 'mutation { rulesPublish(input: {source: "checkin award 1"}) '
+    "{ userErrors { code } } }",
+    "Mutation.awardReview": 'mutation { awardReview(input: {transactionId: "txn_1", '
+    "decision: APPROVE}) { userErrors { code } } }",
 }
 
 

@@ -33,20 +33,29 @@ def test_the_grammar_builds_strict():
 
 
 def test_the_contract_example_parses_and_checks_clean():
-    program, diagnostics = dsl.load([("community.rules", contract_example())],
-                                    today=BEFORE_GOLDEN_WEEK)
+    program, diagnostics = dsl.load(
+        [("community.rules", contract_example())], today=BEFORE_GOLDEN_WEEK
+    )
     assert diagnostics == []
-    assert list(program.campaigns) == ["daily-checkin", "invite", "speak", "tasks", "moments",
-                                       "golden-week"]
+    assert list(program.campaigns) == [
+        "daily-checkin",
+        "invite",
+        "speak",
+        "tasks",
+        "moments",
+        "golden-week",
+    ]
     assert program.program.timezone == "Asia/Shanghai"
 
 
 def test_the_cards_one_line_example_is_a_whole_file():
-    program, diagnostics = dsl.load([("invite.rules", "referral tier >5 award 20 each")],
-                                    today=BEFORE_GOLDEN_WEEK)
+    program, diagnostics = dsl.load(
+        [("invite.rules", "referral tier >5 award 20 each")], today=BEFORE_GOLDEN_WEEK
+    )
     assert [d.format() for d in diagnostics] == [
         "invite.rules:1:1: warning: the 1st to 5th referral earns nothing in campaign invite"
-        "\n    referral tier >5 award 20 each\n    ^"]
+        "\n    referral tier >5 award 20 each\n    ^"
+    ]
     (rule,) = program.campaigns["invite"].rules
     assert rule.source.qualifiers == (ast.Tier(6, None),)
 
@@ -54,26 +63,44 @@ def test_the_cards_one_line_example_is_a_whole_file():
 def test_the_demo_rules_check_clean():
     program, diagnostics = dsl.load(dsl.read_directory(ROOT / "rules"), today=date(2026, 11, 22))
     assert diagnostics == []
-    assert set(program.campaigns) == {"daily-checkin", "invite", "speak", "tasks", "moments",
-                                      "golden-week"}
+    assert set(program.campaigns) == {
+        "daily-checkin",
+        "invite",
+        "speak",
+        "tasks",
+        "moments",
+        "golden-week",
+    }
 
 
 GOOD = [
     ("checkin award 2", ast.Rule("checkin", None, (), None, ast.Award(2))),
     ("CHECKIN Award 2", ast.Rule("checkin", None, (), None, ast.Award(2))),
-    ("checkin streak 7 award 10 repeating",
-     ast.Rule("checkin", None, (ast.Streak(7),), None, ast.Award(10), repeating=True)),
-    ("referral tier 3..4 award 15 each until invitee leaves",
-     ast.Rule("referral", None, (ast.Tier(3, 4),), None, ast.Award(15, each=True),
-              until_invitee_leaves=True)),
-    ("referral tier <3 award 1", ast.Rule("referral", None, (ast.Tier(1, 2),), None,
-                                          ast.Award(1))),
-    ("referral tier 2 award 1", ast.Rule("referral", None, (ast.Tier(2, 2),), None,
-                                         ast.Award(1))),
-    ("order award 1 per 10 amount",
-     ast.Rule("order", None, (), None, ast.Award(1, per=10, per_attribute="amount"))),
-    ('task "share-live" award 30 after review',
-     ast.Rule("task", "share-live", (), None, ast.Award(30), after_review=True)),
+    (
+        "checkin streak 7 award 10 repeating",
+        ast.Rule("checkin", None, (ast.Streak(7),), None, ast.Award(10), repeating=True),
+    ),
+    (
+        "referral tier 3..4 award 15 each until invitee leaves",
+        ast.Rule(
+            "referral",
+            None,
+            (ast.Tier(3, 4),),
+            None,
+            ast.Award(15, each=True),
+            until_invitee_leaves=True,
+        ),
+    ),
+    ("referral tier <3 award 1", ast.Rule("referral", None, (ast.Tier(1, 2),), None, ast.Award(1))),
+    ("referral tier 2 award 1", ast.Rule("referral", None, (ast.Tier(2, 2),), None, ast.Award(1))),
+    (
+        "order award 1 per 10 amount",
+        ast.Rule("order", None, (), None, ast.Award(1, per=10, per_attribute="amount")),
+    ),
+    (
+        'task "share-live" award 30 after review',
+        ast.Rule("task", "share-live", (), None, ast.Award(30), after_review=True),
+    ),
     ("budget 200_000 points", 200000),
 ]
 
@@ -100,10 +127,16 @@ EVALUATIONS = [
     ("message where length >= 5 award 1", facts(), 0),
     ('message where channel in ["group", "dm"] award 1', facts(channel="dm"), 1),
     ('message where channel in ["group", "dm"] award 1', facts(channel="x"), 0),
-    ('message where (channel = "a" or channel = "b") and length > 2 award 1',
-     facts(channel="b", length=3), 1),
-    ('message where channel = "a" or channel = "b" and length > 2 award 1',
-     facts(channel="a", length=0), 1),
+    (
+        'message where (channel = "a" or channel = "b") and length > 2 award 1',
+        facts(channel="b", length=3),
+        1,
+    ),
+    (
+        'message where channel = "a" or channel = "b" and length > 2 award 1',
+        facts(channel="a", length=0),
+        1,
+    ),
     ("order award 1 per 10 amount", facts(amount=95), 9),
     ("order award 1 per 10 amount", facts(amount="120.5"), 12),
     ("order award 1 per 10 amount", facts(amount=-5), 0),
@@ -124,11 +157,15 @@ EVALUATIONS = [
 ]
 
 
-@pytest.mark.parametrize(("source", "given_facts", "points"), EVALUATIONS,
-                         ids=[f"{e[0]}-{i}" for i, e in enumerate(EVALUATIONS)])
+@pytest.mark.parametrize(
+    ("source", "given_facts", "points"),
+    EVALUATIONS,
+    ids=[f"{e[0]}-{i}" for i, e in enumerate(EVALUATIONS)],
+)
 def test_compiled_rules_evaluate_as_the_contract_says(source, given_facts, points):
-    program, diagnostics = dsl.load([("t.rules", f'campaign "c" {{\n{source}\n}}')],
-                                    today=BEFORE_GOLDEN_WEEK)
+    program, diagnostics = dsl.load(
+        [("t.rules", f'campaign "c" {{\n{source}\n}}')], today=BEFORE_GOLDEN_WEEK
+    )
     assert not [d for d in diagnostics if d.is_error]
     (rule,) = program.campaigns["c"].rules
     assert rule.award(given_facts) == points
@@ -161,7 +198,7 @@ BAD = [
     ("active 2026-10", "SYNTAX", 2, 8),
     ("budget 100", "SYNTAX", 2, 11),
     ("checkin award 2 foo", "SYNTAX", 2, 17),
-    ('checkin award 2 where length > 1', "SYNTAX", 2, 17),
+    ("checkin award 2 where length > 1", "SYNTAX", 2, 17),
     ("campaign daily {", "SYNTAX", 1, 10),
     ('campaign "a" "b"', "SYNTAX", 1, 17),
     ('program "x" {\ntimezone Asia/Shanghai\n}', "SYNTAX", 2, 10),
@@ -207,14 +244,18 @@ BAD = [
 
 def _source(text: str) -> str:
     first = text.split("\n", 1)[0]
-    if first.startswith(("campaign", "program", "}", "timezone")) and not \
-            first.startswith("timezone"):
+    if first.startswith(("campaign", "program", "}", "timezone")) and not first.startswith(
+        "timezone"
+    ):
         return text
     return in_campaign(text)
 
 
-@pytest.mark.parametrize(("text", "code", "line", "column"), BAD,
-                         ids=[f"{i}:{b[0].splitlines()[0]}" for i, b in enumerate(BAD)])
+@pytest.mark.parametrize(
+    ("text", "code", "line", "column"),
+    BAD,
+    ids=[f"{i}:{b[0].splitlines()[0]}" for i, b in enumerate(BAD)],
+)
 def test_mistakes_are_named_with_code_line_and_column(text, code, line, column):
     _, diagnostics = dsl.load([("t.rules", _source(text))], today=BEFORE_GOLDEN_WEEK)
     errors = [(d.code, d.line, d.column) for d in diagnostics if d.is_error]
@@ -226,14 +267,17 @@ def test_there_are_at_least_forty_bad_sources():
 
 
 def test_syntax_errors_read_like_a_colleague_wrote_them():
-    _, diagnostics = dsl.load([("t.rules", in_campaign("referral tier 3..4"))],
-                              today=BEFORE_GOLDEN_WEEK)
+    _, diagnostics = dsl.load(
+        [("t.rules", in_campaign("referral tier 3..4"))], today=BEFORE_GOLDEN_WEEK
+    )
     assert diagnostics[0].format() == (
         "t.rules:2:19: error: expected `award` or `multiply` after `referral tier 3..4`\n"
         "    referral tier 3..4\n"
-        "                      ^")
-    _, diagnostics = dsl.load([("t.rules", in_campaign("checkin awrd 2"))],
-                              today=BEFORE_GOLDEN_WEEK)
+        "                      ^"
+    )
+    _, diagnostics = dsl.load(
+        [("t.rules", in_campaign("checkin awrd 2"))], today=BEFORE_GOLDEN_WEEK
+    )
     assert "did you mean `award`?" in diagnostics[0].message
 
 
@@ -247,7 +291,8 @@ def test_tier_gaps_are_warnings_that_name_the_missing_count():
     text = in_campaign("referral tier 1..2 award 10\nreferral tier 4..5 award 15")
     _, diagnostics = dsl.load([("t.rules", text)], today=BEFORE_GOLDEN_WEEK)
     assert [(d.severity, d.message) for d in diagnostics] == [
-        ("warning", "the 3rd referral earns nothing in campaign c")]
+        ("warning", "the 3rd referral earns nothing in campaign c")
+    ]
 
 
 def test_an_ended_window_is_a_warning():
@@ -264,19 +309,31 @@ def test_custom_events_are_declared_and_take_any_attribute():
 
 
 def test_no_internal_token_names_in_messages():
-    samples = ["checkin award", "checkin @", "every", "referral tier >", "message where (",
-               'task "', "order award 1 per", "checkin award 2 limit 2 per day day"]
+    samples = [
+        "checkin award",
+        "checkin @",
+        "every",
+        "referral tier >",
+        "message where (",
+        'task "',
+        "order award 1 per",
+        "checkin award 2 limit 2 per day day",
+    ]
     for sample in samples:
         _, diagnostics = dsl.load([("t.rules", in_campaign(sample))], today=BEFORE_GOLDEN_WEEK)
         for d in diagnostics:
-            assert not re.search(r"\b(__ANON|[A-Z]{3,}_?[A-Z]*\b(?<!CNY))", d.message) or \
-                "`" in d.message, d.message
+            assert (
+                not re.search(r"\b(__ANON|[A-Z]{3,}_?[A-Z]*\b(?<!CNY))", d.message)
+                or "`" in d.message
+            ), d.message
             assert "__ANON" not in d.message and "LPAR" not in d.message, d.message
 
 
 def test_formatter_output_reparses_to_the_same_program():
-    for name, text in [("community.rules", contract_example()),
-                       *dsl.read_directory(ROOT / "rules")]:
+    for name, text in [
+        ("community.rules", contract_example()),
+        *dsl.read_directory(ROOT / "rules"),
+    ]:
         formatted = format_source(text, name)
         assert format_source(formatted, name) == formatted
         before, _ = parse(text, name)
@@ -286,22 +343,80 @@ def test_formatter_output_reparses_to_the_same_program():
 
 def test_formatter_canonicalizes_case_spacing_and_indent():
     text = 'CAMPAIGN "c"   {\n      Checkin   AWARD 2   # two\nreferral tier >5 award 1\n}\n'
-    assert format_source(text) == ('campaign "c" {\n  checkin award 2  # two\n'
-                                   "  referral tier >=6 award 1\n}\n")
+    assert format_source(text) == (
+        'campaign "c" {\n  checkin award 2  # two\n  referral tier >=6 award 1\n}\n'
+    )
 
 
 # Random lines built from the language's own words: they parse, or fail with a position.
-WORDS = ["checkin", "message", "referral", "award", "tier", "streak", "total", "first",
-         "within", "days", "of", "joining", "where", "length", ">=", "=", "and", "or", "(",
-         ")", "limit", "per", "day", "max", "points", "until", "invitee", "leaves", "after",
-         "review", "repeating", "every", "top", "by", "messages", "each", "multiply", "5",
-         "1..2", ">5", "2026-10-01", "..", '"x"', "task", "campaign", "{", "}", "program",
-         "timezone", "active", "budget", "community", "#", "in", "[", "]", ",", "1.5", "%"]
+WORDS = [
+    "checkin",
+    "message",
+    "referral",
+    "award",
+    "tier",
+    "streak",
+    "total",
+    "first",
+    "within",
+    "days",
+    "of",
+    "joining",
+    "where",
+    "length",
+    ">=",
+    "=",
+    "and",
+    "or",
+    "(",
+    ")",
+    "limit",
+    "per",
+    "day",
+    "max",
+    "points",
+    "until",
+    "invitee",
+    "leaves",
+    "after",
+    "review",
+    "repeating",
+    "every",
+    "top",
+    "by",
+    "messages",
+    "each",
+    "multiply",
+    "5",
+    "1..2",
+    ">5",
+    "2026-10-01",
+    "..",
+    '"x"',
+    "task",
+    "campaign",
+    "{",
+    "}",
+    "program",
+    "timezone",
+    "active",
+    "budget",
+    "community",
+    "#",
+    "in",
+    "[",
+    "]",
+    ",",
+    "1.5",
+    "%",
+]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(WORDS), max_size=10).map(" ".join), max_size=6),
-       st.text(max_size=40))
+@given(
+    st.lists(st.lists(st.sampled_from(WORDS), max_size=10).map(" ".join), max_size=6),
+    st.text(max_size=40),
+)
 def test_random_sources_parse_or_fail_with_a_position(lines, noise):
     text = "\n".join([*lines, noise])
     _, diagnostics = dsl.load([("r.rules", text)], today=BEFORE_GOLDEN_WEEK)
@@ -310,8 +425,13 @@ def test_random_sources_parse_or_fail_with_a_position(lines, noise):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.sampled_from([g[0] for g in GOOD[:-1]] + [e[0] for e in EVALUATIONS]),
-                min_size=1, max_size=8))
+@given(
+    st.lists(
+        st.sampled_from([g[0] for g in GOOD[:-1]] + [e[0] for e in EVALUATIONS]),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_formatted_random_rule_files_reparse_to_the_same_ast(rules):
     text = in_campaign("\n".join(rules))
     parsed, diagnostics = parse(text, "r.rules")

@@ -1,0 +1,390 @@
+"""Campaigns and their rules: validate, publish, see what is in force; the review queue."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from peewee import fn
+
+from dsl.errors import Diagnostic, RulesError
+from server.api import ids
+from server.api.context import Info
+from server.api.errors import UserError, mutation, query
+from server.api.gate import gate
+from server.api.pagination import (
+    After,
+    Connection,
+    First,
+    connection,
+    decode_cursor,
+    page_size,
+)
+from server.api.refs import MemberRef, TransactionRef
+from server.core import accounts, awards, rules
+from server.core.errors import ErrorCode
+from server.store import models
+from server.store.db import write_transaction
+
+MAX_SOURCE = 200_000
+
+
+@strawberry.type(description="A problem found in rule source.")
+class RuleDiagnostic:
+    severity: str = strawberry.field(description="`error` or `warning`.")
+    code: str = strawberry.field(description="Stable code, e.g. SYNTAX, UNKNOWN_EVENT.")
+    message: str = strawberry.field(description="What is wrong, in words.")
+    file: str = strawberry.field(description="The file (or the name given with the source).")
+    line: int = strawberry.field(description="Line, from 1.")
+    column: int = strawberry.field(description="Column, from 1.")
+    text: str = strawberry.field(
+        description="The whole diagnostic as `jifen rules check` "
+        "prints it, with the line and a caret."
+    )
+
+    @classmethod
+    def of(cls, d: Diagnostic) -> RuleDiagnostic:
+        return cls(
+            severity=d.severity,
+            code=d.code,
+            message=d.message,
+            file=d.file,
+            line=d.line,
+            column=d.column,
+            text=d.format(),
+        )
+
+
+@strawberry.type(description="A campaign: its version in force, budget and cost so far.")
+class Campaign:
+    row: strawberry.Private[models.CampaignVersion]
+
+    @strawberry.field(description="The campaign's key, e.g. `daily-checkin`.")
+    def key(self) -> str:
+        return self.row.campaign
+
+    @strawberry.field(description="Its title.")
+    def title(self) -> str | None:
+        return self.row.title
+
+    @strawberry.field(description="The latest version's number.")
+    def version(self) -> int:
+        return self.row.version
+
+    @strawberry.field(description="When the latest version took effect.")
+    def activated_at(self) -> datetime:
+        return self.row.activated_at
+
+    @strawberry.field(description="True if it was removed from the rules.")
+    def retired(self) -> bool:
+        return self.row.retired
+
+    @strawberry.field(description="The latest version's source, in canonical form.")
+    def source(self) -> str:
+        return self.row.source
+
+    @strawberry.field(description="First day it is active (program time zone), if limited.")
+    def active_from(self) -> date | None:
+        return self._compiled().active_from if not self.row.retired else None
+
+    @strawberry.field(description="Last day it is active (program time zone), if limited.")
+    def active_until(self) -> date | None:
+        return self._compiled().active_until if not self.row.retired else None
+
+    @strawberry.field(description="Points it has issued, net of clawbacks and rejections.")
+    def points_issued(self) -> int:
+        account = models.Account.get_or_none(models.Account.key == f"issuance:{self.key()}")
+        return -accounts.balance(account) if account is not None else 0
+
+    @strawberry.field(description="Its budget in points, if it has one.")
+    def budget(self) -> int | None:
+        row = models.CampaignBudget.get_or_none(models.CampaignBudget.campaign == self.key())
+        return row.budget if row is not None else None
+
+    @strawberry.field(description="What is left of the budget; null without a budget.")
+    def budget_left(self) -> int | None:
+        row = models.CampaignBudget.get_or_none(models.CampaignBudget.campaign == self.key())
+        if row is None or row.budget is None:
+            return None
+        return row.budget - row.spent
+
+    def _compiled(self):
+        from dsl.compiler import compile_campaign
+        from dsl.parser import parse
+
+        parsed, _ = parse(self.row.source, self.row.campaign)
+        return compile_campaign(parsed.campaigns[0])
+
+
+@strawberry.type(description="Diagnostics for rule source that was only checked.")
+class RulesValidation:
+    ok: bool = strawberry.field(description="True when there is no error (warnings allowed).")
+    diagnostics: list[RuleDiagnostic] = strawberry.field(description="Errors and warnings.")
+
+
+@strawberry.input(description="Rule source to publish: the whole program's rules.")
+class RulesPublishInput:
+    source: str = strawberry.field(description="The rules, as in a .rules file.")
+    filename: str = strawberry.field(
+        default="rules",
+        description="Name used in diagnostics and for rules written outside a campaign block.",
+    )
+
+
+@strawberry.type(description="A campaign's version after publishing.")
+class CampaignChange:
+    key: str = strawberry.field(description="The campaign.")
+    version: int = strawberry.field(description="Its version in force now.")
+    changed: bool = strawberry.field(description="True if this publish made a new version.")
+    retired: bool = strawberry.field(description="True if it was removed.")
+
+
+@strawberry.type(description="Result of rulesPublish.")
+class RulesPublishPayload:
+    campaigns: list[CampaignChange] = strawberry.field(
+        default_factory=list, description="Every campaign."
+    )
+    diagnostics: list[RuleDiagnostic] = strawberry.field(
+        default_factory=list, description="Warnings (and errors, when nothing was published)."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="One per error; nothing was published if any."
+    )
+
+
+@strawberry.enum(description="A reviewer's decision.")
+class ReviewDecision(Enum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@strawberry.enum(description="Where an award after review stands.")
+class ReviewStatus(Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+
+
+@strawberry.type(description="An award waiting for (or past) review.")
+class Review:
+    row: strawberry.Private[models.Review]
+
+    @strawberry.field(description="The award's transaction id; pass it to awardReview.")
+    def transaction_id(self) -> strawberry.ID:
+        return strawberry.ID(ids.encode("transaction", self.row.txn_id))
+
+    @strawberry.field(description="The award.")
+    def transaction(self) -> TransactionRef:
+        from server.api.ledger import Transaction
+
+        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.txn_id))
+
+    @strawberry.field(description="Who would get the points.")
+    def member(self) -> MemberRef:
+        from server.api.members import member_by_id
+
+        return member_by_id(self.row.member_id)
+
+    @strawberry.field(description="The campaign.")
+    def campaign(self) -> str:
+        return self.row.campaign
+
+    @strawberry.field(description="Points at stake.")
+    def points(self) -> int:
+        return self.row.points
+
+    @strawberry.field(description="Where it stands.")
+    def status(self) -> ReviewStatus:
+        return ReviewStatus(self.row.status)
+
+    @strawberry.field(description="When the award was made.")
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="When it was decided.")
+    def decided_at(self) -> datetime | None:
+        return self.row.decided_at
+
+    @strawberry.field(description="Who decided.")
+    def reviewer(self) -> str | None:
+        return self.row.reviewer
+
+    @strawberry.field(description="The reviewer's note.")
+    def note(self) -> str | None:
+        return self.row.note
+
+
+@strawberry.input(description="Approve or reject an award after review.")
+class AwardReviewInput:
+    transaction_id: strawberry.ID = strawberry.field(description="The award's transaction.")
+    decision: ReviewDecision = strawberry.field(description="Approve or reject.")
+    note: str | None = strawberry.field(default=None, description="Why, up to 500 characters.")
+
+
+@strawberry.type(description="Result of awardReview.")
+class AwardReviewPayload:
+    review: Review | None = strawberry.field(default=None, description="The decided review.")
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing was changed, if so."
+    )
+
+
+def _rule_errors(diagnostics: list[Diagnostic]) -> list[UserError]:
+    return [
+        UserError(
+            code=ErrorCode.RULES_INVALID,
+            message=f"{d.file}:{d.line}:{d.column}: {d.message}",
+            field=d.file,
+            line=d.line,
+            column=d.column,
+        )
+        for d in diagnostics
+        if d.is_error
+    ]
+
+
+def latest_versions() -> list[models.CampaignVersion]:
+    newest = (
+        models.CampaignVersion.select(
+            models.CampaignVersion.campaign, fn.MAX(models.CampaignVersion.version).alias("v")
+        )
+        .group_by(models.CampaignVersion.campaign)
+        .alias("newest")
+    )
+    return list(
+        models.CampaignVersion.select()
+        .join(
+            newest,
+            on=(
+                (models.CampaignVersion.campaign == newest.c.campaign)
+                & (models.CampaignVersion.version == newest.c.v)
+            ),
+        )
+        .order_by(models.CampaignVersion.retired, models.CampaignVersion.position)
+    )
+
+
+@strawberry.type
+class CampaignQuery:
+    @strawberry.field(
+        description="Every campaign, with its version, budget and cost.",
+        permission_classes=gate("Query.campaigns"),
+    )
+    def campaigns(self) -> list[Campaign]:
+        return [Campaign(row=r) for r in latest_versions()]
+
+    @strawberry.field(
+        description="Check rule source without publishing it.",
+        permission_classes=gate("Query.rulesValidate"),
+    )
+    def rules_validate(
+        self,
+        info: Info,
+        text: Annotated[str, strawberry.argument(name="source", description="The rules.")],
+        filename: Annotated[
+            str, strawberry.argument(description="Name for diagnostics.")
+        ] = "rules",
+    ) -> RulesValidation:
+        def work():
+            diagnostics = rules.validate([(filename, text[:MAX_SOURCE])], now=info.context.now)
+            return RulesValidation(
+                ok=not any(d.is_error for d in diagnostics),
+                diagnostics=[RuleDiagnostic.of(d) for d in diagnostics],
+            )
+
+        return query(work)
+
+    @strawberry.field(
+        description="Awards waiting for review, oldest first.",
+        permission_classes=gate("Query.reviewQueue"),
+    )
+    def review_queue(
+        self,
+        first: First = None,
+        after: After = None,
+        campaign: Annotated[str | None, strawberry.argument(description="One campaign.")] = None,
+        status: Annotated[
+            ReviewStatus, strawberry.argument(description="Which reviews.")
+        ] = ReviewStatus.PENDING,
+    ) -> Connection[Review]:
+        def work():
+            limit = page_size(first)
+            q = models.Review.select().where(models.Review.status == status.value)
+            if campaign is not None:
+                q = q.where(models.Review.campaign == campaign)
+            cursor = decode_cursor(after)
+            if cursor is not None:
+                q = q.where(models.Review.txn > cursor)
+            rows = list(q.order_by(models.Review.txn).limit(limit + 1))
+            return connection(rows, limit, key=lambda r: r.txn_id, node=lambda r: Review(row=r))
+
+        return query(work)
+
+
+@strawberry.type
+class CampaignMutation:
+    @strawberry.mutation(
+        description="Publish the program's rules: changed campaigns get a "
+        "new version from now on; unchanged ones keep theirs; campaigns "
+        "left out are retired. Rules with an error are never published.",
+        permission_classes=gate("Mutation.rulesPublish"),
+    )
+    def rules_publish(
+        self,
+        info: Info,
+        input: Annotated[RulesPublishInput, strawberry.argument(description="The rules.")],
+    ) -> RulesPublishPayload:
+        ctx = info.context
+
+        def work():
+            try:
+                with write_transaction():
+                    published, diagnostics = rules.publish(
+                        [(input.filename, input.source[:MAX_SOURCE])], now=ctx.now, actor=ctx.actor
+                    )
+            except RulesError as exc:
+                return RulesPublishPayload(
+                    diagnostics=[RuleDiagnostic.of(d) for d in exc.diagnostics],
+                    user_errors=_rule_errors(exc.diagnostics),
+                )
+            return RulesPublishPayload(
+                campaigns=[
+                    CampaignChange(
+                        key=p.campaign, version=p.version, changed=p.changed, retired=p.retired
+                    )
+                    for p in published
+                ],
+                diagnostics=[RuleDiagnostic.of(d) for d in diagnostics],
+            )
+
+        return mutation(RulesPublishPayload, work)
+
+    @strawberry.mutation(
+        description="Approve an award after review (its points become "
+        "spendable) or reject it (they vanish).",
+        permission_classes=gate("Mutation.awardReview"),
+    )
+    def award_review(
+        self,
+        info: Info,
+        input: Annotated[AwardReviewInput, strawberry.argument(description="The decision.")],
+    ) -> AwardReviewPayload:
+        ctx = info.context
+
+        def work():
+            tid = ids.decode("transaction", input.transaction_id, "transactionId")
+            with write_transaction():
+                review = awards.decide(
+                    tid,
+                    input.decision is ReviewDecision.APPROVE,
+                    reviewer=ctx.actor,
+                    note=input.note,
+                    now=ctx.now,
+                    settings=ctx.settings,
+                )
+            return AwardReviewPayload(review=Review(row=review))
+
+        return mutation(AwardReviewPayload, work)

@@ -1,0 +1,232 @@
+"""Rules in force: publishing campaign versions, and the compiled book the engine reads."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from peewee import fn
+
+import dsl
+from dsl.compiler import (
+    CompiledCampaign,
+    CompiledEvery,
+    CompiledMultiplier,
+    CompiledRule,
+    compile_campaign,
+)
+from dsl.errors import Diagnostic, RulesError
+from dsl.parser import parse
+from server.core import program
+from server.core.program import ProgramSettings
+from server.store.models import CampaignBudget, CampaignVersion, Setting
+
+_GENERATION = "rules_generation"
+
+
+@dataclass(frozen=True)
+class Published:
+    campaign: str
+    version: int
+    changed: bool
+    retired: bool = False
+
+
+def validate(files: list[tuple[str, str]], *, now: datetime) -> list[Diagnostic]:
+    """Every problem of these rule files, without publishing anything."""
+    return dsl.load(files, today=now.date())[1]
+
+
+def publish(
+    files: list[tuple[str, str]], *, now: datetime, actor: str | None
+) -> tuple[list[Published], list[Diagnostic]]:
+    """Make these files the program's rules (inside the caller's transaction).
+
+    A campaign gets a new version only if its canonical text changed; campaigns no longer
+    present are retired. Rules with any error are refused whole (RulesError).
+    """
+    compiled, diagnostics = dsl.load(files, today=now.date())
+    if compiled is None:
+        raise RulesError(diagnostics)
+    out: list[Published] = []
+    for position, (key, campaign) in enumerate(compiled.campaigns.items()):
+        latest = _latest(key)
+        if latest is not None and not latest.retired and latest.digest == campaign.digest:
+            if latest.position != position:
+                CampaignVersion.update(position=position).where(
+                    CampaignVersion.id == latest.id
+                ).execute()
+            out.append(Published(key, latest.version, changed=False))
+            continue
+        version = (latest.version if latest else 0) + 1
+        CampaignVersion.create(
+            campaign=key,
+            version=version,
+            title=campaign.title,
+            source=campaign.source,
+            digest=campaign.digest,
+            position=position,
+            activated_at=now,
+            actor=actor,
+        )
+        (
+            CampaignBudget.insert(campaign=key, budget=campaign.budget)
+            .on_conflict(
+                conflict_target=[CampaignBudget.campaign],
+                update={CampaignBudget.budget: campaign.budget},
+            )
+            .execute()
+        )
+        out.append(Published(key, version, changed=True))
+    for key in _live_campaigns() - set(compiled.campaigns):
+        latest = _latest(key)
+        CampaignVersion.create(
+            campaign=key,
+            version=latest.version + 1,
+            title=latest.title,
+            source="",
+            digest="",
+            position=latest.position,
+            retired=True,
+            activated_at=now,
+            actor=actor,
+        )
+        out.append(Published(key, latest.version + 1, changed=True, retired=True))
+    program.save(_settings(compiled.program))
+    Setting.insert(key=_GENERATION, value=uuid.uuid4().hex).on_conflict(
+        conflict_target=[Setting.key], update={Setting.value: uuid.uuid4().hex}
+    ).execute()
+    return out, diagnostics
+
+
+def _latest(key: str) -> CampaignVersion | None:
+    return (
+        CampaignVersion.select()
+        .where(CampaignVersion.campaign == key)
+        .order_by(CampaignVersion.version.desc())
+        .first()
+    )
+
+
+def _live_campaigns() -> set[str]:
+    latest = CampaignVersion.select(
+        CampaignVersion.campaign, fn.MAX(CampaignVersion.version).alias("v")
+    ).group_by(CampaignVersion.campaign)
+    live = set()
+    for row in latest:
+        version = CampaignVersion.get(
+            CampaignVersion.campaign == row.campaign, CampaignVersion.version == row.v
+        )
+        if not version.retired:
+            live.add(row.campaign)
+    return live
+
+
+def _settings(block) -> ProgramSettings:
+    if block is None:
+        return ProgramSettings()
+    rate = block.redeem_rate
+    return ProgramSettings(
+        name=block.name or "jifen",
+        timezone=block.timezone or "UTC",
+        points_expire_days=None if block.expire_never else block.expire_days,
+        redeem_points=rate.points if rate else None,
+        redeem_amount=str(rate.amount) if rate else None,
+        currency=rate.currency if rate else None,
+        deduct_percent=str(block.deduct_at_most_percent)
+        if block.deduct_at_most_percent is not None
+        else None,
+    )
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The campaign versions in force from one moment on, indexed by event type."""
+
+    since: datetime | None
+    versions: dict[str, int]
+    campaigns: dict[str, CompiledCampaign]
+    by_event: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    multipliers: dict[str, tuple[CompiledMultiplier, ...]] = field(default_factory=dict)
+
+    @property
+    def every(self) -> tuple[CompiledEvery, ...]:
+        return tuple(e for c in self.campaigns.values() for e in c.every)
+
+
+EMPTY = InForce(None, {}, {})
+
+
+class RuleBook:
+    """Every published version, compiled once per process and reloaded after a publish."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation: str | None = None
+        self._starts: list[datetime] = []
+        self._epochs: list[InForce] = []
+
+    def at(self, when: datetime) -> InForce:
+        """The rules in force at `when`."""
+        self._refresh()
+        index = bisect.bisect_right(self._starts, when) - 1
+        return self._epochs[index] if index >= 0 else EMPTY
+
+    def _refresh(self) -> None:
+        row = Setting.get_or_none(Setting.key == _GENERATION)
+        generation = row.value if row else None
+        if generation == self._generation:
+            return
+        with self._lock:
+            if generation == self._generation:
+                return
+            self._starts, self._epochs = _build(
+                list(
+                    CampaignVersion.select().order_by(
+                        CampaignVersion.activated_at, CampaignVersion.id
+                    )
+                )
+            )
+            self._generation = generation
+
+
+def _build(rows: list[CampaignVersion]) -> tuple[list[datetime], list[InForce]]:
+    compiled: dict[int, CompiledCampaign] = {}
+    for row in rows:
+        if not row.retired:
+            parsed, _ = parse(row.source, f"<{row.campaign} v{row.version}>")
+            compiled[row.id] = compile_campaign(parsed.campaigns[0])
+    starts, epochs = [], []
+    current: dict[str, CampaignVersion] = {}
+    for at in sorted({r.activated_at for r in rows}):
+        for r in rows:
+            if r.activated_at == at:
+                current[r.campaign] = r
+        live = sorted((r for r in current.values() if not r.retired), key=lambda r: r.position)
+        campaigns = {r.campaign: compiled[r.id] for r in live}
+        by_event: dict[str, list[CompiledRule]] = {}
+        multipliers: dict[str, list[CompiledMultiplier]] = {}
+        for c in campaigns.values():
+            for rule in c.rules:
+                by_event.setdefault(rule.event, []).append(rule)
+            for m in c.multipliers:
+                multipliers.setdefault(m.event, []).append(m)
+        starts.append(at)
+        epochs.append(
+            InForce(
+                at,
+                {r.campaign: r.version for r in live},
+                campaigns,
+                {k: tuple(v) for k, v in by_event.items()},
+                {k: tuple(v) for k, v in multipliers.items()},
+            )
+        )
+    return starts, epochs
+
+
+book = RuleBook()
+
+__all__ = ["EMPTY", "InForce", "Published", "RuleBook", "RulesError", "book", "publish", "validate"]
