@@ -155,6 +155,17 @@ def _parser() -> argparse.ArgumentParser:
         help="change nothing; exit 1 if a file is not in canonical form",
     )
     fmt.set_defaults(func=_rules_fmt)
+    sim = rules.add_parser(
+        "simulate",
+        help="price draft rules against stored events",
+        description="Replay stored events in [from, to) against draft rules and print what "
+        "they would issue per campaign and rule, the members reached and when budgets would "
+        "run out. Writes nothing.",
+    )
+    sim.add_argument("path", type=Path, help="a .rules file or a directory of them")
+    sim.add_argument("--from", dest="since", required=True, type=_instant)
+    sim.add_argument("--to", dest="until", required=True, type=_instant)
+    sim.set_defaults(func=_rules_simulate)
 
     schema = sub.add_parser(
         "schema",
@@ -335,6 +346,54 @@ def _rules_fmt(args) -> int:
                 path.write_text(formatted, encoding="utf-8")
                 print(f"formatted {path}")
     return status
+
+
+def _rules_simulate(args) -> int:
+    import dsl
+    from server.core.errors import DomainError
+    from server.core.simulate import simulate
+
+    if args.path.is_dir():
+        files = dsl.read_directory(args.path)
+    elif args.path.is_file():
+        files = [(str(args.path), args.path.read_text(encoding="utf-8"))]
+    else:
+        print(f"jifen: {args.path} does not exist", file=sys.stderr)
+        return 2
+    _open()
+
+    def progress(done: int, total: int) -> None:
+        share = f" ({100 * done // total}%)" if total else ""
+        print(f"replayed {done:,} of {total:,} events{share}", file=sys.stderr, flush=True)
+
+    try:
+        report = simulate(files, args.since, args.until, now=SystemClock().now(), progress=progress)
+    except dsl.RulesError as exc:
+        for d in exc.diagnostics:
+            print(d.format(), file=sys.stderr)
+        return 1
+    except DomainError as exc:
+        print(f"jifen: {exc.message}", file=sys.stderr)
+        return 2
+    print(
+        f"{report.events_in_range:,} events from {args.since:%Y-%m-%d %H:%M} to "
+        f"{args.until:%Y-%m-%d %H:%M}; {len(report.members):,} members reached; "
+        f"{sum(c.points for c in report.campaigns.values()):,} points in all\n"
+    )
+    print(f"{'campaign':<24} {'points':>10} {'awards':>8} {'members':>8}  budget")
+    for c in report.campaigns.values():
+        budget = (
+            ""
+            if c.budget is None
+            else f"{c.budget:,}"
+            + (f", runs out {c.budget_hit_at:%Y-%m-%d %H:%M}" if c.budget_hit_at else "")
+        )
+        print(f"{c.campaign:<24} {c.points:>10,} {c.awards:>8,} {len(c.members):>8,}  {budget}")
+    print(f"\n{'rule':<60} {'points':>10} {'awards':>8}")
+    for r in report.rules.values():
+        label = f"{r.campaign}:{r.line} {r.text}"
+        print(f"{label[:60]:<60} {r.points:>10,} {r.awards:>8,}")
+    return 0
 
 
 def _schema(args) -> int:

@@ -23,8 +23,8 @@ from server.api.pagination import (
     page_size,
 )
 from server.api.refs import MemberRef, TransactionRef
-from server.core import accounts, awards, rules
-from server.core.errors import ErrorCode
+from server.core import accounts, awards, rules, simulate
+from server.core.errors import DomainError, ErrorCode
 from server.store import models
 from server.store.db import write_transaction
 
@@ -152,6 +152,38 @@ class RulesPublishPayload:
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="One per error; nothing was published if any."
     )
+
+
+@strawberry.type(description="What one rule of a draft would have issued.")
+class SimulatedRule:
+    campaign: str = strawberry.field(description="The campaign.")
+    line: int = strawberry.field(description="The rule's line in the draft.")
+    text: str = strawberry.field(description="The rule.")
+    points: int = strawberry.field(description="Points it would have issued.")
+    awards: int = strawberry.field(description="How many awards.")
+    members: int = strawberry.field(description="Members it would have reached.")
+
+
+@strawberry.type(description="What one campaign of a draft would have issued.")
+class SimulatedCampaign:
+    key: str = strawberry.field(description="The campaign.")
+    points: int = strawberry.field(description="Points it would have issued.")
+    awards: int = strawberry.field(description="How many awards.")
+    members: int = strawberry.field(description="Members it would have reached.")
+    budget: int | None = strawberry.field(description="Its budget, if any.")
+    budget_hit_at: datetime | None = strawberry.field(
+        description="When the budget would have run out, if it would."
+    )
+
+
+@strawberry.type(description="A draft replayed against stored events; nothing was written.")
+class Simulation:
+    events_replayed: int = strawberry.field(description="Events replayed (from the first).")
+    events_in_range: int = strawberry.field(description="Events in [from, to).")
+    members_reached: int = strawberry.field(description="Members who would get points.")
+    points: int = strawberry.field(description="Points the draft would have issued in all.")
+    campaigns: list[SimulatedCampaign] = strawberry.field(description="Per campaign.")
+    rules: list[SimulatedRule] = strawberry.field(description="Per rule.")
 
 
 @strawberry.enum(description="A reviewer's decision.")
@@ -293,6 +325,61 @@ class CampaignQuery:
             return RulesValidation(
                 ok=not any(d.is_error for d in diagnostics),
                 diagnostics=[RuleDiagnostic.of(d) for d in diagnostics],
+            )
+
+        return query(work)
+
+    @strawberry.field(
+        description="Replay stored events in [from, to) against draft rules and "
+        "report what they would issue, per campaign and rule. Writes nothing.",
+        permission_classes=gate("Query.rulesSimulate"),
+    )
+    def rules_simulate(
+        self,
+        info: Info,
+        text: Annotated[str, strawberry.argument(name="source", description="The draft.")],
+        since: Annotated[datetime, strawberry.argument(name="from", description="Start.")],
+        until: Annotated[datetime, strawberry.argument(name="to", description="End (exclusive).")],
+    ) -> Simulation:
+        def work():
+            try:
+                result = simulate.simulate(
+                    [("draft", text[:MAX_SOURCE])], since, until, now=info.context.now
+                )
+            except RulesError as exc:
+                first = next(d for d in exc.diagnostics if d.is_error)
+                raise DomainError(
+                    ErrorCode.RULES_INVALID,
+                    f"{first.file}:{first.line}:{first.column}: {first.message}",
+                    "source",
+                ) from exc
+            return Simulation(
+                events_replayed=result.events_replayed,
+                events_in_range=result.events_in_range,
+                members_reached=len(result.members),
+                points=sum(c.points for c in result.campaigns.values()),
+                campaigns=[
+                    SimulatedCampaign(
+                        key=c.campaign,
+                        points=c.points,
+                        awards=c.awards,
+                        members=len(c.members),
+                        budget=c.budget,
+                        budget_hit_at=c.budget_hit_at,
+                    )
+                    for c in result.campaigns.values()
+                ],
+                rules=[
+                    SimulatedRule(
+                        campaign=r.campaign,
+                        line=r.line,
+                        text=r.text,
+                        points=r.points,
+                        awards=r.awards,
+                        members=len(r.members),
+                    )
+                    for r in result.rules.values()
+                ],
             )
 
         return query(work)

@@ -31,6 +31,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "Query.campaigns": frozenset({ADMIN, OPERATOR, REVIEWER, ANALYST}),
     "Query.rulesValidate": frozenset({ADMIN, OPERATOR}),
     "Query.reviewQueue": frozenset({ADMIN, OPERATOR, REVIEWER}),
+    "Query.rulesSimulate": frozenset({ADMIN, OPERATOR, ANALYST}),
     "Mutation.rulesPublish": frozenset({ADMIN, OPERATOR}),
     "Mutation.awardReview": frozenset({ADMIN, OPERATOR, REVIEWER}),
 }

@@ -4,6 +4,9 @@ For each event: the member's counters move (incrementally, never by scanning his
 the rules in force for that event type run in file order, and each award becomes a
 ledger transaction naming the event, campaign, version and rule line. Limits and caps
 come from per-period counters; a campaign's budget row is touched last.
+
+The decisions (`evaluate`) read and write counters through a `Store`, so a simulation
+can run the very same code over an in-memory store without writing anything.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR
+from typing import Any, Protocol
 
 from peewee import Case
 
@@ -35,7 +39,7 @@ from server.store.models import (
 
 @dataclass(frozen=True)
 class Grant:
-    """An award the rules want to make, before budgets."""
+    """An award the rules make for one event."""
 
     campaign: CompiledCampaign
     version: int
@@ -45,7 +49,34 @@ class Grant:
     points: int
     pending: bool
     until_invitee_leaves: bool
-    periods: tuple[tuple[str, str], ...] = ()  # (scope, period) counters this award moves
+    periods: tuple[tuple[str, str], ...] = ()  # (scope, period key) counters it moves
+
+
+@dataclass
+class Counter:
+    total: int = 0
+    active: int = 0
+    streak: int = 0
+    last_day: date | None = None
+    last_at: datetime | None = None
+
+
+class Store(Protocol):
+    """Where the engine keeps a member's running counts and a campaign's budget."""
+
+    def counter(self, member_id: int, event_type: str) -> Counter | None: ...
+
+    def save_counter(
+        self, member_id: int, event_type: str, counter: Counter, new: bool
+    ) -> None: ...
+
+    def used(self, member_id: int, scope: str, period: str) -> tuple[int, int]: ...
+
+    def add_use(self, member_id: int, scope: str, period: str, points: int) -> None: ...
+
+    def take_budget(self, campaign: CompiledCampaign, points: int) -> int: ...
+
+    def joined_at(self, member_id: int) -> datetime | None: ...
 
 
 def period_key(period: str, day: date) -> str:
@@ -58,23 +89,29 @@ def period_key(period: str, day: date) -> str:
     return f"m{day.year}-{day.month:02d}"
 
 
+def evaluate(event: Any, day: date, rules: InForce, store: Store) -> list[Grant]:
+    """Move the member's counters and decide every award for one event.
+
+    `event` needs type, member_id, community, occurred_at and attributes. Limits, caps
+    and budgets are applied; the grants are final.
+    """
+    facts = _count(event, day, store)
+    grants = _grants(event, facts, rules, day, store)
+    return _within_budgets(grants, store)
+
+
 def process(event: Event, settings: ProgramSettings, *, now: datetime) -> list[LedgerTransaction]:
     """Run the rules on a stored event; returns the transactions it caused."""
-    member = Member.get_by_id(event.member_id)
     day = settings.local_day(event.occurred_at)
-    facts = _count(event, member, day)
-    rules = book.at(event.occurred_at)
-    grants = _grants(event, facts, rules, day)
-    return [_pay(g, event, day, settings, now) for g in _within_budgets(grants)]
+    grants = evaluate(event, day, book.at(event.occurred_at), DB)
+    return [_pay(g, event, settings, now) for g in grants]
 
 
-def _count(event: Event, member: Member, day: date) -> Facts:
-    counter = MemberCounter.get_or_none(
-        MemberCounter.member == member.id, MemberCounter.event_type == event.type
-    )
-    if counter is None:
-        counter = MemberCounter.create(member=member.id, event_type=event.type)
-    elif counter.last_at is not None and event.occurred_at < counter.last_at:
+def _count(event: Any, day: date, store: Store) -> Facts:
+    counter = store.counter(event.member_id, event.type)
+    new = counter is None
+    counter = counter or Counter()
+    if counter.last_at is not None and event.occurred_at < counter.last_at:
         raise DomainError(
             ErrorCode.EVENT_OUT_OF_ORDER,
             f"this member's latest `{event.type}` event happened at "
@@ -88,24 +125,15 @@ def _count(event: Event, member: Member, day: date) -> Facts:
         streak = counter.streak + 1
     else:
         streak = 1
-    (
-        MemberCounter.update(
-            total=MemberCounter.total + 1,
-            active=MemberCounter.active + 1,
-            streak=streak,
-            last_day=day,
-            last_at=event.occurred_at,
-        )
-        .where(MemberCounter.member == member.id, MemberCounter.event_type == event.type)
-        .execute()
-    )
-    joined = member.joined_at
+    moved = Counter(counter.total + 1, counter.active + 1, streak, day, event.occurred_at)
+    store.save_counter(event.member_id, event.type, moved, new)
+    joined = store.joined_at(event.member_id)
     since = (event.occurred_at - joined).total_seconds() / 86400 if joined else None
     attributes = {str(k).lower(): v for k, v in (event.attributes or {}).items()}
-    return Facts(attributes, counter.active + 1, counter.total + 1, streak, new_day, since)
+    return Facts(attributes, moved.active, moved.total, streak, new_day, since)
 
 
-def _grants(event: Event, facts: Facts, rules: InForce, day: date) -> list[Grant]:
+def _grants(event: Any, facts: Facts, rules: InForce, day: date, store: Store) -> list[Grant]:
     def applies(campaign: CompiledCampaign) -> bool:
         return campaign.active_on(day) and (
             campaign.community is None or campaign.community == event.community
@@ -121,7 +149,7 @@ def _grants(event: Event, facts: Facts, rules: InForce, day: date) -> list[Grant
         ):
             booster = m
     grants: list[Grant] = []
-    used: dict[tuple[str, str], int] = {}  # points granted earlier in this event
+    used: dict[tuple[str, str], int] = {}  # points granted earlier for this same event
     for rule in rules.by_event.get(event.type, ()):
         campaign = rules.campaigns[rule.campaign]
         if not applies(campaign):
@@ -129,49 +157,38 @@ def _grants(event: Event, facts: Facts, rules: InForce, day: date) -> list[Grant
         points = rule.award(facts)
         if points <= 0:
             continue
-        points = _within_limits(event.member_id, rule, campaign, points, day, used)
+        grant = _grant(rule, campaign, rules.versions[campaign.key], points, day)
+        points = _within_limits(event.member_id, rule, grant, day, store, used)
         if points <= 0:
             continue
-        grants.append(_grant(rule, campaign, rules.versions[campaign.key], points))
-        _note(used, grants[-1], day)
+        grants.append(_note(used, replace(grant, points=points)))
         if booster is not None and booster.campaign != campaign.key:
-            bonus = int((points * (booster.factor - 1)).to_integral_value(ROUND_FLOOR))
             boosting = rules.campaigns[booster.campaign]
-            bonus = _within_limits(event.member_id, None, boosting, bonus, day, used)
+            bonus = int((points * (booster.factor - 1)).to_integral_value(ROUND_FLOOR))
+            extra = Grant(
+                boosting,
+                rules.versions[boosting.key],
+                booster.rule_id,
+                booster.line,
+                booster.text,
+                bonus,
+                pending=grant.pending,
+                until_invitee_leaves=grant.until_invitee_leaves,
+                periods=_campaign_periods(boosting, day),
+            )
+            bonus = _within_limits(event.member_id, None, extra, day, store, used)
             if bonus > 0:
-                grants.append(
-                    Grant(
-                        boosting,
-                        rules.versions[boosting.key],
-                        booster.rule_id,
-                        booster.line,
-                        booster.text,
-                        bonus,
-                        pending=rule.source.after_review,
-                        until_invitee_leaves=rule.source.until_invitee_leaves,
-                        periods=_campaign_periods(boosting),
-                    )
-                )
-                _note(used, grants[-1], day)
+                grants.append(_note(used, replace(extra, points=bonus)))
     return grants
 
 
-def _note(used: dict[tuple[str, str], int], g: Grant, day: date) -> None:
-    for scope, period in g.periods:
-        used[(scope, period_key(period, day))] = (
-            used.get((scope, period_key(period, day)), 0) + g.points
-        )
-
-
-def _campaign_periods(campaign: CompiledCampaign) -> tuple[tuple[str, str], ...]:
-    return tuple((f"campaign:{campaign.key}", cap.period) for cap in campaign.caps)
-
-
-def _grant(rule: CompiledRule, campaign: CompiledCampaign, version: int, points: int) -> Grant:
+def _grant(
+    rule: CompiledRule, campaign: CompiledCampaign, version: int, points: int, day: date
+) -> Grant:
     # Only the periods some limit or cap reads are counted.
     source = rule.source
-    own = {p.period for p in (source.limit, source.cap) if p is not None}
-    periods = tuple((f"rule:{rule.rule_id}", p) for p in sorted(own))
+    own = sorted({p.period for p in (source.limit, source.cap) if p is not None})
+    periods = tuple((f"rule:{rule.rule_id}", period_key(p, day)) for p in own)
     return Grant(
         campaign,
         version,
@@ -181,55 +198,125 @@ def _grant(rule: CompiledRule, campaign: CompiledCampaign, version: int, points:
         points,
         pending=source.after_review,
         until_invitee_leaves=source.until_invitee_leaves,
-        periods=periods + _campaign_periods(campaign),
+        periods=periods + _campaign_periods(campaign, day),
     )
+
+
+def _campaign_periods(campaign: CompiledCampaign, day: date) -> tuple[tuple[str, str], ...]:
+    return tuple((f"campaign:{campaign.key}", period_key(cap.period, day)) for cap in campaign.caps)
+
+
+def _note(used: dict[tuple[str, str], int], g: Grant) -> Grant:
+    for key in g.periods:
+        used[key] = used.get(key, 0) + g.points
+    return g
 
 
 def _within_limits(
     member_id: int,
     rule: CompiledRule | None,
-    campaign: CompiledCampaign,
-    points: int,
+    g: Grant,
     day: date,
+    store: Store,
     used: dict[tuple[str, str], int],
 ) -> int:
     """Cut an award to the rule's `limit` and the rule's and campaign's `max` caps."""
+    points = g.points
     if rule is not None and (limit := rule.source.limit) is not None:
-        counted = _period(member_id, f"rule:{rule.rule_id}", period_key(limit.period, day))
-        if counted.times >= limit.times:
+        scope = f"rule:{rule.rule_id}"
+        times, _ = store.used(member_id, scope, period_key(limit.period, day))
+        if times >= limit.times:
             return 0
-    caps = [(f"campaign:{campaign.key}", cap) for cap in campaign.caps]
+    caps = [(f"campaign:{g.campaign.key}", cap) for cap in g.campaign.caps]
     if rule is not None and rule.source.cap is not None:
         caps.append((f"rule:{rule.rule_id}", rule.source.cap))
     for scope, cap in caps:
         key = period_key(cap.period, day)
-        counted = _period(member_id, scope, key)
-        points = min(points, cap.points - counted.points - used.get((scope, key), 0))
+        _, counted = store.used(member_id, scope, key)
+        points = min(points, cap.points - counted - used.get((scope, key), 0))
     return max(points, 0)
 
 
-def _period(member_id: int, scope: str, period: str) -> PeriodCounter:
-    row = PeriodCounter.get_or_none(
-        PeriodCounter.member == member_id,
-        PeriodCounter.scope == scope,
-        PeriodCounter.period == period,
-    )
-    return row if row is not None else PeriodCounter(member=member_id, scope=scope, period=period)
-
-
-def _within_budgets(grants: list[Grant]) -> list[Grant]:
+def _within_budgets(grants: list[Grant], store: Store) -> list[Grant]:
     # Budget rows are shared by every member's awards: touch them after everything else
     # this event reads, and only as much as the award needs.
     out = []
     for g in grants:
         if g.campaign.budget is not None:
-            taken = take_budget(g.campaign.key, g.points)
+            taken = store.take_budget(g.campaign, g.points)
             if taken <= 0:
                 continue
-            if taken != g.points:
-                g = replace(g, points=taken)
+            g = replace(g, points=taken)
         out.append(g)
     return out
+
+
+class DatabaseStore:
+    """The engine's counts and budgets in the database, inside the caller's transaction."""
+
+    def counter(self, member_id: int, event_type: str) -> Counter | None:
+        row = MemberCounter.get_or_none(
+            MemberCounter.member == member_id, MemberCounter.event_type == event_type
+        )
+        if row is None:
+            return None
+        return Counter(row.total, row.active, row.streak, row.last_day, row.last_at)
+
+    def save_counter(self, member_id: int, event_type: str, c: Counter, new: bool) -> None:
+        values = {
+            "total": c.total,
+            "active": c.active,
+            "streak": c.streak,
+            "last_day": c.last_day,
+            "last_at": c.last_at,
+        }
+        if new:
+            MemberCounter.create(member=member_id, event_type=event_type, **values)
+            return
+        # `active` moves by difference: a referral revoked meanwhile must stay revoked.
+        (
+            MemberCounter.update(
+                total=c.total,
+                active=MemberCounter.active + 1,
+                streak=c.streak,
+                last_day=c.last_day,
+                last_at=c.last_at,
+            )
+            .where(MemberCounter.member == member_id, MemberCounter.event_type == event_type)
+            .execute()
+        )
+
+    def used(self, member_id: int, scope: str, period: str) -> tuple[int, int]:
+        row = PeriodCounter.get_or_none(
+            PeriodCounter.member == member_id,
+            PeriodCounter.scope == scope,
+            PeriodCounter.period == period,
+        )
+        return (row.times, row.points) if row is not None else (0, 0)
+
+    def add_use(self, member_id: int, scope: str, period: str, points: int) -> None:
+        (
+            PeriodCounter.insert(
+                member=member_id, scope=scope, period=period, times=1, points=points
+            )
+            .on_conflict(
+                conflict_target=[PeriodCounter.member, PeriodCounter.scope, PeriodCounter.period],
+                update={
+                    PeriodCounter.times: PeriodCounter.times + 1,
+                    PeriodCounter.points: PeriodCounter.points + points,
+                },
+            )
+            .execute()
+        )
+
+    def take_budget(self, campaign: CompiledCampaign, points: int) -> int:
+        return take_budget(campaign.key, points)
+
+    def joined_at(self, member_id: int) -> datetime | None:
+        return Member.get_by_id(member_id).joined_at
+
+
+DB = DatabaseStore()
 
 
 def take_budget(campaign: str, points: int) -> int:
@@ -254,9 +341,7 @@ def release_budget(campaign: str, points: int) -> None:
     )
 
 
-def _pay(
-    g: Grant, event: Event, day: date, settings: ProgramSettings, now: datetime
-) -> LedgerTransaction:
+def _pay(g: Grant, event: Event, settings: ProgramSettings, now: datetime) -> LedgerTransaction:
     member_id = event.member_id
     wallet = accounts.wallet(member_id, AccountKind.PENDING if g.pending else AccountKind.AVAILABLE)
     issuance = accounts.program_account(AccountKind.ISSUANCE, g.campaign.key)
@@ -274,7 +359,8 @@ def _pay(
         ),
         expires_at=None if g.pending else settings.expiry_for(now),
     )
-    _record_use(member_id, g, day)
+    for scope, period in g.periods:
+        DB.add_use(member_id, scope, period, g.points)
     if g.pending:
         Review.create(
             txn=txn, member=member_id, campaign=g.campaign.key, points=g.points, created_at=now
@@ -284,21 +370,3 @@ def _pay(
         if invitee is not None:
             AwardLink.create(txn=txn, invitee=invitee, community=event.community)
     return txn
-
-
-def _record_use(member_id: int, g: Grant, day: date) -> None:
-    for scope, period in g.periods:
-        key = period_key(period, day)
-        (
-            PeriodCounter.insert(
-                member=member_id, scope=scope, period=key, times=1, points=g.points
-            )
-            .on_conflict(
-                conflict_target=[PeriodCounter.member, PeriodCounter.scope, PeriodCounter.period],
-                update={
-                    PeriodCounter.times: PeriodCounter.times + 1,
-                    PeriodCounter.points: PeriodCounter.points + g.points,
-                },
-            )
-            .execute()
-        )

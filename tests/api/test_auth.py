@@ -39,6 +39,8 @@ CALLS = {
     "Query.campaigns": "{ campaigns { key } }",
     "Query.rulesValidate": '{ rulesValidate(source: "checkin award 1") { ok } }',
     "Query.reviewQueue": "{ reviewQueue { edges { cursor } } }",
+    "Query.rulesSimulate": '{ rulesSimulate(source: "checkin award 1", '
+    'from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z") { points } }',
     "Mutation.rulesPublish": 'mutation { rulesPublish(input: {source: "checkin award 1"}) '
     "{ userErrors { code } } }",
     "Mutation.awardReview": 'mutation { awardReview(input: {transactionId: "txn_1", '

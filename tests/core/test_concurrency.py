@@ -98,3 +98,62 @@ def test_twenty_concurrent_requests_with_one_key_make_one_transaction(db, db_url
     assert LedgerTransaction.select().count() == 2  # the seed and exactly one adjustment
     assert accounts.wallet(funded.id, AccountKind.AVAILABLE).balance == 1010
     assert verify().ok
+
+
+def _checkin_worker(url, barrier, results, member_ids):
+    from datetime import UTC, datetime
+
+    from server.core import events, program
+
+    db = bind(open_database(url))
+
+    def one(member_id):
+        barrier.wait(timeout=60)
+        try:
+            with db.connection_context(), write_transaction():
+                now = datetime.now(UTC)
+                event = events.record(member_id, "checkin", now=now, settings=program.load())
+            results.put(("ok", event.id))
+        except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
+            results.put(("crash", repr(exc)))
+
+    threads = [threading.Thread(target=one, args=(m,)) for m in member_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.close_all()
+
+
+def test_a_budget_is_exact_under_concurrent_awards(db, db_url, clock):
+    from server.core import rules
+    from server.store.models import CampaignBudget
+
+    with write_transaction():
+        rules.publish(
+            [("t.rules", 'campaign "tiny" {\n budget 51 points\n checkin award 2\n}')],
+            now=clock.now(),
+            actor="t",
+        )
+        ids = [members.upsert(f"m{i}", now=clock.now()).member.id for i in range(40)]
+    db.close()
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(ids))
+    results = ctx.Queue()
+    halves = [ids[: len(ids) // 2], ids[len(ids) // 2 :]]
+    procs = [
+        ctx.Process(target=_checkin_worker, args=(db_url, barrier, results, half))
+        for half in halves
+    ]
+    for p in procs:
+        p.start()
+    out = [results.get(timeout=120) for _ in ids]
+    for p in procs:
+        p.join(timeout=60)
+    assert [r for r in out if r[0] == "crash"] == []
+    issued = -accounts.balance(accounts.program_account(AccountKind.ISSUANCE, "tiny"))
+    assert issued == 51
+    assert CampaignBudget.get_by_id("tiny").spent == 51
+    awards = sorted(accounts.wallet(i, AccountKind.AVAILABLE).balance for i in ids)
+    assert awards.count(2) == 25 and awards.count(1) == 1 and sum(awards) == 51
+    assert verify().ok

@@ -1,0 +1,203 @@
+"""Price a draft before it goes live: replay stored events against it, writing nothing.
+
+The replay runs the engine's own `evaluate` over an in-memory store, from the first stored
+event (so streaks, tiers and totals are what they would have been) up to `until`; only
+awards for events in [since, until) are counted in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import dsl
+from dsl.compiler import CompiledCampaign
+from dsl.errors import RulesError
+from server.core import program
+from server.core.engine import Counter, Grant, evaluate
+from server.core.errors import DomainError, ErrorCode
+from server.core.rules import InForce, _settings
+from server.store.models import Event, Member
+
+BATCH = 2000
+
+
+@dataclass
+class RuleCost:
+    campaign: str
+    line: int
+    text: str
+    points: int = 0
+    awards: int = 0
+    members: set[int] = field(default_factory=set)
+
+
+@dataclass
+class CampaignCost:
+    campaign: str
+    budget: int | None
+    points: int = 0
+    awards: int = 0
+    members: set[int] = field(default_factory=set)
+    budget_hit_at: datetime | None = None
+
+
+@dataclass
+class Simulation:
+    since: datetime
+    until: datetime
+    events_replayed: int = 0
+    events_in_range: int = 0
+    campaigns: dict[str, CampaignCost] = field(default_factory=dict)
+    rules: dict[str, RuleCost] = field(default_factory=dict)
+    members: set[int] = field(default_factory=set)
+
+
+class MemoryStore:
+    """The engine's store, in memory: a replay changes nothing stored."""
+
+    def __init__(self) -> None:
+        self.counters: dict[tuple[int, str], Counter] = {}
+        self.periods: dict[tuple[int, str, str], list[int]] = {}
+        self.spent: dict[str, int] = {}
+        self.joined: dict[int, datetime | None] = {}
+        self.budget_hit: dict[str, bool] = {}
+
+    def counter(self, member_id: int, event_type: str) -> Counter | None:
+        return self.counters.get((member_id, event_type))
+
+    def save_counter(self, member_id: int, event_type: str, counter: Counter, new: bool) -> None:
+        self.counters[(member_id, event_type)] = counter
+
+    def used(self, member_id: int, scope: str, period: str) -> tuple[int, int]:
+        times, points = self.periods.get((member_id, scope, period), (0, 0))
+        return times, points
+
+    def add_use(self, member_id: int, scope: str, period: str, points: int) -> None:
+        row = self.periods.setdefault((member_id, scope, period), [0, 0])
+        row[0] += 1
+        row[1] += points
+
+    def take_budget(self, campaign: CompiledCampaign, points: int) -> int:
+        spent = self.spent.get(campaign.key, 0)
+        taken = max(min(points, campaign.budget - spent), 0)
+        self.spent[campaign.key] = spent + taken
+        if spent + taken >= campaign.budget:
+            self.budget_hit[campaign.key] = True
+        return taken
+
+    def joined_at(self, member_id: int) -> datetime | None:
+        if member_id not in self.joined:
+            self.joined[member_id] = Member.get_by_id(member_id).joined_at
+        return self.joined[member_id]
+
+
+def simulate(
+    files: list[tuple[str, str]],
+    since: datetime,
+    until: datetime,
+    *,
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> Simulation:
+    """What a draft would have issued for the events stored in [since, until)."""
+    if until <= since:
+        raise DomainError(ErrorCode.INVALID_INPUT, "`to` must be after `from`", "to")
+    compiled, diagnostics = dsl.load(files, today=now.date())
+    if compiled is None:
+        raise RulesError(diagnostics)
+    settings = _settings(compiled.program) if compiled.program else program.load()
+    draft = InForce(
+        None,
+        {key: 0 for key in compiled.campaigns},
+        compiled.campaigns,
+        compiled.by_event,
+        compiled.multipliers_by_event,
+    )
+    report = Simulation(since, until)
+    for key, campaign in compiled.campaigns.items():
+        report.campaigns[key] = CampaignCost(key, campaign.budget)
+        for rule in (*campaign.rules, *campaign.multipliers):
+            report.rules[rule.rule_id] = RuleCost(key, rule.line, rule.text)
+    store = MemoryStore()
+    total = Event.select().where(Event.occurred_at < until).count()
+    inviters: dict[tuple[int, str | None], int] = {}  # (invitee, community) -> inviter
+    links: dict[tuple[int, str | None], list[tuple[Grant, bool]]] = {}
+    for event in _events(until):
+        report.events_replayed += 1
+        in_range = event.occurred_at >= since
+        report.events_in_range += in_range
+        invitee = (event.attributes or {}).get("inviteeMemberId")
+        if event.type == "referral":
+            inviters.setdefault((invitee, event.community), event.member_id)
+        try:
+            grants = evaluate(event, settings.local_day(event.occurred_at), draft, store)
+        except DomainError:
+            grants = []  # the live engine refused it too: it was stored without awards
+        for g in grants:
+            for scope, period in g.periods:
+                store.add_use(event.member_id, scope, period, g.points)
+            if in_range:
+                _count(report, g, event)
+            if (
+                g.campaign.budget is not None
+                and store.budget_hit.get(g.campaign.key)
+                and report.campaigns[g.campaign.key].budget_hit_at is None
+            ):
+                report.campaigns[g.campaign.key].budget_hit_at = event.occurred_at
+            if g.until_invitee_leaves:
+                links.setdefault((invitee, event.community), []).append((g, in_range))
+        for key in store.budget_hit:
+            if report.campaigns[key].budget_hit_at is None:
+                report.campaigns[key].budget_hit_at = event.occurred_at
+        if event.type == "leave":
+            _invitee_left((event.member_id, event.community), inviters, links, store, report)
+        if progress is not None and report.events_replayed % BATCH == 0:
+            progress(report.events_replayed, total)
+    if progress is not None:
+        progress(report.events_replayed, total)
+    return report
+
+
+def _count(report: Simulation, g: Grant, event: Event) -> None:
+    cost = report.campaigns[g.campaign.key]
+    cost.points += g.points
+    cost.awards += 1
+    cost.members.add(event.member_id)
+    rule = report.rules[g.rule_id]
+    rule.points += g.points
+    rule.awards += 1
+    rule.members.add(event.member_id)
+    report.members.add(event.member_id)
+
+
+def _invitee_left(key, inviters, links, store: MemoryStore, report: Simulation) -> None:
+    """As live: the referral stops counting for tiers and its awards are taken back."""
+    inviter = inviters.pop(key, None)
+    if inviter is not None and (counter := store.counters.get((inviter, "referral"))):
+        counter.active -= 1
+    for g, counted in links.pop(key, []):
+        if g.campaign.budget is not None:
+            store.spent[g.campaign.key] -= g.points
+            store.budget_hit.pop(g.campaign.key, None)
+        if counted:
+            report.campaigns[g.campaign.key].points -= g.points
+            report.rules[g.rule_id].points -= g.points
+
+
+def _events(until: datetime) -> Iterator[Event]:
+    """Stored events in time order, a batch at a time."""
+    last: tuple[datetime, int] | None = None
+    while True:
+        query = Event.select().where(Event.occurred_at < until)
+        if last is not None:
+            query = query.where(
+                (Event.occurred_at > last[0])
+                | ((Event.occurred_at == last[0]) & (Event.id > last[1]))
+            )
+        rows = list(query.order_by(Event.occurred_at, Event.id).limit(BATCH))
+        if not rows:
+            return
+        yield from rows
+        last = (rows[-1].occurred_at, rows[-1].id)
