@@ -72,6 +72,13 @@ def test_a_fresh_server_answers_and_hands_out_one_admin_key(server):
     assert "Traceback" not in output
 
 
+def test_the_rules_directory_is_in_force_after_start(server):
+    url, proc = server
+    proc.terminate()
+    output = proc.communicate(timeout=10)[0]
+    assert "rules from" in output and "daily-checkin v1" in output
+
+
 def test_graphiql_is_served_to_browsers(server):
     url, _ = server
     page = httpx.get(f"{url}/graphql", headers={"accept": "text/html"})
