@@ -25,6 +25,8 @@ BUILT_IN_EVENTS: dict[str, frozenset[str]] = {
 # something a member does.
 NO_FIRST = frozenset({"join", "leave", "birthday"})
 PERIODS = ("day", "week", "month")
+MAX_AWARD = 1_000_000_000  # one award, as the ledger allows for one movement
+MAX_TOTAL = 10**15  # budgets and caps
 METRIC_ALIASES = {
     "messages": "message",
     "checkins": "checkin",
@@ -178,6 +180,13 @@ class _Checker:
                 )
         if c.budget is not None and c.budget <= 0:
             self.say(ERROR, "DEAD_RULE", "a budget of 0 points awards nothing", where["budget"])
+        elif c.budget is not None and c.budget > MAX_TOTAL:
+            self.say(
+                ERROR,
+                "INVALID_VALUE",
+                f"a budget may be at most {MAX_TOTAL:,} points",
+                where["budget"],
+            )
         for cap in c.caps:
             self._cap(cap)
         for rule in c.rules:
@@ -242,6 +251,8 @@ class _Checker:
         if isinstance(effect, ast.Award):
             if effect.points <= 0:
                 self.say(ERROR, "DEAD_RULE", "`award 0` awards nothing", r.pos)
+            elif effect.points > MAX_AWARD:
+                self._too_big("an award", r.pos)
             if effect.per is not None:
                 if effect.per <= 0:
                     self.say(
@@ -287,6 +298,9 @@ class _Checker:
         if r.event == "task" and r.task_key is None:
             pass  # a rule on every task
 
+    def _too_big(self, what: str, pos: ast.Pos) -> None:
+        self.say(ERROR, "INVALID_VALUE", f"{what} may be at most {MAX_AWARD:,} points", pos)
+
     def _attribute(self, event: str, name: str | None, known, pos: ast.Pos) -> None:
         if known is None or name is None or name in known:
             return
@@ -313,6 +327,8 @@ class _Checker:
         self._period(cap.period, cap.pos)
         if cap.points <= 0:
             self.say(ERROR, "DEAD_RULE", "`max 0 points` lets nothing be awarded", cap.pos)
+        elif cap.points > MAX_TOTAL:
+            self.say(ERROR, "INVALID_VALUE", f"a cap may be at most {MAX_TOTAL:,} points", cap.pos)
 
     def _every(self, e: ast.Every) -> None:
         self._period(e.period, e.pos)
@@ -339,6 +355,8 @@ class _Checker:
             )
         if any(a <= 0 for a in e.awards):
             self.say(ERROR, "DEAD_RULE", "an award of 0 points awards nothing", e.pos)
+        if any(a > MAX_AWARD for a in e.awards):
+            self._too_big("an award", e.pos)
 
     def _tiers(self, c: ast.Campaign) -> None:
         by_event: dict[tuple[str, str | None], list[tuple[ast.Tier, ast.Rule]]] = defaultdict(list)

@@ -9,6 +9,7 @@ tracked here. No Lark exception leaves this module.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import replace
 from datetime import date
@@ -16,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from lark import Lark, Transformer, UnexpectedInput, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
 from dsl import ast
 from dsl.errors import ERROR, Diagnostic
@@ -237,7 +238,10 @@ def _decimal(token) -> Decimal:
 
 
 def _string(token) -> str:
-    return bytes(str(token)[1:-1], "utf-8").decode("unicode_escape")
+    try:
+        return json.loads(str(token))
+    except ValueError as exc:
+        raise ValueError(f"bad escape in the text {token}") from exc
 
 
 class _ToAst(Transformer):
@@ -467,7 +471,18 @@ def parse(text: str, file: str = "<rules>") -> tuple[ast.RuleFile, list[Diagnost
         except UnexpectedInput as error:
             builder.error("SYNTAX", _message(error, line), number, _error_column(error, line))
             continue
-        kind, value, pos = _ToAst(file, number).transform(tree)
+        try:
+            kind, value, pos = _ToAst(file, number).transform(tree)
+        except VisitError as error:  # a value the grammar admits but Python refuses
+            reason = str(error.orig_exc).strip() or type(error.orig_exc).__name__
+            column = len(line) - len(line.lstrip()) + 1
+            builder.error(
+                "INVALID_VALUE",
+                f"invalid value in `{_statement_text(line)}`: {reason}",
+                number,
+                column,
+            )
+            continue
         builder.add(kind, value, pos, line)
     return builder.finish()
 

@@ -239,6 +239,10 @@ BAD = [
     ('program "x" {\npoints expire 0 days after earned\n}', "DEAD_RULE", 2, 1),
     ('program "x" {\n}\nprogram "y" {\n}', "DUPLICATE_PROGRAM", 3, 1),
     ('campaign "c" {\n}\ncampaign "c" {\n}', "DUPLICATE_CAMPAIGN", 3, 1),
+    ("active 2026-13-45 .. 2026-10-07", "INVALID_VALUE", 2, 1),
+    ('checkin where channel = "\\x" award 1', "INVALID_VALUE", 2, 1),
+    ("checkin award 99999999999999999999", "INVALID_VALUE", 2, 1),
+    ("budget 9999999999999999999 points", "INVALID_VALUE", 2, 1),
 ]
 
 
