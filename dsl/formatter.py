@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from dsl import ast
 from dsl.errors import RulesError
-from dsl.parser import _BLANK, _LARK, _ToAst, parse
+from dsl.grammar import BLANK, LARK
+from dsl.parser import parse
+from dsl.transform import ToAst
 
 _COMMENT = re.compile(r'^((?:[^"#]|"(?:[^"\\]|\\.)*")*)(#.*)$')
 
@@ -20,10 +22,10 @@ def format_source(text: str, file: str = "<rules>") -> str:
         raise RulesError(diagnostics)
     out, depth = [], 0
     for number, line in enumerate(text.splitlines(), start=1):
-        if _BLANK.match(line):
+        if BLANK.match(line):
             out.append(line.strip())
             continue
-        kind, value, _ = _ToAst(file, number).transform(_LARK.parse(line))
+        kind, value, _ = ToAst(file, number).transform(LARK.parse(line))
         if kind == "close":
             depth = max(depth - 1, 0)
         statement = render_line(kind, value)

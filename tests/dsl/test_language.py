@@ -14,7 +14,8 @@ import dsl
 from dsl import ast
 from dsl.compiler import Facts
 from dsl.formatter import format_source
-from dsl.parser import build_parser, parse
+from dsl.grammar import build_parser
+from dsl.parser import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT.parent / "shared" / "RULES-LANGUAGE.md"

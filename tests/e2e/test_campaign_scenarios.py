@@ -360,3 +360,46 @@ def test_events_out_of_order_are_refused(program, clock):
         {"id": ada, "at": earlier},
     )
     assert body["eventRecord"]["userErrors"] == [{"code": "EVENT_OUT_OF_ORDER"}]
+
+
+def test_caps_cut_awards_and_community_campaigns_see_only_their_events(api, clock):
+    source = """campaign "chatty" {
+  max 5 points per day
+  message award 2
+}
+campaign "vip-only" {
+  community "vip"
+  message award 3 max 4 points per week
+}
+"""
+    api.mutate(PUBLISH, {"source": source})
+    ada = join(api, "ada")
+
+    def message(key, community):
+        return api.call(
+            """mutation($id: ID!, $key: String!, $c: String) {
+            eventRecord(input: {memberId: $id, type: "message", idempotencyKey: $key,
+                                community: $c}) {
+              event { transactions { campaign entries { amount account } } } } }""",
+            {"id": ada, "key": key, "c": community},
+        )["eventRecord"]
+
+    paid = []
+    for i in range(4):
+        clock.advance(minutes=1)
+        txns = message(f"f{i}", "fans")["event"]["transactions"]
+        paid.append([(t["campaign"], t["entries"][0]["amount"]) for t in txns])
+    assert paid == [[("chatty", 2)], [("chatty", 2)], [("chatty", 1)], []]
+    clock.advance(days=1)
+    txns = message("v1", "vip")["event"]["transactions"]
+    assert [(t["campaign"], t["entries"][0]["amount"]) for t in txns] == [
+        ("chatty", 2),
+        ("vip-only", 3),
+    ]
+    clock.advance(minutes=1)
+    txns = message("v2", "vip")["event"]["transactions"]
+    assert [(t["campaign"], t["entries"][0]["amount"]) for t in txns] == [
+        ("chatty", 2),
+        ("vip-only", 1),
+    ]  # 4 points a week
+    assert balance(api, ada) == (13, 0)
