@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -37,13 +39,15 @@ class GraphQLApp(GraphQL):
     operation in one thread keeps the event loop free and costs one hop per request.
     """
 
-    def __init__(self, clock: Clock, **kwargs) -> None:
+    def __init__(self, clock: Clock, rng=None, **kwargs) -> None:
         super().__init__(schema, subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL], **kwargs)
         self.clock = clock
+        self.rng = rng
 
     async def get_context(self, request, response) -> Context:
         return Context(
             clock=self.clock,
+            rng=self.rng,
             token=bearer_token(request.headers),
             request=request,
             response=response,
@@ -84,14 +88,19 @@ def create_app(
     clock: Clock | None = None,
     rules_dir: Path | None = None,
     bootstrap: bool = True,
+    tick_seconds: float | None = None,
+    rng=None,
 ) -> Starlette:
     """The server. With `database_url` it opens and migrates that database on start;
     without, it uses the database already bound (tests)."""
     clock = clock or SystemClock()
-    graphql = GraphQLApp(clock)
+    graphql = GraphQLApp(clock, rng=rng)
+    if tick_seconds is None:
+        tick_seconds = float(os.environ.get("JIFEN_TICK_SECONDS", "60")) if database_url else 0
 
     @asynccontextmanager
     async def lifespan(app):
+        scheduler = None
         if database_url is not None:
             db = bind(open_database(database_url))
             applied = migrate.upgrade(db)
@@ -99,6 +108,8 @@ def create_app(
                 log.info("applied migrations: %s", ", ".join(applied))
             if rules_dir is not None:
                 publish_directory(rules_dir, now=clock.now())
+            if tick_seconds > 0:
+                scheduler = asyncio.create_task(_scheduler(clock, tick_seconds))
             if bootstrap:
                 key = auth.bootstrap_admin(now=clock.now())
                 if key:
@@ -108,6 +119,8 @@ def create_app(
                         flush=True,
                     )
         yield
+        if scheduler is not None:
+            scheduler.cancel()
         if database_url is not None:
             database.obj.close_all()
 
@@ -165,6 +178,20 @@ def create_app(
     )
     app.state.clock = clock
     return app
+
+
+async def _scheduler(clock: Clock, every: float) -> None:
+    """Run the periodic jobs every `every` seconds; each is idempotent across processes."""
+    from server.core.tick import tick
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            report = await run_in_threadpool(in_connection, lambda: tick(clock.now()))
+            if report.points_expired or report.holds_expired:
+                log.info("tick: %s", report)
+        except Exception:  # noqa: BLE001 - a failed run is logged; the next one retries
+            log.exception("tick failed")
 
 
 def publish_directory(rules_dir: Path, *, now: datetime) -> None:

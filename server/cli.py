@@ -167,6 +167,14 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--to", dest="until", required=True, type=_instant)
     sim.set_defaults(func=_rules_simulate)
 
+    tick = sub.add_parser(
+        "tick",
+        help="run the periodic jobs once (for cron)",
+        description="Expire points past their date and checkout holds past their time. "
+        "Safe to run while servers run the same jobs.",
+    )
+    tick.set_defaults(func=_tick)
+
     schema = sub.add_parser(
         "schema",
         help="print the GraphQL schema (SDL)",
@@ -393,6 +401,14 @@ def _rules_simulate(args) -> int:
     for r in report.rules.values():
         label = f"{r.campaign}:{r.line} {r.text}"
         print(f"{label[:60]:<60} {r.points:>10,} {r.awards:>8,}")
+    return 0
+
+
+def _tick(args) -> int:
+    from server.core.tick import tick
+
+    _open()
+    print(tick(SystemClock().now()))
     return 0
 
 

@@ -22,6 +22,7 @@ _UNSET: Any = object()
 class Context:
     clock: Clock
     token: str | None = None
+    rng: Any = None  # lottery draws: None means the system's secure generator
     request: Any = None
     response: Any = None
     _principal: Any = field(default=_UNSET, repr=False)

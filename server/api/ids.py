@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from server.core.errors import DomainError, ErrorCode
 
-PREFIXES = {"member": "mbr", "transaction": "txn", "entry": "ent", "event": "evt"}
+PREFIXES = {
+    "member": "mbr",
+    "transaction": "txn",
+    "entry": "ent",
+    "event": "evt",
+    "item": "itm",
+    "redemption": "red",
+    "lottery": "lot",
+    "prize": "prz",
+    "draw": "drw",
+}
 
 
 def encode(kind: str, number: int) -> str:

@@ -20,7 +20,7 @@ from server.api.pagination import (
     decode_cursor,
     page_size,
 )
-from server.api.refs import EventRef, LedgerEntryRef
+from server.api.refs import CatalogItemRef, EventRef, LedgerEntryRef
 from server.core import accounts, auth, members
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
@@ -54,6 +54,18 @@ class Membership:
         if self.row.invited_by_id is None:
             return None
         return models.Member.get_by_id(self.row.invited_by_id).external_id
+
+
+@strawberry.type(description="Points that expire at one moment.")
+class ExpiringBatch:
+    expires_at: datetime = strawberry.field(description="When they expire.")
+    points: int = strawberry.field(description="How many.")
+
+
+@strawberry.type(description="A member's points that expire soon.")
+class ExpiringPoints:
+    total: int = strawberry.field(description="All of them.")
+    batches: list[ExpiringBatch] = strawberry.field(description="By expiry time.")
 
 
 @strawberry.type(description="One person in the points program, with one set of wallets.")
@@ -126,6 +138,38 @@ class Member:
                 limit=limit + 1,
             )
             return connection(rows, limit, key=lambda r: r.id, node=lambda r: LedgerEntry(row=r))
+
+        return query(work)
+
+    @strawberry.field(
+        description="Catalog items the member can redeem one of right now, cheapest first."
+    )
+    def affordable_items(self, info: Info) -> list[CatalogItemRef]:
+        from server.api.catalog import CatalogItem
+        from server.core import catalog
+
+        return [CatalogItem(row=r) for r in catalog.affordable(self.row.id, info.context.now)]
+
+    @strawberry.field(description="Points that expire within the next days, soonest first.")
+    def expiring_points(
+        self,
+        info: Info,
+        within_days: Annotated[
+            int, strawberry.argument(description="How many days ahead (1 to 3660).")
+        ] = 30,
+    ) -> ExpiringPoints:
+        from server.core import expiry
+
+        def work():
+            if not 1 <= within_days <= 3660:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT, "withinDays must be from 1 to 3660", "withinDays"
+                )
+            batches = expiry.expiring(self.row.id, info.context.now, within_days)
+            return ExpiringPoints(
+                total=sum(b.points for b in batches),
+                batches=[ExpiringBatch(expires_at=b.expires_at, points=b.points) for b in batches],
+            )
 
         return query(work)
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 if TYPE_CHECKING:
+    from server.api.catalog import CatalogItem
     from server.api.events import Event
     from server.api.ledger import LedgerEntry, Transaction
     from server.api.members import Member
@@ -15,3 +16,4 @@ MemberRef = Annotated["Member", strawberry.lazy("server.api.members")]
 EventRef = Annotated["Event", strawberry.lazy("server.api.events")]
 TransactionRef = Annotated["Transaction", strawberry.lazy("server.api.ledger")]
 LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("server.api.ledger")]
+CatalogItemRef = Annotated["CatalogItem", strawberry.lazy("server.api.catalog")]

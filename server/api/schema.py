@@ -16,18 +16,33 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from server.api.campaigns import CampaignMutation, CampaignQuery
+from server.api.catalog import CatalogMutation, CatalogQuery
+from server.api.checkout import CheckoutMutation, CheckoutQuery
 from server.api.errors import MaskUnexpected, log, should_mask
 from server.api.events import EventMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
+from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
 
-Query = merge_types("Query", (MemberQuery, LedgerQuery, CampaignQuery))
+Query = merge_types(
+    "Query",
+    (MemberQuery, LedgerQuery, CampaignQuery, CatalogQuery, CheckoutQuery, LotteryQuery),
+)
 Mutation = merge_types(
-    "Mutation", (MemberMutation, EventMutation, LedgerMutation, CampaignMutation)
+    "Mutation",
+    (
+        MemberMutation,
+        EventMutation,
+        LedgerMutation,
+        CampaignMutation,
+        CatalogMutation,
+        CheckoutMutation,
+        LotteryMutation,
+    ),
 )
 
 

@@ -52,6 +52,8 @@ class Leg:
     prefer_lots: tuple[int, ...] = ()
     # Lot uses to put back when crediting (a reversal of a spend restores the same lots).
     restore: tuple[LotUse, ...] = field(default=())
+    # A lot the caller already emptied by exactly this amount (expiry claims its lot).
+    claimed_lot: int | None = None
 
 
 def post(
@@ -118,6 +120,8 @@ def _post_to_wallet(
     if account.kind == AccountKind.AVAILABLE.value:
         if amount > 0:
             _credit_lots(posting, amount, after - amount, now, expires_at, leg.restore)
+        elif leg.claimed_lot is not None:
+            LotUse.create(posting=posting, lot=leg.claimed_lot, amount=-amount)
         else:
             _debit_lots(posting, -amount, leg.prefer_lots, spend=leg.spend)
 

@@ -41,6 +41,41 @@ CALLS = {
     "Query.reviewQueue": "{ reviewQueue { edges { cursor } } }",
     "Query.rulesSimulate": '{ rulesSimulate(source: "checkin award 1", '
     'from: "2026-01-01T00:00:00Z", to: "2026-02-01T00:00:00Z") { points } }',
+    "Query.catalogItems": "{ catalogItems { edges { cursor } } }",
+    "Query.catalogItem": '{ catalogItem(id: "itm_1") { id } }',
+    "Query.redemptions": '{ redemptions(memberId: "$self") { edges { cursor } } }',
+    "Mutation.catalogItemCreate": 'mutation { catalogItemCreate(input: {title: "t", '
+    "pointsPrice: 5}) { userErrors { code } } }",
+    "Mutation.catalogItemUpdate": 'mutation { catalogItemUpdate(id: "itm_1", input: {}) '
+    "{ userErrors { code } } }",
+    "Mutation.catalogItemRestock": 'mutation { catalogItemRestock(id: "itm_1", quantity: 1) '
+    "{ userErrors { code } } }",
+    "Mutation.catalogItemRetire": 'mutation { catalogItemRetire(id: "itm_1") '
+    "{ userErrors { code } } }",
+    "Mutation.redemptionCreate": 'mutation { redemptionCreate(input: {memberId: "$self", '
+    'itemId: "itm_1", idempotencyKey: "r"}) { userErrors { code } } }',
+    "Mutation.redemptionFulfill": 'mutation { redemptionFulfill(id: "red_1") '
+    "{ userErrors { code } } }",
+    "Mutation.redemptionCancel": 'mutation { redemptionCancel(id: "red_1", reason: "x") '
+    "{ userErrors { code } } }",
+    "Query.checkoutQuote": '{ checkoutQuote(memberId: "$self", orderAmount: "10", '
+    'currency: "CNY") { maxPoints } }',
+    "Query.checkout": '{ checkout(orderId: "o") { status } }',
+    "Mutation.checkoutHold": 'mutation { checkoutHold(input: {orderId: "o", memberId: '
+    '"$self", points: 1, orderAmount: "10", currency: "CNY"}) { userErrors { code } } }',
+    "Mutation.checkoutCapture": 'mutation { checkoutCapture(orderId: "o") '
+    "{ userErrors { code } } }",
+    "Mutation.checkoutVoid": 'mutation { checkoutVoid(orderId: "o") { userErrors { code } } }',
+    "Mutation.checkoutRefund": 'mutation { checkoutRefund(input: {orderId: "o", refundId: '
+    '"r", amount: "1"}) { userErrors { code } } }',
+    "Query.lotteries": "{ lotteries { edges { cursor } } }",
+    "Query.lottery": '{ lottery(id: "lot_1") { id } }',
+    "Query.draws": '{ draws(lotteryId: "lot_1", memberId: "$self") { edges { cursor } } }',
+    "Mutation.lotteryCreate": 'mutation { lotteryCreate(input: {title: "t", cost: 1, '
+    'prizes: [{kind: "consolation", label: "x", weight: 1}]}) { userErrors { code } } }',
+    "Mutation.lotteryRetire": 'mutation { lotteryRetire(id: "lot_1") { userErrors { code } } }',
+    "Mutation.lotteryDraw": 'mutation { lotteryDraw(input: {lotteryId: "lot_1", memberId: '
+    '"$self", idempotencyKey: "d"}) { userErrors { code } } }',
     "Mutation.rulesPublish": 'mutation { rulesPublish(input: {source: "checkin award 1"}) '
     "{ userErrors { code } } }",
     "Mutation.awardReview": 'mutation { awardReview(input: {transactionId: "txn_1", '
