@@ -177,6 +177,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.clock = clock
+    app.state.graphql = graphql  # tests seed its lottery generator (graphql.rng)
     return app
 
 

@@ -1,10 +1,14 @@
-"""Random sequences of earn / deduct / reverse / retry / key reuse, checked against a model.
+"""Random sequences of earn / deduct / reverse / retry / key reuse / redeem / cancel /
+hold / capture / void / refund / draw / expire, checked against a model.
 
 After every step every invariant of `jifen ledger verify` holds and each wallet equals
 what the model of accepted requests says.
 """
 
 from __future__ import annotations
+
+import random
+from decimal import Decimal
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -17,14 +21,33 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from server.core import accounts, adjustments, idempotency, members
+from server.core import (
+    accounts,
+    adjustments,
+    catalog,
+    checkout,
+    expiry,
+    idempotency,
+    lottery,
+    members,
+)
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, reverse
 from server.core.program import ProgramSettings
 from server.core.verify import verify
 from server.store.db import write_transaction
+from server.store.models import Lot
 from tests.support import reset_tables
+
+SETTINGS = ProgramSettings(
+    points_expire_days=30,
+    redeem_points=100,
+    redeem_amount="1.00",
+    currency="CNY",
+    deduct_percent="100",
+)
+ORDER_AMOUNT = Decimal("1000.00")
 
 
 def make_machine(db, clock):
@@ -40,6 +63,26 @@ def make_machine(db, clock):
             self.reversed: set[int] = set()
             self.key_of: dict[str, int] = {}  # idempotency key -> its transaction
             self.keys = 0
+            self.held: dict[int, int] = {}
+            self.orders: dict[str, tuple[int, int, str]] = {}  # order -> (member, points, state)
+            self.refunded: dict[str, Decimal] = {}
+            self.redemptions: list[tuple[int, int, int]] = []  # (id, member, points)
+            self.rng = random.Random(42)
+            with write_transaction():
+                self.item = catalog.create_item(
+                    catalog.ItemInput(title="Mug", points_price=30), now=clock.now()
+                )
+                self.lottery = lottery.create(
+                    lottery.LotteryInput(
+                        title="Wheel",
+                        cost=10,
+                        prizes=[
+                            lottery.PrizeInput("points", "25", 1, points=25),
+                            lottery.PrizeInput("consolation", "Thanks", 1),
+                        ],
+                    ),
+                    now=clock.now(),
+                )
 
         @initialize(target=members)
         def first_member(self):
@@ -53,7 +96,118 @@ def make_machine(db, clock):
             with write_transaction():
                 m = members.upsert(f"m{len(self.balance)}", now=clock.now()).member
             self.balance[m.id] = 0
+            self.held[m.id] = 0
             return m.id
+
+        @rule(member=members, quantity=st.integers(1, 3))
+        def redeem(self, member, quantity):
+            points = 30 * quantity
+            try:
+                with write_transaction():
+                    row = catalog.redeem(
+                        member, self.item.id, quantity, now=clock.now(), settings=SETTINGS
+                    )
+            except DomainError as exc:
+                assert exc.code is ErrorCode.INSUFFICIENT_POINTS
+                assert self.balance[member] < points
+                return
+            self.balance[member] -= points
+            self.redemptions.append((row.id, member, points))
+
+        @rule(data=st.data())
+        def cancel_redemption(self, data):
+            if not self.redemptions:
+                return
+            rid, member, points = data.draw(st.sampled_from(self.redemptions))
+            self.redemptions.remove((rid, member, points))
+            with write_transaction():
+                catalog.cancel(rid, "test", actor="t", now=clock.now())
+            self.balance[member] += points
+
+        @rule(member=members, points=st.integers(1, 400))
+        def hold(self, member, points):
+            order = f"o{len(self.orders)}"
+            try:
+                with write_transaction():
+                    checkout.hold(
+                        order,
+                        member,
+                        points,
+                        ORDER_AMOUNT,
+                        "CNY",
+                        now=clock.now(),
+                        settings=SETTINGS,
+                    )
+            except DomainError as exc:
+                assert exc.code is ErrorCode.INSUFFICIENT_POINTS
+                assert self.balance[member] < points
+                return
+            self.orders[order] = (member, points, "held")
+            self.balance[member] -= points
+            self.held[member] += points
+
+        @rule(data=st.data(), capture=st.booleans())
+        def settle(self, data, capture):
+            held = sorted(o for o, (_, _, state) in self.orders.items() if state == "held")
+            if not held:
+                return
+            order = data.draw(st.sampled_from(held))
+            member, points, _ = self.orders[order]
+            with write_transaction():
+                if capture:
+                    checkout.capture(order, now=clock.now())
+                else:
+                    checkout.void(order, now=clock.now())
+            self.held[member] -= points
+            if not capture:
+                self.balance[member] += points
+            self.orders[order] = (member, points, "captured" if capture else "voided")
+
+        @rule(data=st.data(), share=st.sampled_from(["0.10", "0.25", "0.50", "1"]))
+        def refund(self, data, share):
+            captured = sorted(o for o, (_, _, st_) in self.orders.items() if st_ == "captured")
+            if not captured:
+                return
+            order = data.draw(st.sampled_from(captured))
+            member, points, _ = self.orders[order]
+            before = self.refunded.get(order, Decimal(0))
+            amount = min(ORDER_AMOUNT * Decimal(share), ORDER_AMOUNT - before)
+            if amount <= 0:
+                return
+            with write_transaction():
+                row, _ = checkout.refund(
+                    order, f"r{before}", amount, now=clock.now(), settings=SETTINGS
+                )
+            total = before + amount
+            owed = points if total == ORDER_AMOUNT else int(points * total / ORDER_AMOUNT)
+            previous = points if before == ORDER_AMOUNT else int(points * before / ORDER_AMOUNT)
+            assert row.points == owed - previous
+            self.refunded[order] = total
+            self.balance[member] += row.points
+
+        @rule(member=members)
+        def draw(self, member):
+            try:
+                with write_transaction():
+                    row = lottery.draw(
+                        self.lottery.id, member, now=clock.now(), settings=SETTINGS, rng=self.rng
+                    )
+            except DomainError as exc:
+                assert exc.code is ErrorCode.INSUFFICIENT_POINTS
+                assert self.balance[member] < 10
+                return
+            self.balance[member] += -10 + (25 if row.outcome == "points" else 0)
+
+        @rule(days=st.integers(1, 40))
+        def expire(self, days):
+            clock.advance(days=days)
+            due: dict[int, int] = {}
+            for lot in Lot.select().where(Lot.remaining > 0, Lot.expires_at <= clock.now()):
+                due[lot.member_id] = due.get(lot.member_id, 0) + lot.remaining
+            removed = expiry.expire_due(clock.now())
+            assert removed == sum(due.values())
+            for member, points in due.items():
+                self.balance[member] -= points
 
         @rule(
             target=requests,
@@ -104,7 +258,7 @@ def make_machine(db, clock):
                     "r",
                     actor="t",
                     now=clock.now(),
-                    settings=ProgramSettings(points_expire_days=30),
+                    settings=SETTINGS,
                 ).id
 
             return idempotency.run_once(
@@ -138,6 +292,7 @@ def make_machine(db, clock):
         def wallets_match_the_model(self):
             for member, expected in self.balance.items():
                 assert accounts.wallet(member, AccountKind.AVAILABLE).balance == expected
+                assert accounts.wallet(member, AccountKind.HELD).balance == self.held[member]
 
     return LedgerMachine
 
