@@ -96,3 +96,73 @@ def test_serve_refuses_a_missing_rules_directory(tmp_path):
     )
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def test_two_members_racing_over_http_for_the_last_item(server):
+    import threading
+
+    url, proc = server
+    deadline = time.monotonic() + 10
+    key = None
+    while key is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        found = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", line)
+        key = found[0] if found else None
+    headers = {"authorization": f"Bearer {key}"}
+
+    def gql(query, variables=None):
+        body = httpx.post(
+            f"{url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
+            timeout=30,
+        ).json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    ids = []
+    for name in ("ann", "ben"):
+        ids.append(
+            gql(
+                "mutation($e: String!) { memberUpsert(input: {externalId: $e}) { member { id } } }",
+                {"e": name},
+            )["memberUpsert"]["member"]["id"]
+        )
+        gql(
+            "mutation($m: ID!, $k: String!) { pointsAdjust(input: {memberId: $m, points: 500, "
+            'reason: "seed", idempotencyKey: $k}) { userErrors { code } } }',
+            {"m": ids[-1], "k": f"seed-{name}"},
+        )
+    item = gql(
+        'mutation { catalogItemCreate(input: {title: "Signed album", pointsPrice: 300, '
+        "stock: 1}) { item { id } } }"
+    )["catalogItemCreate"]["item"]["id"]
+    barrier = threading.Barrier(2)
+    results = []
+
+    def redeem(member_id):
+        barrier.wait(timeout=10)
+        results.append(
+            gql(
+                "mutation($m: ID!, $i: ID!, $k: String!) { redemptionCreate(input: {memberId: $m, "
+                "itemId: $i, idempotencyKey: $k}) { redemption { id } userErrors { code } } }",
+                {"m": member_id, "i": item, "k": f"race-{member_id}"},
+            )["redemptionCreate"]
+        )
+
+    threads = [threading.Thread(target=redeem, args=(m,)) for m in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(bool(r["redemption"]) for r in results) == [False, True]
+    assert [e["code"] for r in results for e in r["userErrors"]] == ["OUT_OF_STOCK"]
+    stock = gql("query($i: ID!) { catalogItem(id: $i) { stock } }", {"i": item})
+    assert stock == {"catalogItem": {"stock": 0}}
+    points = sorted(
+        gql("query($m: ID!) { member(id: $m) { availablePoints } }", {"m": m})["member"][
+            "availablePoints"
+        ]
+        for m in ids
+    )
+    assert points == [200, 500]
