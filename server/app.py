@@ -16,18 +16,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import MissingQueryError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET
 
 from server.api.context import Context, bearer_token
 from server.api.gate import EXPORT_ROLES
 from server.api.schema import schema
-from server.core import auth, history, rules
+from server.core import auth, history, notify, rules
 from server.core.clock import Clock, SystemClock
 from server.store import migrate
-from server.store.db import bind, database, open_database, write_transaction
+from server.store.db import bind, database, is_postgres, open_database, write_transaction
+from server.store.listen import dsn_of, listen
 
 log = logging.getLogger("jifen")
 
@@ -52,6 +54,21 @@ class GraphQLApp(GraphQL):
             request=request,
             response=response,
         )
+
+    async def on_ws_connect(self, context: Context):
+        """Subscriptions authenticate in connection_init: {"authorization": "Bearer <key>"}."""
+        params = context.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization") or params.get("token")
+        token = (
+            raw.split(" ", 1)[1].strip()
+            if isinstance(raw, str) and raw.lower().startswith("bearer ")
+            else raw
+        )
+        context.token = token if isinstance(token, str) and token else None
+        principal = await run_in_threadpool(in_connection, lambda: context.principal)
+        if principal is None:
+            raise ConnectionRejectionError({"reason": "a valid token is required"})
+        return UNSET
 
     async def execute_single(
         self, request, request_adapter, sub_response, context, root_value, request_data
@@ -100,7 +117,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app):
-        scheduler = None
+        scheduler = listener = None
+        notify.broker.bind(asyncio.get_running_loop())
         if database_url is not None:
             db = bind(open_database(database_url))
             applied = migrate.upgrade(db)
@@ -118,9 +136,14 @@ def create_app(
                         f"\n\n    {key}\n\n  Send it as `Authorization: Bearer <key>`.\n",
                         flush=True,
                     )
+        if database.obj is not None and is_postgres():
+            listener = asyncio.create_task(
+                listen(dsn_of(database.obj), notify.CHANNEL, notify.dispatch)
+            )
         yield
-        if scheduler is not None:
-            scheduler.cancel()
+        for task in (scheduler, listener):
+            if task is not None:
+                task.cancel()
         if database_url is not None:
             database.obj.close_all()
 
@@ -189,7 +212,7 @@ async def _scheduler(clock: Clock, every: float) -> None:
         await asyncio.sleep(every)
         try:
             report = await run_in_threadpool(in_connection, lambda: tick(clock.now()))
-            if report.points_expired or report.holds_expired:
+            if report.busy:
                 log.info("tick: %s", report)
         except Exception:  # noqa: BLE001 - a failed run is logged; the next one retries
             log.exception("tick failed")

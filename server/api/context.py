@@ -23,6 +23,7 @@ class Context:
     clock: Clock
     token: str | None = None
     rng: Any = None  # lottery draws: None means the system's secure generator
+    connection_params: dict | None = None  # a WebSocket's connection_init payload
     request: Any = None
     response: Any = None
     _principal: Any = field(default=_UNSET, repr=False)

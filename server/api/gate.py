@@ -56,6 +56,16 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.lotteryCreate": frozenset({ADMIN, OPERATOR}),
     "Mutation.lotteryRetire": frozenset({ADMIN, OPERATOR}),
     "Mutation.lotteryDraw": frozenset({ADMIN, SERVICE, MEMBER}),
+    "Query.leaderboard": STAFF | {MEMBER},
+    "Query.tasks": STAFF | {MEMBER},
+    "Query.submissions": frozenset({ADMIN, OPERATOR, REVIEWER, ANALYST, MEMBER}),
+    "Query.adjustmentRequests": frozenset({ADMIN, OPERATOR}),
+    "Mutation.taskCreate": frozenset({ADMIN, OPERATOR}),
+    "Mutation.submissionCreate": frozenset({ADMIN, SERVICE, MEMBER}),
+    "Mutation.submissionReview": frozenset({ADMIN, OPERATOR, REVIEWER}),
+    "Mutation.adjustmentReview": frozenset({ADMIN, OPERATOR}),
+    "Subscription.pointsChanged": STAFF | {MEMBER},
+    "Subscription.activity": STAFF | {MEMBER},
 }
 EXPORT_ROLES = frozenset({ADMIN, ANALYST})
 

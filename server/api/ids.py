@@ -14,6 +14,9 @@ PREFIXES = {
     "lottery": "lot",
     "prize": "prz",
     "draw": "drw",
+    "adjustment": "adj",
+    "task": "tsk",
+    "submission": "sub",
 }
 
 

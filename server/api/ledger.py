@@ -255,9 +255,57 @@ class PointsAdjustInput:
     idempotency_key: str = strawberry.field(description="Retries with this key do it once.")
 
 
+@strawberry.type(description="An adjustment above the threshold, waiting for a second operator.")
+class AdjustmentRequest:
+    row: strawberry.Private[models.AdjustmentRequest]
+
+    @strawberry.field(description="Stable id, e.g. `adj_3`.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(ids.encode("adjustment", self.row.id))
+
+    @strawberry.field(description="The member.")
+    def member(self) -> MemberRef:
+        from server.api.members import member_by_id
+
+        return member_by_id(self.row.member_id)
+
+    @strawberry.field(description="Points asked for (negative to deduct).")
+    def points(self) -> int:
+        return self.row.points
+
+    @strawberry.field(description="Why.")
+    def reason(self) -> str:
+        return self.row.reason
+
+    @strawberry.field(description="Who asked.")
+    def requested_by(self) -> str:
+        return self.row.requested_by
+
+    @strawberry.field(description="When.")
+    def requested_at(self) -> datetime:
+        return self.row.requested_at
+
+    @strawberry.field(description="pending, approved or rejected.")
+    def status(self) -> str:
+        return self.row.status
+
+    @strawberry.field(description="The second operator.")
+    def decided_by(self) -> str | None:
+        return self.row.decided_by
+
+    @strawberry.field(description="The adjustment made, once approved.")
+    def transaction(self) -> Transaction | None:
+        if self.row.txn_id is None:
+            return None
+        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.txn_id))
+
+
 @strawberry.type(description="Result of pointsAdjust.")
 class PointsAdjustPayload:
     transaction: Transaction | None = strawberry.field(default=None, description="The posting.")
+    request: AdjustmentRequest | None = strawberry.field(
+        default=None, description="Set instead when a second operator must approve it."
+    )
     member: MemberRef | None = strawberry.field(default=None, description="The member after.")
     replayed: bool = strawberry.field(
         default=False, description="True when this key was already used: nothing new happened."
@@ -408,22 +456,29 @@ class LedgerMutation:
         def work():
             mid = ids.decode("member", input.member_id, "memberId")
             args = {"memberId": mid, "points": input.points, "reason": input.reason}
+
+            def work_once() -> int:
+                done = adjustments.adjust_or_request(
+                    mid,
+                    input.points,
+                    input.reason,
+                    actor=ctx.actor,
+                    now=ctx.now,
+                    settings=ctx.settings,
+                )
+                # One id column for both outcomes: requests are stored negated.
+                return -done.id if isinstance(done, models.AdjustmentRequest) else done.id
+
             outcome = idempotency.run_once(
-                input.idempotency_key,
-                "pointsAdjust",
-                args,
-                ctx.now,
-                lambda: (
-                    adjustments.adjust(
-                        mid,
-                        input.points,
-                        input.reason,
-                        actor=ctx.actor,
-                        now=ctx.now,
-                        settings=ctx.settings,
-                    ).id
-                ),
+                input.idempotency_key, "pointsAdjust", args, ctx.now, work_once
             )
+            if outcome.result_id < 0:
+                request = models.AdjustmentRequest.get_by_id(-outcome.result_id)
+                return PointsAdjustPayload(
+                    request=AdjustmentRequest(row=request),
+                    member=member_by_id(mid),
+                    replayed=outcome.replayed,
+                )
             txn = models.LedgerTransaction.get_by_id(outcome.result_id)
             return PointsAdjustPayload(
                 transaction=Transaction(row=txn),

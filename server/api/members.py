@@ -20,7 +20,13 @@ from server.api.pagination import (
     decode_cursor,
     page_size,
 )
-from server.api.refs import CatalogItemRef, EventRef, LedgerEntryRef
+from server.api.periods import Period
+from server.api.refs import (
+    CatalogItemRef,
+    EventRef,
+    LeaderboardEntryRef,
+    LedgerEntryRef,
+)
 from server.core import accounts, auth, members
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
@@ -170,6 +176,31 @@ class Member:
                 total=sum(b.points for b in batches),
                 batches=[ExpiringBatch(expires_at=b.expires_at, points=b.points) for b in batches],
             )
+
+        return query(work)
+
+    @strawberry.field(description="The member's place on a leaderboard, if they have a score.")
+    def rank(
+        self,
+        info: Info,
+        metric: Annotated[
+            str,
+            strawberry.argument(
+                description="messages, checkins, referrals, points or an event type."
+            ),
+        ],
+        period: Annotated[Period, strawberry.argument(description="day, week or month.")],
+        community: Annotated[
+            str | None, strawberry.argument(description="One community's board.")
+        ] = None,
+    ) -> LeaderboardEntryRef | None:
+        from server.api.community import entry
+        from server.core import leaderboard
+
+        def work():
+            day = info.context.settings.local_day(info.context.now)
+            place = leaderboard.rank(metric, period.value, day, self.row.id, scope=community or "")
+            return entry(place) if place is not None else None
 
         return query(work)
 

@@ -8,6 +8,7 @@ import strawberry
 
 if TYPE_CHECKING:
     from server.api.catalog import CatalogItem
+    from server.api.community import LeaderboardEntry
     from server.api.events import Event
     from server.api.ledger import LedgerEntry, Transaction
     from server.api.members import Member
@@ -17,3 +18,4 @@ EventRef = Annotated["Event", strawberry.lazy("server.api.events")]
 TransactionRef = Annotated["Transaction", strawberry.lazy("server.api.ledger")]
 LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("server.api.ledger")]
 CatalogItemRef = Annotated["CatalogItem", strawberry.lazy("server.api.catalog")]
+LeaderboardEntryRef = Annotated["LeaderboardEntry", strawberry.lazy("server.api.community")]

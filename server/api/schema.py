@@ -18,11 +18,13 @@ from strawberry.tools import merge_types
 from server.api.campaigns import CampaignMutation, CampaignQuery
 from server.api.catalog import CatalogMutation, CatalogQuery
 from server.api.checkout import CheckoutMutation, CheckoutQuery
+from server.api.community import CommunityMutation, CommunityQuery
 from server.api.errors import MaskUnexpected, log, should_mask
 from server.api.events import EventMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
+from server.api.realtime import Subscription
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -30,7 +32,15 @@ MAX_TOKENS = 2000
 
 Query = merge_types(
     "Query",
-    (MemberQuery, LedgerQuery, CampaignQuery, CatalogQuery, CheckoutQuery, LotteryQuery),
+    (
+        MemberQuery,
+        LedgerQuery,
+        CampaignQuery,
+        CatalogQuery,
+        CheckoutQuery,
+        LotteryQuery,
+        CommunityQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -42,6 +52,7 @@ Mutation = merge_types(
         CatalogMutation,
         CheckoutMutation,
         LotteryMutation,
+        CommunityMutation,
     ),
 )
 
@@ -59,6 +70,7 @@ def build_schema() -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         # Factories: a fresh extension per request (the caches are shared module-wide).
         extensions=[

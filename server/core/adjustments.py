@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from server.core import accounts, members
@@ -9,7 +10,7 @@ from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
 from server.core.program import ProgramSettings
-from server.store.models import LedgerTransaction
+from server.store.models import AdjustmentRequest, LedgerTransaction
 
 MAX_REASON = 500
 
@@ -59,6 +60,71 @@ def adjust(
         cause=Cause(actor=actor, reason=reason),
         expires_at=settings.expiry_for(now) if points > 0 else None,
     )
+
+
+def approval_threshold() -> int:
+    """Adjustments larger than this (JIFEN_ADJUSTMENT_APPROVAL_OVER, default 10,000 points)
+    need a second operator."""
+    return int(os.environ.get("JIFEN_ADJUSTMENT_APPROVAL_OVER", "10000"))
+
+
+def adjust_or_request(
+    member_id: int,
+    points: int,
+    reason: str,
+    *,
+    actor: str,
+    now: datetime,
+    settings: ProgramSettings,
+) -> LedgerTransaction | AdjustmentRequest:
+    """Adjust at once, or, above the threshold, file a request a second operator decides."""
+    check_points(points)
+    reason = check_reason(reason)
+    if abs(points) <= approval_threshold():
+        return adjust(member_id, points, reason, actor=actor, now=now, settings=settings)
+    member = members.get(member_id)
+    return AdjustmentRequest.create(
+        member=member.id, points=points, reason=reason, requested_by=actor, requested_at=now
+    )
+
+
+def decide(
+    request_id: int, approve: bool, *, actor: str, now: datetime, settings: ProgramSettings
+) -> AdjustmentRequest:
+    """The second operator's decision; both names are kept on the ledger entry."""
+    request = AdjustmentRequest.get_or_none(AdjustmentRequest.id == request_id)
+    if request is None:
+        raise DomainError(
+            ErrorCode.ADJUSTMENT_NOT_FOUND, "no adjustment request with this id", "requestId"
+        )
+    if request.requested_by == actor:
+        raise DomainError(
+            ErrorCode.SAME_OPERATOR, "a second operator must decide this adjustment", "requestId"
+        )
+    claimed = (
+        AdjustmentRequest.update(
+            status="approved" if approve else "rejected", decided_by=actor, decided_at=now
+        )
+        .where(AdjustmentRequest.id == request.id, AdjustmentRequest.status == "pending")
+        .execute()
+    )
+    if not claimed:
+        raise DomainError(
+            ErrorCode.ALREADY_REVIEWED, f"this request was already {request.status}", "requestId"
+        )
+    if approve:
+        wallet = accounts.wallet(request.member_id, AccountKind.AVAILABLE)
+        program = accounts.program_account(AccountKind.ADJUSTMENT)
+        txn = post(
+            "adjustment",
+            [Leg(wallet, request.points, spend=request.points < 0), Leg(program, -request.points)],
+            now=now,
+            member_id=request.member_id,
+            cause=Cause(actor=request.requested_by, approver=actor, reason=request.reason),
+            expires_at=settings.expiry_for(now) if request.points > 0 else None,
+        )
+        AdjustmentRequest.update(txn=txn).where(AdjustmentRequest.id == request.id).execute()
+    return AdjustmentRequest.get_by_id(request.id)
 
 
 def reverse_by_operator(

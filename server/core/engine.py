@@ -19,10 +19,11 @@ from typing import Any, Protocol
 from peewee import Case
 
 from dsl.compiler import CompiledCampaign, CompiledMultiplier, CompiledRule, Facts
-from server.core import accounts
+from server.core import accounts, standings
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post
+from server.core.periods import period_key
 from server.core.program import ProgramSettings
 from server.core.rules import InForce, book
 from server.store.models import (
@@ -79,16 +80,6 @@ class Store(Protocol):
     def joined_at(self, member_id: int) -> datetime | None: ...
 
 
-def period_key(period: str, day: date) -> str:
-    """The calendar period a local day falls in (weeks start on Monday)."""
-    if period == "day":
-        return f"d{day.isoformat()}"
-    if period == "week":
-        year, week, _ = day.isocalendar()
-        return f"w{year}-{week:02d}"
-    return f"m{day.year}-{day.month:02d}"
-
-
 def evaluate(event: Any, day: date, rules: InForce, store: Store) -> list[Grant]:
     """Move the member's counters and decide every award for one event.
 
@@ -100,11 +91,25 @@ def evaluate(event: Any, day: date, rules: InForce, store: Store) -> list[Grant]
     return _within_budgets(grants, store)
 
 
-def process(event: Event, settings: ProgramSettings, *, now: datetime) -> list[LedgerTransaction]:
-    """Run the rules on a stored event; returns the transactions it caused."""
+def process(
+    event: Event, settings: ProgramSettings, *, now: datetime, reviewed: bool = False
+) -> list[LedgerTransaction]:
+    """Run the rules on a stored event; returns the transactions it caused.
+
+    `reviewed`: a person already approved this event (a task submission), so awards
+    `after review` are made spendable at once instead of waiting for a second review.
+    """
     day = settings.local_day(event.occurred_at)
     grants = evaluate(event, day, book.at(event.occurred_at), DB)
-    return [_pay(g, event, settings, now) for g in grants]
+    if reviewed:
+        grants = [replace(g, pending=False) for g in grants]
+    paid = [_pay(g, event, settings, now) for g in grants]
+    # Leaderboards: the event counts for its type, and what it earned counts as points.
+    standings.count(event.type, event.member_id, event.community, event.occurred_at, day)
+    earned = sum(g.points for g in grants if not g.pending)
+    if earned:
+        standings.count("points", event.member_id, event.community, event.occurred_at, day, earned)
+    return paid
 
 
 def _count(event: Any, day: date, store: Store) -> Facts:

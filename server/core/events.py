@@ -22,6 +22,7 @@ RESERVED = {
     "leave": "memberLeave",
     "referral": "memberUpsert",
     "birthday": "the scheduler",
+    "task": "submissionReview",
 }
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_ATTRIBUTES_BYTES = 4096
@@ -68,9 +69,12 @@ def record(
     community: str | None = None,
     occurred_at: datetime | None = None,
     attributes: dict[str, Any] | None = None,
+    by_program: bool = False,
+    reviewed: bool = False,
 ) -> Event:
     """Store one event (inside the caller's transaction); a check-in also claims its day."""
-    check_type(event_type)
+    if not by_program:  # the program itself may record the reserved types
+        check_type(event_type)
     attributes = check_attributes(attributes)
     if community is not None:
         members.check_community(community)
@@ -101,5 +105,5 @@ def record(
                 f"already checked in on {day.isoformat()} ({settings.timezone})",
                 "occurredAt",
             ) from exc
-    engine.process(event, settings, now=now)
+    engine.process(event, settings, now=now, reviewed=reviewed)
     return event

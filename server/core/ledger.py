@@ -12,6 +12,7 @@ from datetime import datetime
 
 from peewee import IntegrityError
 
+from server.core import notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.store.db import database
@@ -88,17 +89,45 @@ def post(
     # Member rows first, in a fixed order (no deadlocks); program rows last, so their
     # row locks are held for the shortest time.
     ordered = sorted(legs, key=lambda leg: (leg.account.member_id is None, leg.account.id))
+    moved: dict[int, dict[str, tuple[int, int]]] = {}  # member -> wallet -> (delta, after)
     for leg in ordered:
         if leg.account.member_id is not None:
-            _post_to_wallet(txn, leg, now, expires_at)
+            after = _post_to_wallet(txn, leg, now, expires_at)
+            moved.setdefault(leg.account.member_id, {})[leg.account.kind] = (leg.amount, after)
         else:
             _post_to_program(txn, leg, member_id)
+    for owner, wallets in moved.items():
+        _announce(txn, owner, wallets)
     return txn
+
+
+def _announce(txn: LedgerTransaction, member_id: int, wallets: dict[str, tuple[int, int]]) -> None:
+    balances = {
+        a.kind: a.balance
+        for a in Account.select(Account.kind, Account.balance).where(Account.member == member_id)
+    }
+    balances.update({kind: after for kind, (_, after) in wallets.items()})
+    notify.publish(
+        notify.points_topic(member_id),
+        {
+            "memberId": member_id,
+            "transactionId": txn.id,
+            "kind": txn.kind,
+            "delta": wallets.get(AccountKind.AVAILABLE.value, (0, 0))[0],
+            "pendingDelta": wallets.get(AccountKind.PENDING.value, (0, 0))[0],
+            "available": balances.get(AccountKind.AVAILABLE.value, 0),
+            "pending": balances.get(AccountKind.PENDING.value, 0),
+            "held": balances.get(AccountKind.HELD.value, 0),
+            "reason": txn.rule_text or txn.reason or txn.kind,
+            "campaign": txn.campaign,
+            "at": txn.created_at.isoformat(),
+        },
+    )
 
 
 def _post_to_wallet(
     txn: LedgerTransaction, leg: Leg, now: datetime, expires_at: datetime | None
-) -> None:
+) -> int:
     account, amount = leg.account, leg.amount
     update = Account.update(balance=Account.balance + amount).where(Account.id == account.id)
     if amount < 0 and leg.spend:
@@ -118,12 +147,20 @@ def _post_to_wallet(
         balance_after=after,
     )
     if account.kind == AccountKind.AVAILABLE.value:
-        if amount > 0:
-            _credit_lots(posting, amount, after - amount, now, expires_at, leg.restore)
-        elif leg.claimed_lot is not None:
-            LotUse.create(posting=posting, lot=leg.claimed_lot, amount=-amount)
-        else:
-            _debit_lots(posting, -amount, leg.prefer_lots, spend=leg.spend)
+        _lots(posting, leg, amount, after, now, expires_at)
+    return after
+
+
+def _lots(
+    posting: Posting, leg: Leg, amount: int, after: int, now: datetime, expires_at: datetime | None
+) -> None:
+    """Keep the available wallet's lots in step with a posting to it."""
+    if amount > 0:
+        _credit_lots(posting, amount, after - amount, now, expires_at, leg.restore)
+    elif leg.claimed_lot is not None:
+        LotUse.create(posting=posting, lot=leg.claimed_lot, amount=-amount)
+    else:
+        _debit_lots(posting, -amount, leg.prefer_lots, spend=leg.spend)
 
 
 def _post_to_program(txn: LedgerTransaction, leg: Leg, member_id: int | None) -> None:

@@ -95,6 +95,7 @@ def upsert(
             external_id=external_id,
             display_name=display_name,
             birthday=birthday,
+            birthday_md=birthday.strftime("%m-%d") if birthday else None,
             created_at=now,
             updated_at=now,
         )
@@ -105,6 +106,7 @@ def upsert(
             changes[Member.display_name] = display_name
         if birthday is not None and birthday != member.birthday:
             changes[Member.birthday] = birthday
+            changes[Member.birthday_md] = birthday.strftime("%m-%d")
         if changes:
             changes[Member.updated_at] = now
             Member.update(changes).where(Member.id == member.id).execute()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
@@ -85,9 +87,24 @@ def is_postgres(db: Database | None = None) -> bool:
     return isinstance(db, PostgresqlDatabase)
 
 
+_hooks = threading.local()
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once the outermost write transaction commits (never if it rolls back)."""
+    pending = getattr(_hooks, "pending", None)
+    if pending is None:
+        callback()  # not inside write_transaction: nothing to wait for
+    else:
+        pending.append(callback)
+
+
 @contextmanager
 def write_transaction():
     """One write transaction: the write lock up front on SQLite, driver errors translated."""
+    outermost = getattr(_hooks, "pending", None) is None
+    if outermost:
+        _hooks.pending = []
     try:
         with database.atomic():
             yield
@@ -96,6 +113,14 @@ def write_transaction():
             _reset_connection()
             raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
         raise
+    else:
+        if outermost:
+            callbacks, _hooks.pending = _hooks.pending, None
+            for callback in callbacks:
+                callback()
+    finally:
+        if outermost:
+            _hooks.pending = None
 
 
 def _is_connection_problem(exc: Exception) -> bool:

@@ -47,6 +47,7 @@ class Member(BaseModel):
     external_id = CharField(max_length=128, unique=True)
     display_name = CharField(max_length=200, null=True)
     birthday = DateField(null=True)
+    birthday_md = CharField(max_length=5, null=True, index=True)  # "MM-DD", for the daily job
     joined_at = UtcDateTimeField(null=True)  # first join to any community
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
@@ -397,6 +398,78 @@ class Draw(BaseModel):
         indexes = ((("lottery", "member", "day"), False),)
 
 
+class Standing(BaseModel):
+    """A member's score on one leaderboard (metric, calendar period, community or all)."""
+
+    metric = CharField(max_length=64)  # an event type, or "points"
+    period = CharField(max_length=16)  # d2026-03-02, w2026-10, m2026-03
+    scope = CharField(max_length=64, default="")  # a community, or "" for the whole program
+    member = ForeignKeyField(Member)
+    score = BigIntegerField(default=0)
+    reached_at = UtcDateTimeField()  # when the score got where it is: ties go to the first
+
+    class Meta:
+        primary_key = CompositeKey("metric", "period", "scope", "member")
+        indexes = ((("metric", "period", "scope", "score", "reached_at"), False),)
+
+
+class PeriodPayout(BaseModel):
+    """One `every PERIOD top N` rule paid for one closed period: the key that pays once."""
+
+    campaign = CharField(max_length=64)
+    rule_id = CharField(max_length=120)
+    period = CharField(max_length=16)
+    paid_at = UtcDateTimeField()
+    winners = JsonField(default=list)
+
+    class Meta:
+        primary_key = CompositeKey("campaign", "rule_id", "period")
+
+
+class Task(BaseModel):
+    id = BigAutoField()
+    key = CharField(max_length=64, unique=True)
+    title = CharField(max_length=200)
+    instructions = TextField(default="")
+    starts_at = UtcDateTimeField(null=True)
+    ends_at = UtcDateTimeField(null=True)
+    max_completions = IntegerField(default=1)  # per member
+    created_at = UtcDateTimeField()
+    retired_at = UtcDateTimeField(null=True)
+
+
+class Submission(BaseModel):
+    id = BigAutoField()
+    task = ForeignKeyField(Task)
+    member = ForeignKeyField(Member)
+    proof = TextField(default="")
+    links = JsonField(default=list)
+    status = CharField(max_length=16, default="pending")  # pending, approved, rejected
+    created_at = UtcDateTimeField()
+    decided_at = UtcDateTimeField(null=True)
+    reviewer = CharField(max_length=100, null=True)
+    note = TextField(null=True)
+    event = ForeignKeyField(Event, null=True)
+
+    class Meta:
+        indexes = ((("status", "created_at"), False), (("member", "task"), False))
+
+
+class AdjustmentRequest(BaseModel):
+    """A manual adjustment above the threshold, waiting for a second operator."""
+
+    id = BigAutoField()
+    member = ForeignKeyField(Member)
+    points = BigIntegerField()
+    reason = TextField()
+    requested_by = CharField(max_length=100)
+    requested_at = UtcDateTimeField()
+    status = CharField(max_length=16, default="pending")  # pending, approved, rejected
+    decided_by = CharField(max_length=100, null=True)
+    decided_at = UtcDateTimeField(null=True)
+    txn = ForeignKeyField(LedgerTransaction, null=True)
+
+
 ALL_MODELS = [
     Setting,
     ApiKey,
@@ -424,4 +497,9 @@ ALL_MODELS = [
     Lottery,
     LotteryPrize,
     Draw,
+    Standing,
+    PeriodPayout,
+    Task,
+    Submission,
+    AdjustmentRequest,
 ]

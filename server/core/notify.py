@@ -1,0 +1,114 @@
+"""Real-time notices: published inside a transaction, delivered only after it commits.
+
+On PostgreSQL a notice is `pg_notify` in the transaction itself, which the server
+delivers at commit to every process listening (LISTEN), this one included; on SQLite,
+one process serves everything and an after-commit hook hands it to the local broker.
+Each subscriber has a bounded queue: a slow or dead subscriber loses its oldest notices,
+it never slows down a mutation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections import defaultdict
+from contextlib import asynccontextmanager
+from typing import Any
+
+from server.store.db import after_commit, database, is_postgres
+
+CHANNEL = "jifen"
+QUEUE_SIZE = 256
+log = logging.getLogger("jifen.notify")
+
+
+class Broker:
+    """This process's subscribers, by topic."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @asynccontextmanager
+    async def subscription(self, topic: str):
+        queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._loop = asyncio.get_running_loop()
+        with self._lock:
+            self._subscribers[topic].add(queue)
+        try:
+            yield queue
+        finally:
+            with self._lock:
+                self._subscribers[topic].discard(queue)
+                if not self._subscribers[topic]:
+                    del self._subscribers[topic]
+
+    def subscribers(self, topic: str) -> int:
+        with self._lock:
+            return len(self._subscribers.get(topic, ()))
+
+    def deliver(self, topic: str, payload: dict[str, Any]) -> None:
+        """Hand a notice to this process's subscribers; safe from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with self._lock:
+            queues = list(self._subscribers.get(topic, ()))
+        for queue in queues:
+            loop.call_soon_threadsafe(_offer, queue, payload)
+
+
+def _offer(queue: asyncio.Queue, payload: dict[str, Any]) -> None:
+    if queue.full():
+        queue.get_nowait()  # drop the oldest: a slow reader must not hold anyone up
+    queue.put_nowait(payload)
+
+
+broker = Broker()
+
+
+def publish(topic: str, payload: dict[str, Any]) -> None:
+    """Send a notice to every subscriber of `topic` once the current transaction commits."""
+    if is_postgres():
+        message = json.dumps({"topic": topic, "payload": payload}, default=str)
+        database.execute_sql("SELECT pg_notify(%s, %s)", (CHANNEL, message))
+    else:
+        after_commit(lambda: broker.deliver(topic, payload))
+
+
+def dispatch(message: str) -> None:
+    """Deliver a notice received from PostgreSQL."""
+    try:
+        data = json.loads(message)
+        broker.deliver(data["topic"], data["payload"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignored a malformed notice: %.200s", message)
+
+
+def points_topic(member_id: int) -> str:
+    return f"points:{member_id}"
+
+
+def activity_topic(community: str | None) -> str:
+    return f"activity:{community or ''}"
+
+
+def announce(community: str | None, kind: str, member, text: str, at) -> None:
+    """Tell the community's activity feed (and the program-wide one) what just happened."""
+    payload = {
+        "kind": kind,
+        "community": community,
+        "memberId": member.id,
+        "memberName": member.display_name or member.external_id,
+        "text": text,
+        "at": at.isoformat(),
+    }
+    publish(activity_topic(None), payload)
+    if community:
+        publish(activity_topic(community), payload)
