@@ -195,4 +195,4 @@ def _pay_period(
         PeriodPayout.rule_id == every.rule_id,
         PeriodPayout.period == key,
     ).execute()
-    return True
+    return bool(paid)

@@ -1,24 +1,40 @@
-"""Periodic work: expire points and checkout holds. Safe to run from several places at once."""
+"""Periodic work, safe to run from several places at once: every job is keyed by what it
+closes (a lot, a hold, a board's period, a member's birthday year)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.core import checkout, expiry
+from server.core import birthdays, checkout, expiry, leaderboard, program
 
 
 @dataclass(frozen=True)
 class TickReport:
     points_expired: int
     holds_expired: int
+    periods_paid: int = 0
+    birthdays: int = 0
 
     def __str__(self) -> str:
-        return f"expired {self.points_expired} points and {self.holds_expired} checkout holds"
+        return (
+            f"expired {self.points_expired} points and {self.holds_expired} checkout "
+            f"holds; paid {self.periods_paid} leaderboard periods; {self.birthdays} "
+            "birthdays"
+        )
+
+    @property
+    def busy(self) -> bool:
+        return any((self.points_expired, self.holds_expired, self.periods_paid, self.birthdays))
 
 
 def tick(now: datetime) -> TickReport:
-    """Run every periodic job once; each job commits item by item and is idempotent."""
+    """Run every periodic job once; each commits item by item."""
+    settings = program.load()
     holds = checkout.expire_holds(now)
+    periods = leaderboard.close_periods(now, settings)
+    born = birthdays.emit(now, settings)
     points = expiry.expire_due(now)
-    return TickReport(points_expired=points, holds_expired=holds)
+    return TickReport(
+        points_expired=points, holds_expired=holds, periods_paid=periods, birthdays=born
+    )
