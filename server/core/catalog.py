@@ -9,7 +9,7 @@ from typing import Any
 
 from peewee import fn
 
-from server.core import accounts, members
+from server.core import accounts, members, notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
@@ -258,6 +258,13 @@ def redeem(
     day = settings.local_day(now)
     _check_limit(member.id, item, quantity, day)
     take_stock(item, quantity)
+    notify.announce(
+        item.community,
+        "redemption",
+        member,
+        f"{member.display_name or member.external_id} redeemed {item.title}",
+        now,
+    )
     return Redemption.create(
         member=member.id,
         item=item.id,

@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 from peewee import Case
 
+from dsl.ast import Streak
 from dsl.compiler import CompiledCampaign, CompiledMultiplier, CompiledRule, Facts
-from server.core import accounts, standings
+from server.core import accounts, notify, standings
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post
@@ -51,6 +52,7 @@ class Grant:
     pending: bool
     until_invitee_leaves: bool
     periods: tuple[tuple[str, str], ...] = ()  # (scope, period key) counters it moves
+    streak: int | None = None  # the run this award celebrates, for the activity feed
 
 
 @dataclass
@@ -194,6 +196,7 @@ def _grant(
     source = rule.source
     own = sorted({p.period for p in (source.limit, source.cap) if p is not None})
     periods = tuple((f"rule:{rule.rule_id}", period_key(p, day)) for p in own)
+    streak = source.qualifier(Streak)
     return Grant(
         campaign,
         version,
@@ -204,6 +207,7 @@ def _grant(
         pending=source.after_review,
         until_invitee_leaves=source.until_invitee_leaves,
         periods=periods + _campaign_periods(campaign, day),
+        streak=streak.days if streak is not None else None,
     )
 
 
@@ -369,6 +373,16 @@ def _pay(g: Grant, event: Event, settings: ProgramSettings, now: datetime) -> Le
     if g.pending:
         Review.create(
             txn=txn, member=member_id, campaign=g.campaign.key, points=g.points, created_at=now
+        )
+    if g.streak is not None:
+        member = Member.get_by_id(member_id)
+        notify.announce(
+            event.community,
+            "streak",
+            member,
+            f"{member.display_name or member.external_id} reached a "
+            f"{g.streak}-day {event.type} streak",
+            now,
         )
     if g.until_invitee_leaves:
         invitee = (event.attributes or {}).get("inviteeMemberId")

@@ -8,12 +8,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.core import accounts, catalog, members
+from server.core import accounts, catalog, members, notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post
 from server.core.program import ProgramSettings
-from server.store.models import Account, CatalogItem, Draw, Lottery, LotteryPrize, Redemption
+from server.store.models import (
+    Account,
+    CatalogItem,
+    Draw,
+    Lottery,
+    LotteryPrize,
+    Member,
+    Redemption,
+)
 
 KINDS = ("points", "item", "consolation")
 REAL = ("points", "item")  # what a pity count guarantees
@@ -357,6 +365,15 @@ def _award(
         prize_txn=prize_txn,
         created_at=now,
     )
+    if outcome in REAL:
+        member = Member.get_by_id(member_id)
+        notify.announce(
+            None,
+            "lottery",
+            member,
+            f"{member.display_name or member.external_id} won {prize.label} in {lottery.title}",
+            now,
+        )
     if outcome == "item":
         redemption = Redemption.create(
             member=member_id,

@@ -266,3 +266,56 @@ def test_a_slow_subscriber_loses_old_notices_and_never_blocks(db, clock):
         return newest["available"]
 
     assert asyncio.run(scenario()) == notify.QUEUE_SIZE + 50
+
+
+def test_the_activity_feed_tells_who_just_won_what(db, clock):
+    import threading
+
+    import uvicorn
+
+    from server.app import create_app
+    from server.core import catalog
+
+    with write_transaction():
+        ada = members.upsert("ada", now=clock.now(), display_name="Ada").member
+        adjustments.adjust(
+            ada.id, 500, "seed", actor="t", now=clock.now(), settings=ProgramSettings()
+        )
+        item = catalog.create_item(
+            catalog.ItemInput(title="Tote bag", points_price=200), now=clock.now()
+        )
+    token = auth.member_token(ada.id, now=clock.now())
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(clock=clock), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+
+    def redeem():
+        from server.store.db import database
+
+        with database.connection_context(), write_transaction():
+            catalog.redeem(ada.id, item.id, 1, now=clock.now(), settings=ProgramSettings())
+
+    async def scenario():
+        async with Client(transport=transport(f"http://127.0.0.1:{port}", token)) as session:
+
+            async def listen():
+                async for result in session.subscribe(ACTIVITY):
+                    return result["activity"]
+
+            task = asyncio.create_task(listen())
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(redeem)
+            return await asyncio.wait_for(task, timeout=5)
+
+    try:
+        assert asyncio.run(scenario()) == {
+            "kind": "redemption",
+            "memberName": "Ada",
+            "text": "Ada redeemed Tote bag",
+        }
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
