@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
@@ -19,14 +23,18 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from server.api.context import Context, bearer_token
+from server.api.cost import Budgets, query_cost
 from server.api.gate import EXPORT_ROLES
-from server.api.schema import schema
+from server.api.schema import build_schema, schema
+from server.config import Config
 from server.core import auth, history, notify, rules
 from server.core.clock import Clock, SystemClock
+from server.core.errors import ErrorCode
 from server.store import migrate
 from server.store.db import bind, database, is_postgres, open_database, write_transaction
 from server.store.listen import dsn_of, listen
@@ -41,10 +49,15 @@ class GraphQLApp(GraphQL):
     operation in one thread keeps the event loop free and costs one hop per request.
     """
 
-    def __init__(self, clock: Clock, rng=None, **kwargs) -> None:
-        super().__init__(schema, subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL], **kwargs)
+    def __init__(self, clock: Clock, config: Config, rng=None) -> None:
+        super().__init__(
+            schema if config.introspection else build_schema(introspection=False),
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            graphql_ide="graphiql" if config.graphiql else None,
+        )
         self.clock = clock
         self.rng = rng
+        self.budgets = Budgets(config.cost_budget, config.cost_window_seconds)
 
     async def get_context(self, request, response) -> Context:
         return Context(
@@ -70,6 +83,39 @@ class GraphQLApp(GraphQL):
             raise ConnectionRejectionError({"reason": "a valid token is required"})
         return UNSET
 
+    def _charge(self, context: Context, request_data):
+        """Price the operation and take it from the token's budget (inside the thread)."""
+        cost = query_cost(
+            request_data.query or "", request_data.variables, request_data.operation_name
+        )
+        principal = context.principal
+        if principal is None or cost == 0:
+            return None, None
+        who = f"{principal.role.value}:{principal.name}:{principal.member_id}"
+        capacity = self.budgets.capacity
+        if cost > capacity:
+            error = GraphQLError(
+                f"this query costs {cost}, more than a whole budget of {capacity}: ask for "
+                "fewer items per page or fewer nested lists",
+                extensions={
+                    "code": ErrorCode.QUERY_TOO_COSTLY.value,
+                    "cost": {"requested": cost, "budget": capacity},
+                },
+            )
+            return ExecutionResult(data=None, errors=[error]), None
+        allowed, remaining, wait = self.budgets.charge(who, cost)
+        if not allowed:
+            error = GraphQLError(
+                f"query budget spent: retry in {math.ceil(wait)} s",
+                extensions={
+                    "code": ErrorCode.RATE_LIMITED.value,
+                    "retryAfter": math.ceil(wait),
+                    "cost": {"requested": cost, "remaining": int(remaining)},
+                },
+            )
+            return ExecutionResult(data=None, errors=[error]), None
+        return None, {"requested": cost, "remaining": int(remaining)}
+
     async def execute_single(
         self, request, request_adapter, sub_response, context, root_value, request_data
     ):
@@ -79,7 +125,10 @@ class GraphQLApp(GraphQL):
 
         def execute():
             with database.connection_context():
-                return self.schema.execute_sync(
+                refused, cost = self._charge(context, request_data)
+                if refused is not None:
+                    return refused
+                result = self.schema.execute_sync(
                     request_data.query,
                     root_value=root_value,
                     variable_values=request_data.variables,
@@ -88,6 +137,9 @@ class GraphQLApp(GraphQL):
                     allowed_operation_types=allowed,
                     operation_extensions=request_data.extensions,
                 )
+                if cost is not None:
+                    result.extensions = {**(result.extensions or {}), "cost": cost}
+                return result
 
         try:
             return await run_in_threadpool(execute)
@@ -107,11 +159,13 @@ def create_app(
     bootstrap: bool = True,
     tick_seconds: float | None = None,
     rng=None,
+    config: Config | None = None,
 ) -> Starlette:
     """The server. With `database_url` it opens and migrates that database on start;
     without, it uses the database already bound (tests)."""
     clock = clock or SystemClock()
-    graphql = GraphQLApp(clock, rng=rng)
+    config = config or Config.from_env()
+    graphql = GraphQLApp(clock, config, rng=rng)
     if tick_seconds is None:
         tick_seconds = float(os.environ.get("JIFEN_TICK_SECONDS", "60")) if database_url else 0
 
@@ -198,6 +252,21 @@ def create_app(
             Route("/healthz", health),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(BodyLimit, limit=config.max_body_bytes),
+            *(
+                [
+                    Middleware(
+                        CORSMiddleware,
+                        allow_origins=list(config.cors_origins),
+                        allow_methods=["GET", "POST"],
+                        allow_headers=["authorization", "content-type"],
+                    )
+                ]
+                if config.cors_origins
+                else []
+            ),
+        ],
     )
     app.state.clock = clock
     app.state.graphql = graphql  # tests seed its lottery generator (graphql.rng)
@@ -235,6 +304,55 @@ def publish_directory(rules_dir: Path, *, now: datetime) -> None:
         len(published),
         f"; new versions: {', '.join(changed)}" if changed else ", none changed",
     )
+
+
+class BodyLimit:
+    """Refuse request bodies larger than `limit` bytes with 413, before reading them all."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._refuse(send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send):
+        body = (
+            b'{"errors":[{"message":"request body too large","extensions":{"code":'
+            b'"INVALID_INPUT"}}]}'
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def in_connection(work):

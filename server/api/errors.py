@@ -8,10 +8,11 @@ from typing import TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from peewee import InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
 
 from server.core.errors import DomainError, ErrorCode
-from server.store.db import DatabaseUnavailable
+from server.store.db import DatabaseUnavailable, connection_problem
 
 log = logging.getLogger("jifen.api")
 
@@ -91,5 +92,20 @@ class MaskUnexpected(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": ErrorCode.INTERNAL.value}
+        if is_unavailable(error.original_error):
+            masked.message = "the database is unavailable; retry (with the same idempotency key)"
+            masked.extensions = {"code": ErrorCode.UNAVAILABLE.value}
+        else:
+            masked.extensions = {"code": ErrorCode.INTERNAL.value}
         return masked
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """A lost or refused database connection: the client should retry."""
+    while exc is not None:
+        if isinstance(exc, DatabaseUnavailable) or (
+            isinstance(exc, (OperationalError, InterfaceError)) and connection_problem(exc)
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -6,6 +6,7 @@ import os
 
 import strawberry
 from strawberry.extensions import (
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -66,7 +67,8 @@ class Schema(strawberry.Schema):
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(introspection: bool = True) -> strawberry.Schema:
+    """The schema; without introspection for deployments that turn it off."""
     return Schema(
         query=Query,
         mutation=Mutation,
@@ -80,6 +82,7 @@ def build_schema() -> strawberry.Schema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             MaskUnexpected,
+            *([] if introspection else [DisableIntrospection]),
         ],
     )
 

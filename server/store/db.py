@@ -109,7 +109,7 @@ def write_transaction():
         with database.atomic():
             yield
     except (OperationalError, InterfaceError) as exc:
-        if _is_connection_problem(exc):
+        if connection_problem(exc):
             _reset_connection()
             raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
         raise
@@ -123,7 +123,8 @@ def write_transaction():
             _hooks.pending = None
 
 
-def _is_connection_problem(exc: Exception) -> bool:
+def connection_problem(exc: Exception) -> bool:
+    """True when a driver error means the connection, not the statement, failed."""
     text = str(exc).lower()
     return any(
         word in text
