@@ -14,7 +14,7 @@ from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.pagination import After, Connection, First, connection, decode_cursor, page_size
 from server.api.refs import MemberRef, TransactionRef
-from server.core import catalog, idempotency
+from server.core import audit, catalog, idempotency
 from server.store import models
 from server.store.db import write_transaction
 
@@ -267,6 +267,13 @@ class CatalogMutation:
         def work():
             with write_transaction():
                 row = catalog.create_item(input.to_core(), now=info.context.now)
+                audit.record(
+                    info.context.actor,
+                    "catalogItem.create",
+                    ids.encode("item", row.id),
+                    {"title": row.title, "pointsPrice": row.points_price, "stock": row.stock},
+                    now=info.context.now,
+                )
             return CatalogItemPayload(item=CatalogItem(row=row))
 
         return mutation(CatalogItemPayload, work)
@@ -284,6 +291,13 @@ class CatalogMutation:
         def work():
             with write_transaction():
                 row = catalog.update_item(_item_id(id, "id"), input.to_core(), now=info.context.now)
+                audit.record(
+                    info.context.actor,
+                    "catalogItem.update",
+                    id,
+                    {k: str(v) for k, v in vars(input.to_core()).items() if v not in (None, False)},
+                    now=info.context.now,
+                )
             return CatalogItemPayload(item=CatalogItem(row=row))
 
         return mutation(CatalogItemPayload, work)
@@ -301,6 +315,13 @@ class CatalogMutation:
         def work():
             with write_transaction():
                 row = catalog.restock(_item_id(id, "id"), quantity, now=info.context.now)
+                audit.record(
+                    info.context.actor,
+                    "catalogItem.restock",
+                    id,
+                    {"quantity": quantity, "stock": row.stock},
+                    now=info.context.now,
+                )
             return CatalogItemPayload(item=CatalogItem(row=row))
 
         return mutation(CatalogItemPayload, work)
@@ -317,6 +338,7 @@ class CatalogMutation:
         def work():
             with write_transaction():
                 row = catalog.retire(_item_id(id, "id"), now=info.context.now)
+                audit.record(info.context.actor, "catalogItem.retire", id, {}, now=info.context.now)
             return CatalogItemPayload(item=CatalogItem(row=row))
 
         return mutation(CatalogItemPayload, work)
@@ -386,6 +408,13 @@ class CatalogMutation:
                     _redemption(id),
                     check_reason(reason),
                     actor=info.context.actor,
+                    now=info.context.now,
+                )
+                audit.record(
+                    info.context.actor,
+                    "redemption.cancel",
+                    id,
+                    {"reason": reason, "points": row.points},
                     now=info.context.now,
                 )
             return RedemptionPayload(redemption=Redemption(row=row))

@@ -16,7 +16,7 @@ from server.api.ledger import AdjustmentRequest
 from server.api.pagination import After, Connection, First, connection, decode_cursor, page_size
 from server.api.periods import Period
 from server.api.refs import EventRef, MemberRef
-from server.core import adjustments, idempotency, leaderboard, tasks
+from server.core import adjustments, audit, idempotency, leaderboard, tasks
 from server.store import models
 from server.store.db import write_transaction
 
@@ -328,6 +328,13 @@ class CommunityMutation:
                     starts_at=input.starts_at,
                     ends_at=input.ends_at,
                     max_completions=input.max_completions,
+                )
+                audit.record(
+                    info.context.actor,
+                    "task.create",
+                    row.key,
+                    {"title": row.title},
+                    now=info.context.now,
                 )
             return TaskPayload(task=Task(row=row))
 

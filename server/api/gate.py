@@ -64,6 +64,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.submissionCreate": frozenset({ADMIN, SERVICE, MEMBER}),
     "Mutation.submissionReview": frozenset({ADMIN, OPERATOR, REVIEWER}),
     "Mutation.adjustmentReview": frozenset({ADMIN, OPERATOR}),
+    "Query.auditLog": frozenset({ADMIN}),
     "Subscription.pointsChanged": STAFF | {MEMBER},
     "Subscription.activity": STAFF | {MEMBER},
 }

@@ -15,7 +15,7 @@ from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.pagination import After, Connection, First, connection, decode_cursor, page_size
 from server.api.refs import MemberRef
-from server.core import idempotency, lottery
+from server.core import audit, idempotency, lottery
 from server.store import models
 from server.store.db import write_transaction
 
@@ -317,6 +317,13 @@ class LotteryMutation:
             )
             with write_transaction():
                 row = lottery.create(data, now=info.context.now)
+                audit.record(
+                    info.context.actor,
+                    "lottery.create",
+                    ids.encode("lottery", row.id),
+                    {"title": row.title, "cost": row.cost, "prizes": len(prizes)},
+                    now=info.context.now,
+                )
             return LotteryPayload(lottery=Lottery(row=row))
 
         return mutation(LotteryPayload, work)
@@ -335,6 +342,7 @@ class LotteryMutation:
                 models.Lottery.update(retired_at=info.context.now).where(
                     models.Lottery.id == row.id, models.Lottery.retired_at.is_null()
                 ).execute()
+                audit.record(info.context.actor, "lottery.retire", id, {}, now=info.context.now)
             return LotteryPayload(lottery=Lottery(row=models.Lottery.get_by_id(row.id)))
 
         return mutation(LotteryPayload, work)

@@ -16,6 +16,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from server.api.audit import AuditQuery
 from server.api.campaigns import CampaignMutation, CampaignQuery
 from server.api.catalog import CatalogMutation, CatalogQuery
 from server.api.checkout import CheckoutMutation, CheckoutQuery
@@ -41,6 +42,7 @@ Query = merge_types(
         CheckoutQuery,
         LotteryQuery,
         CommunityQuery,
+        AuditQuery,
     ),
 )
 Mutation = merge_types(

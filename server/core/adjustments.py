@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from server.core import accounts, members
+from server.core import accounts, audit, members
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
@@ -52,7 +52,7 @@ def adjust(
     wallet = accounts.wallet(member.id, AccountKind.AVAILABLE)
     program = accounts.program_account(AccountKind.ADJUSTMENT)
     legs = [Leg(wallet, points, spend=points < 0), Leg(program, -points)]
-    return post(
+    txn = post(
         "adjustment",
         legs,
         now=now,
@@ -60,6 +60,14 @@ def adjust(
         cause=Cause(actor=actor, reason=reason),
         expires_at=settings.expiry_for(now) if points > 0 else None,
     )
+    audit.record(
+        actor,
+        "points.adjust",
+        member.external_id,
+        {"points": points, "reason": reason, "transactionId": txn.id},
+        now=now,
+    )
+    return txn
 
 
 def approval_threshold() -> int:
@@ -83,9 +91,17 @@ def adjust_or_request(
     if abs(points) <= approval_threshold():
         return adjust(member_id, points, reason, actor=actor, now=now, settings=settings)
     member = members.get(member_id)
-    return AdjustmentRequest.create(
+    request = AdjustmentRequest.create(
         member=member.id, points=points, reason=reason, requested_by=actor, requested_at=now
     )
+    audit.record(
+        actor,
+        "points.adjustRequested",
+        member.external_id,
+        {"points": points, "reason": reason, "requestId": request.id},
+        now=now,
+    )
+    return request
 
 
 def decide(
@@ -124,6 +140,13 @@ def decide(
             expires_at=settings.expiry_for(now) if request.points > 0 else None,
         )
         AdjustmentRequest.update(txn=txn).where(AdjustmentRequest.id == request.id).execute()
+    audit.record(
+        actor,
+        "points.adjustApproved" if approve else "points.adjustRejected",
+        str(request.id),
+        {"points": request.points, "requestedBy": request.requested_by},
+        now=now,
+    )
     return AdjustmentRequest.get_by_id(request.id)
 
 
@@ -132,4 +155,8 @@ def reverse_by_operator(
 ) -> LedgerTransaction:
     """Undo a transaction with a reason; a wallet may go negative if the points were spent."""
     reason = check_reason(reason)
-    return reverse(txn_id, now=now, cause=Cause(actor=actor, reason=reason))
+    txn = reverse(txn_id, now=now, cause=Cause(actor=actor, reason=reason))
+    audit.record(
+        actor, "transaction.reverse", str(txn_id), {"reason": reason, "reversal": txn.id}, now=now
+    )
+    return txn

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from peewee import IntegrityError
 
+from server.core import audit
 from server.core.errors import DomainError, ErrorCode
 from server.store.db import database
 from server.store.models import ApiKey, Member, Setting
@@ -47,7 +48,7 @@ class AuthError(Exception):
         self.message = message
 
 
-def create_key(role: Role, name: str, *, now: datetime) -> tuple[ApiKey, str]:
+def create_key(role: Role, name: str, *, now: datetime, actor: str = "cli") -> tuple[ApiKey, str]:
     """A new API key; the plain text is returned once and only its hash is kept."""
     if role is Role.MEMBER:
         raise DomainError(
@@ -61,15 +62,20 @@ def create_key(role: Role, name: str, *, now: datetime) -> tuple[ApiKey, str]:
     key = ApiKey.create(
         name=name, role=role.value, prefix=prefix, secret_hash=_hash(secret), created_at=now
     )
+    audit.record(actor, "key.create", prefix, {"role": role.value, "name": name}, now=now)
     return key, f"{KEY_PREFIX}{prefix}_{secret}"
 
 
-def revoke_key(prefix: str, *, now: datetime) -> bool:
-    return bool(
+def revoke_key(prefix: str, *, now: datetime, actor: str = "cli") -> bool:
+    """Revoke a key by its prefix; it stops working at once."""
+    done = bool(
         ApiKey.update(revoked_at=now)
         .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_null())
         .execute()
     )
+    if done:
+        audit.record(actor, "key.revoke", prefix, {}, now=now)
+    return done
 
 
 def bootstrap_admin(*, now: datetime) -> str | None:
@@ -82,7 +88,7 @@ def bootstrap_admin(*, now: datetime) -> str | None:
                 Setting.create(key=_BOOTSTRAP_KEY, value=now.isoformat())
         except IntegrityError:
             return None
-        _, plain = create_key(Role.ADMIN, "bootstrap admin", now=now)
+        _, plain = create_key(Role.ADMIN, "bootstrap admin", now=now, actor="first start")
         return plain
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from server.core import accounts
+from server.core import accounts, audit
 from server.core.accounts import AccountKind
 from server.core.engine import release_budget
 from server.core.errors import DomainError, ErrorCode
@@ -82,6 +82,13 @@ def decide(
         decision = reverse(txn_id, now=now, cause=cause, kind="rejection")
         release_budget(award.campaign, review.points)
     Review.update(decision_txn=decision).where(Review.txn == txn_id).execute()
+    audit.record(
+        reviewer,
+        f"award.{status}",
+        str(txn_id),
+        {"points": review.points, "campaign": review.campaign, "note": note},
+        now=now,
+    )
     return Review.get_by_id(txn_id)
 
 

@@ -20,7 +20,7 @@ from dsl.compiler import (
 )
 from dsl.errors import Diagnostic, RulesError
 from dsl.parser import parse
-from server.core import program
+from server.core import audit, program
 from server.core.program import ProgramSettings
 from server.store.models import CampaignBudget, CampaignVersion, Setting
 
@@ -96,6 +96,16 @@ def publish(
         )
         out.append(Published(key, latest.version + 1, changed=True, retired=True))
     program.save(_settings(compiled.program))
+    audit.record(
+        actor or "unknown",
+        "rules.publish",
+        None,
+        {
+            "campaigns": {p.campaign: p.version for p in out},
+            "changed": [p.campaign for p in out if p.changed],
+        },
+        now=now,
+    )
     Setting.insert(key=_GENERATION, value=uuid.uuid4().hex).on_conflict(
         conflict_target=[Setting.key], update={Setting.value: uuid.uuid4().hex}
     ).execute()

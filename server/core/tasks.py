@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from server.core import events, members
+from server.core import audit, events, members
 from server.core.errors import DomainError, ErrorCode
 from server.core.notify import announce
 from server.core.program import ProgramSettings
@@ -150,4 +150,11 @@ def review(
             f"{member.display_name or member.external_id} completed “{task.title}”",
             now,
         )
+    audit.record(
+        reviewer,
+        f"submission.{status}",
+        str(row.id),
+        {"task": row.task_id, "member": row.member_id, "note": note},
+        now=now,
+    )
     return Submission.get_by_id(row.id)

@@ -470,6 +470,24 @@ class AdjustmentRequest(BaseModel):
     txn = ForeignKeyField(LedgerTransaction, null=True)
 
 
+class AuditEntry(BaseModel):
+    """An operator action: who, when, what, on what."""
+
+    id = BigAutoField()
+    at = UtcDateTimeField(index=True)
+    actor = CharField(max_length=100)
+    action = CharField(max_length=64)
+    target = CharField(max_length=128, null=True)
+    details = JsonField(default=dict)
+
+
+class MessageMemory(BaseModel):
+    """A member's recent message fingerprints, to ignore duplicates."""
+
+    member = ForeignKeyField(Member, primary_key=True)
+    recent = JsonField(default=list)
+
+
 ALL_MODELS = [
     Setting,
     ApiKey,
@@ -502,4 +520,6 @@ ALL_MODELS = [
     Task,
     Submission,
     AdjustmentRequest,
+    AuditEntry,
+    MessageMemory,
 ]

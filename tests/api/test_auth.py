@@ -76,6 +76,7 @@ CALLS = {
     "Mutation.lotteryRetire": 'mutation { lotteryRetire(id: "lot_1") { userErrors { code } } }',
     "Mutation.lotteryDraw": 'mutation { lotteryDraw(input: {lotteryId: "lot_1", memberId: '
     '"$self", idempotencyKey: "d"}) { userErrors { code } } }',
+    "Query.auditLog": "{ auditLog { edges { node { action } } } }",
     "Query.leaderboard": '{ leaderboard(metric: "messages", period: WEEK) { rank } }',
     "Query.tasks": "{ tasks { edges { cursor } } }",
     "Query.submissions": '{ submissions(memberId: "$self") { edges { cursor } } }',

@@ -34,8 +34,8 @@ def make_api(db, clock, keys):
         ("{ members(first: 5) { edges { node { id externalId } } } }", {}, 1 + 5 * 4),
         ("query($n: Int) { members(first: $n) { edges { node { id } } } }", {"n": 2}, 1 + 2 * 3),
         (
-            "{ members(first: 10) { edges { node { ledger(first: 10) { edges { node { amount } } } } } }"
-            " }",
+            "{ members(first: 10) { edges { node { ledger(first: 10) { edges { node { amount } } }"
+            " } } } }",
             {},
             1 + 10 * (1 + 1 + 1 + 10 * 3),
         ),
