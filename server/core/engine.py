@@ -11,6 +11,8 @@ can run the very same code over an in-memory store without writing anything.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR
@@ -34,6 +36,7 @@ from server.store.models import (
     LedgerTransaction,
     Member,
     MemberCounter,
+    MessageMemory,
     PeriodCounter,
     Review,
 )
@@ -102,6 +105,8 @@ def process(
     `after review` are made spendable at once instead of waiting for a second review.
     """
     day = settings.local_day(event.occurred_at)
+    if _ignored(event):
+        return []
     grants = evaluate(event, day, book.at(event.occurred_at), DB)
     if reviewed:
         grants = [replace(g, pending=False) for g in grants]
@@ -258,6 +263,55 @@ def _within_budgets(grants: list[Grant], store: Store) -> list[Grant]:
             g = replace(g, points=taken)
         out.append(g)
     return out
+
+
+MESSAGE_MEMORY = 5  # how many of a member's recent messages a repeat is compared with
+
+
+def message_rate() -> int:
+    """Messages a minute that may earn anything (JIFEN_MESSAGE_RATE, default 10)."""
+    return int(os.environ.get("JIFEN_MESSAGE_RATE", "10"))
+
+
+def _ignored(event: Event) -> bool:
+    """Events that farm points earn nothing and count for nothing: a re-join's `join`, a
+    message repeating one of the member's recent ones, and messages beyond the rate."""
+    attributes = event.attributes or {}
+    reason = None
+    if event.type == "join" and attributes.get("rejoin"):
+        reason = "rejoin"
+    elif event.type == "message":
+        reason = _spam(event, attributes)
+    if reason is None:
+        return False
+    if reason != "rejoin":
+        Event.update(attributes={**attributes, "ignored": reason}).where(
+            Event.id == event.id
+        ).execute()
+    return True
+
+
+def _spam(event: Event, attributes: dict) -> str | None:
+    minute = event.occurred_at.strftime("t%Y%m%d%H%M")  # fits the 16-character period
+    times, _ = DB.used(event.member_id, "flood:message", minute)
+    DB.add_use(event.member_id, "flood:message", minute, 0)
+    if times >= message_rate():
+        return "flood"
+    content = attributes.get("contentHash") or attributes.get("text")
+    if content is None:
+        return None
+    fingerprint = hashlib.sha256(str(content).strip().lower().encode()).hexdigest()[:16]
+    memory = MessageMemory.get_or_none(MessageMemory.member == event.member_id)
+    recent = list(memory.recent) if memory else []
+    if fingerprint in recent:
+        return "duplicate"
+    recent = [*recent, fingerprint][-MESSAGE_MEMORY:]
+    (
+        MessageMemory.insert(member=event.member_id, recent=recent)
+        .on_conflict(conflict_target=[MessageMemory.member], update={MessageMemory.recent: recent})
+        .execute()
+    )
+    return None
 
 
 class DatabaseStore:

@@ -129,6 +129,10 @@ def _join(member: Member, community: str, inviter: Member | None, now: datetime)
         return []  # already in: joining again is a no-op, so retries are harmless
     if member.joined_at is None:
         Member.update(joined_at=now).where(Member.id == member.id).execute()
+    elif inviter is not None:
+        # Someone already in the program cannot be "brought" by anyone: no referral. This
+        # also makes every circular referral (A brings B, B brings A) earn nothing.
+        inviter = None
     if stint is None:
         Membership.create(
             member=member.id,
