@@ -167,6 +167,16 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--to", dest="until", required=True, type=_instant)
     sim.set_defaults(func=_rules_simulate)
 
+    backup = sub.add_parser(
+        "backup",
+        help="write a consistent copy of the database",
+        description="SQLite: an online backup to a new file, taken while the server runs. "
+        "PostgreSQL: pg_dump's custom format (restore with pg_restore). "
+        "See docs/operations.md.",
+    )
+    backup.add_argument("target", type=Path, help="the new file to write")
+    backup.set_defaults(func=_backup)
+
     tick = sub.add_parser(
         "tick",
         help="run the periodic jobs once (for cron)",
@@ -401,6 +411,19 @@ def _rules_simulate(args) -> int:
     for r in report.rules.values():
         label = f"{r.campaign}:{r.line} {r.text}"
         print(f"{label[:60]:<60} {r.points:>10,} {r.awards:>8,}")
+    return 0
+
+
+def _backup(args) -> int:
+    from server.store.backup import BackupError, backup
+
+    db = bind(open_database())
+    try:
+        path = backup(db, args.target)
+    except BackupError as exc:
+        print(f"jifen: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup written to {path}")
     return 0
 
 
