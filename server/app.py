@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cross_web import HTTPException
 from graphql import GraphQLError
+from peewee import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -29,6 +30,7 @@ from strawberry.types.unset import UNSET
 
 from server.api.context import Context, bearer_token
 from server.api.cost import Budgets, query_cost
+from server.api.errors import is_unavailable
 from server.api.gate import EXPORT_ROLES
 from server.api.schema import build_schema, schema
 from server.config import Config
@@ -36,7 +38,14 @@ from server.core import auth, history, notify, rules
 from server.core.clock import Clock, SystemClock
 from server.core.errors import ErrorCode
 from server.store import migrate
-from server.store.db import bind, database, is_postgres, open_database, write_transaction
+from server.store.db import (
+    DatabaseUnavailable,
+    bind,
+    database,
+    is_postgres,
+    open_database,
+    write_transaction,
+)
 from server.store.listen import dsn_of, listen
 
 log = logging.getLogger("jifen")
@@ -124,6 +133,19 @@ class GraphQLApp(GraphQL):
             allowed = allowed - {OperationType.QUERY}
 
         def execute():
+            try:
+                return run()
+            except (OperationalError, InterfaceError, DatabaseUnavailable) as exc:
+                if not is_unavailable(exc):
+                    raise
+                log.warning("database unavailable: %s", exc)
+                error = GraphQLError(
+                    "the database is unavailable; retry (with the same idempotency key)",
+                    extensions={"code": ErrorCode.UNAVAILABLE.value},
+                )
+                return ExecutionResult(data=None, errors=[error])
+
+        def run():
             with database.connection_context():
                 refused, cost = self._charge(context, request_data)
                 if refused is not None:

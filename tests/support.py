@@ -35,13 +35,28 @@ def temporary_postgres(admin_url: str):
         admin.execute(f'CREATE DATABASE "{name}"')
         yield urlunparse(urlparse(admin_url)._replace(path=f"/{name}"))
     finally:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
+        # A fresh connection: the server may have restarted during the test.
+        with _reconnect(admin_url) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def _reconnect(admin_url: str, seconds: float = 30):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def reset_tables(db) -> None:

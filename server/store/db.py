@@ -110,7 +110,7 @@ def write_transaction():
             yield
     except (OperationalError, InterfaceError) as exc:
         if connection_problem(exc):
-            _reset_connection()
+            # The pool drops a broken connection when it is returned; nothing to close here.
             raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
         raise
     else:
@@ -137,12 +137,3 @@ def connection_problem(exc: Exception) -> bool:
             "the database system is",
         )
     )
-
-
-def _reset_connection() -> None:
-    db = database.obj
-    try:
-        if not db.is_closed():
-            db.close()
-    except Exception:  # noqa: BLE001 - the connection is already broken
-        pass

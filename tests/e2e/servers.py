@@ -1,0 +1,101 @@
+"""Real server processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`jifen serve` on a port of its own, started and stopped (or killed) by the test."""
+
+    def __init__(self, database_url: str, port: int | None = None, **env: str) -> None:
+        self.database_url = database_url
+        self.port = port or free_port()
+        self.env = {
+            "DATABASE_URL": database_url,
+            "PATH": "/usr/bin",
+            "JIFEN_TICK_SECONDS": "0",
+            **env,
+        }
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--rules",
+                str(ROOT / "rules"),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.proc.kill()
+        raise AssertionError(self.proc.communicate()[0])
+
+    def admin_key(self) -> str:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", self.proc.stdout.readline())
+            if found:
+                return found[0]
+        raise AssertionError("no admin key printed")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flushing, mid-request."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+
+    def stop(self) -> str:
+        if self.proc.poll() is not None:
+            return ""
+        self.proc.terminate()
+        try:
+            out = self.proc.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out = self.proc.communicate()[0]
+        return out
+
+
+def graphql(
+    url: str, key: str, query: str, variables: dict | None = None, timeout: float = 10
+) -> dict:
+    response = httpx.post(
+        f"{url}/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=timeout,
+    )
+    return response.json()
