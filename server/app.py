@@ -29,7 +29,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from server.api.context import Context, bearer_token
-from server.api.cost import Budgets, query_cost
+from server.api.cost import Budgets, has_nul, query_cost
 from server.api.errors import is_unavailable
 from server.api.gate import EXPORT_ROLES
 from server.api.schema import build_schema, schema
@@ -93,7 +93,13 @@ class GraphQLApp(GraphQL):
         return UNSET
 
     def _charge(self, context: Context, request_data):
-        """Price the operation and take it from the token's budget (inside the thread)."""
+        """Refuse NUL characters; price the operation and take it from the token's budget."""
+        if has_nul(request_data.query or "", request_data.variables):
+            error = GraphQLError(
+                "text may not contain NUL characters",
+                extensions={"code": ErrorCode.INVALID_INPUT.value},
+            )
+            return ExecutionResult(data=None, errors=[error]), None
         cost = query_cost(
             request_data.query or "", request_data.variables, request_data.operation_name
         )

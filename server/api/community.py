@@ -17,6 +17,7 @@ from server.api.pagination import After, Connection, First, connection, decode_c
 from server.api.periods import Period
 from server.api.refs import EventRef, MemberRef
 from server.core import adjustments, audit, idempotency, leaderboard, tasks
+from server.core.errors import DomainError, ErrorCode
 from server.store import models
 from server.store.db import write_transaction
 
@@ -272,6 +273,12 @@ class CommunityQuery:
                 q = q.where(models.Submission.member == mid)
             elif info.context.require_principal().member_id is not None:
                 info.context.check_member(-1)
+            if older_than_hours is not None and not 0 <= older_than_hours <= 100_000:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    "olderThanHours must be from 0 to 100,000",
+                    "olderThanHours",
+                )
             if older_than_hours is not None:
                 q = q.where(
                     models.Submission.created_at

@@ -130,3 +130,36 @@ class Budgets:
                 return True, bucket.level, 0.0
             wait = (min(cost, self.capacity) - bucket.level) / self.rate
             return False, bucket.level, wait
+
+
+def has_nul(text: str, variables: dict[str, Any] | None) -> bool:
+    """True if any string in the request holds a NUL character, which no database stores
+    the same way (PostgreSQL refuses it; SQLite keeps it): such input is refused early."""
+    if "\x00" in text:
+        return True
+    document = _parse(text)
+    if document is not None:
+        from graphql import StringValueNode, visit
+        from graphql.language import Visitor
+
+        found = []
+
+        class Find(Visitor):
+            def enter_string_value(self, node: StringValueNode, *_):
+                if "\x00" in node.value:
+                    found.append(node)
+
+        visit(document, Find())
+        if found:
+            return True
+    return _nul_in(variables)
+
+
+def _nul_in(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul_in(k) or _nul_in(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_nul_in(v) for v in value)
+    return False

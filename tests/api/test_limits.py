@@ -106,3 +106,15 @@ def test_cors_allows_only_configured_origins(make_api):
         headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
     )
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_nul_characters_are_refused_on_both_databases(api):
+    body = api.raw(
+        "mutation($e: String!) { memberUpsert(input: {externalId: $e}) { userErrors { code } } }",
+        {"e": "a\x00b"},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+    literal = api.raw(
+        'mutation { memberUpsert(input: {externalId: "a\\u0000b"}) { userErrors { code } } }'
+    )
+    assert literal["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
