@@ -443,3 +443,23 @@ def test_formatted_random_rule_files_reparse_to_the_same_ast(rules):
     assert diagnostics == []
     again, _ = parse(format_source(text, "r.rules"), "r.rules")
     assert again == parsed
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([g[0] for g in GOOD[:-1]] + [e[0] for e in EVALUATIONS]),
+       st.lists(st.tuples(st.integers(0, 80), st.sampled_from(["insert", "delete", "swap"]),
+                          st.characters(codec="utf-8")), min_size=1, max_size=4))
+def test_mutated_rules_parse_or_fail_with_a_position(rule, edits):
+    text = list(rule)
+    for position, edit, char in edits:
+        at = position % (len(text) + 1)
+        if edit == "insert":
+            text.insert(at, char)
+        elif text and edit == "delete":
+            del text[min(at, len(text) - 1)]
+        elif text:
+            text[min(at, len(text) - 1)] = char
+    source = in_campaign("".join(text))
+    _, diagnostics = dsl.load([("m.rules", source)], today=BEFORE_GOLDEN_WEEK)
+    for d in diagnostics:
+        assert d.line >= 1 and d.column >= 1 and d.message

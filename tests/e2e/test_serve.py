@@ -166,3 +166,31 @@ def test_two_members_racing_over_http_for_the_last_item(server):
         for m in ids
     )
     assert points == [200, 500]
+
+
+def test_secrets_never_reach_the_logs(server):
+    from server.core import auth
+
+    url, proc = server
+    key = None
+    deadline = time.monotonic() + 10
+    while key is None and time.monotonic() < deadline:
+        found = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", proc.stdout.readline())
+        key = found[0] if found else None
+    bogus = key[:-6] + "AAAAAA"
+    member = httpx.post(f"{url}/graphql", headers={"authorization": f"Bearer {key}"}, json={
+        "query": 'mutation { memberUpsert(input: {externalId: "ada"}) { member { id } } }'})
+    token = httpx.post(f"{url}/graphql", headers={"authorization": f"Bearer {key}"}, json={
+        "query": 'mutation { memberTokenCreate(memberId: "mbr_1") { token } }'}).json()[
+        "data"]["memberTokenCreate"]["token"]
+    assert member.status_code == 200 and token.startswith(auth.TOKEN_PREFIX)
+    for bearer in (key, bogus, token, token + "x"):
+        httpx.post(f"{url}/graphql", headers={"authorization": f"Bearer {bearer}"},
+                   json={"query": "{ me { id } }"})
+        httpx.get(f"{url}/export/ledger.csv", headers={"authorization": f"Bearer {bearer}"},
+                  params={"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"})
+    proc.terminate()
+    logs = proc.communicate(timeout=10)[0]
+    secret = key.split("_", 2)[2]
+    assert secret not in logs and bogus.split("_", 2)[2] not in logs
+    assert token.split(".")[-1] not in logs
