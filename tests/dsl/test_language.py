@@ -446,9 +446,18 @@ def test_formatted_random_rule_files_reparse_to_the_same_ast(rules):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([g[0] for g in GOOD[:-1]] + [e[0] for e in EVALUATIONS]),
-       st.lists(st.tuples(st.integers(0, 80), st.sampled_from(["insert", "delete", "swap"]),
-                          st.characters(codec="utf-8")), min_size=1, max_size=4))
+@given(
+    st.sampled_from([g[0] for g in GOOD[:-1]] + [e[0] for e in EVALUATIONS]),
+    st.lists(
+        st.tuples(
+            st.integers(0, 80),
+            st.sampled_from(["insert", "delete", "swap"]),
+            st.characters(codec="utf-8"),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
 def test_mutated_rules_parse_or_fail_with_a_position(rule, edits):
     text = list(rule)
     for position, edit, char in edits:

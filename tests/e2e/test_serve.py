@@ -178,17 +178,28 @@ def test_secrets_never_reach_the_logs(server):
         found = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", proc.stdout.readline())
         key = found[0] if found else None
     bogus = key[:-6] + "AAAAAA"
-    member = httpx.post(f"{url}/graphql", headers={"authorization": f"Bearer {key}"}, json={
-        "query": 'mutation { memberUpsert(input: {externalId: "ada"}) { member { id } } }'})
-    token = httpx.post(f"{url}/graphql", headers={"authorization": f"Bearer {key}"}, json={
-        "query": 'mutation { memberTokenCreate(memberId: "mbr_1") { token } }'}).json()[
-        "data"]["memberTokenCreate"]["token"]
+    member = httpx.post(
+        f"{url}/graphql",
+        headers={"authorization": f"Bearer {key}"},
+        json={"query": 'mutation { memberUpsert(input: {externalId: "ada"}) { member { id } } }'},
+    )
+    token = httpx.post(
+        f"{url}/graphql",
+        headers={"authorization": f"Bearer {key}"},
+        json={"query": 'mutation { memberTokenCreate(memberId: "mbr_1") { token } }'},
+    ).json()["data"]["memberTokenCreate"]["token"]
     assert member.status_code == 200 and token.startswith(auth.TOKEN_PREFIX)
     for bearer in (key, bogus, token, token + "x"):
-        httpx.post(f"{url}/graphql", headers={"authorization": f"Bearer {bearer}"},
-                   json={"query": "{ me { id } }"})
-        httpx.get(f"{url}/export/ledger.csv", headers={"authorization": f"Bearer {bearer}"},
-                  params={"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"})
+        httpx.post(
+            f"{url}/graphql",
+            headers={"authorization": f"Bearer {bearer}"},
+            json={"query": "{ me { id } }"},
+        )
+        httpx.get(
+            f"{url}/export/ledger.csv",
+            headers={"authorization": f"Bearer {bearer}"},
+            params={"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
+        )
     proc.terminate()
     logs = proc.communicate(timeout=10)[0]
     secret = key.split("_", 2)[2]
