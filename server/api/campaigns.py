@@ -12,6 +12,7 @@ from peewee import fn
 from dsl.errors import Diagnostic, RulesError
 from server.api import ids
 from server.api.context import Info
+from server.api.enums import Decision
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.pagination import (
@@ -186,12 +187,6 @@ class Simulation:
     rules: list[SimulatedRule] = strawberry.field(description="Per rule.")
 
 
-@strawberry.enum(description="A reviewer's decision.")
-class ReviewDecision(Enum):
-    APPROVE = "approve"
-    REJECT = "reject"
-
-
 @strawberry.enum(description="Where an award after review stands.")
 class ReviewStatus(Enum):
     PENDING = "pending"
@@ -252,7 +247,7 @@ class Review:
 @strawberry.input(description="Approve or reject an award after review.")
 class AwardReviewInput:
     transaction_id: strawberry.ID = strawberry.field(description="The award's transaction.")
-    decision: ReviewDecision = strawberry.field(description="Approve or reject.")
+    decision: Decision = strawberry.field(description="Approve or reject.")
     note: str | None = strawberry.field(default=None, description="Why, up to 500 characters.")
 
 
@@ -466,7 +461,7 @@ class CampaignMutation:
             with write_transaction():
                 review = awards.decide(
                     tid,
-                    input.decision is ReviewDecision.APPROVE,
+                    input.decision is Decision.APPROVE,
                     reviewer=ctx.actor,
                     note=input.note,
                     now=ctx.now,

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Annotated
 
 import strawberry
 
 from server.api import ids
 from server.api.context import Info
+from server.api.enums import Decision, Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.ledger import AdjustmentRequest
 from server.api.pagination import After, Connection, First, connection, decode_cursor, page_size
-from server.api.periods import Period
 from server.api.refs import EventRef, MemberRef
 from server.core import adjustments, audit, idempotency, leaderboard, tasks
 from server.core.errors import DomainError, ErrorCode
 from server.store import models
 from server.store.db import write_transaction
-
-
-@strawberry.enum(description="A reviewer's decision.")
-class Decision(Enum):
-    APPROVE = "approve"
-    REJECT = "reject"
 
 
 @strawberry.type(description="One place on a leaderboard.")

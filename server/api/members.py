@@ -10,6 +10,7 @@ from peewee import IntegrityError
 
 from server.api import ids
 from server.api.context import Info
+from server.api.enums import Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.pagination import (
@@ -20,7 +21,6 @@ from server.api.pagination import (
     decode_cursor,
     page_size,
 )
-from server.api.periods import Period
 from server.api.refs import (
     CatalogItemRef,
     EventRef,

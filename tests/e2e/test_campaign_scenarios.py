@@ -58,7 +58,7 @@ QUEUE = """
 { reviewQueue { edges { node { transactionId points campaign status member { externalId } } } } }
 """
 REVIEW = """
-mutation($t: ID!, $d: ReviewDecision!) {
+mutation($t: ID!, $d: Decision!) {
   awardReview(input: {transactionId: $t, decision: $d, note: "ok"}) {
     review { status reviewer } userErrors { code message }
   }

@@ -1,4 +1,4 @@
-"""Shared enums of the community area."""
+"""Enums shared by several areas of the API."""
 
 from __future__ import annotations
 
@@ -12,3 +12,9 @@ class Period(Enum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+
+
+@strawberry.enum(description="A reviewer's decision.")
+class Decision(Enum):
+    APPROVE = "approve"
+    REJECT = "reject"
