@@ -32,7 +32,7 @@ schema: $(STAMP)  ## write schema.graphql from the code
 	$(BIN)/jifen schema > schema.graphql
 
 bench: $(STAMP)  ## run the benchmarks (not part of the tests)
-	$(BIN)/python -m bench.rule_cost
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis

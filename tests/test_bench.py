@@ -30,3 +30,16 @@ def test_rule_cost_benchmark_runs_and_prints_its_table():
     assert result.returncode in (0, 1), result.stderr  # 1: target missed on a tiny sample
     assert "per-event cost, 20 other campaigns" in result.stdout
     assert "ratio" in result.stdout and "target" in result.stdout
+
+
+def test_the_bench_command_runs_every_benchmark_on_a_tiny_dataset():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("checkinRecord over HTTP, jifen", "per-event cost, 20 other campaigns"):
+        assert name in result.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from urllib.parse import urlparse
 
 from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, PostgresqlDatabase
@@ -88,6 +88,7 @@ def is_postgres(db: Database | None = None) -> bool:
 
 
 _hooks = threading.local()
+_sqlite_writer = threading.Lock()
 
 
 def after_commit(callback: Callable[[], None]) -> None:
@@ -105,8 +106,12 @@ def write_transaction():
     outermost = getattr(_hooks, "pending", None) is None
     if outermost:
         _hooks.pending = []
+    # SQLite takes one writer at a time. Threads of this process queue on a lock instead
+    # of on SQLite's busy handler, which sleeps in growing steps and starves late comers;
+    # other processes still wait on busy_timeout.
+    writer = _sqlite_writer if outermost and not is_postgres() else nullcontext()
     try:
-        with database.atomic():
+        with writer, database.atomic():
             yield
     except (OperationalError, InterfaceError) as exc:
         if connection_problem(exc):
