@@ -102,13 +102,16 @@ def post(
 
 
 def _announce(txn: LedgerTransaction, member_id: int, wallets: dict[str, tuple[int, int]]) -> None:
+    topic = notify.points_topic(member_id)
+    if not notify.anyone_listening(topic):
+        return
     balances = {
         a.kind: a.balance
         for a in Account.select(Account.kind, Account.balance).where(Account.member == member_id)
     }
     balances.update({kind: after for kind, (_, after) in wallets.items()})
     notify.publish(
-        notify.points_topic(member_id),
+        topic,
         {
             "memberId": member_id,
             "transactionId": txn.id,

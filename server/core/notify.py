@@ -73,6 +73,12 @@ def _offer(queue: asyncio.Queue, payload: dict[str, Any]) -> None:
 broker = Broker()
 
 
+def anyone_listening(topic: str) -> bool:
+    """Whether a notice could reach anyone: always on PostgreSQL (other processes may
+    listen), on SQLite only when this process has a subscriber."""
+    return is_postgres() or broker.subscribers(topic) > 0
+
+
 def publish(topic: str, payload: dict[str, Any]) -> None:
     """Send a notice to every subscriber of `topic` once the current transaction commits."""
     if is_postgres():
