@@ -22,7 +22,6 @@ from server.api.pagination import (
 )
 from server.api.refs import EventRef, MemberRef
 from server.core import adjustments, history, idempotency
-from server.core.errors import DomainError, ErrorCode
 from server.store import models
 from server.store.db import write_transaction
 
@@ -45,15 +44,6 @@ class LedgerScope(Enum):
     MEMBER_WALLETS = "member_wallets"
     PROGRAM_ACCOUNTS = "program_accounts"
     ALL = "all"
-
-
-@strawberry.enum(description="How ledgerSummary groups its rows.")
-class SummaryGroupBy(Enum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    CAMPAIGN = "campaign"
-    KIND = "kind"
 
 
 @strawberry.type(description="One posting: points moving into (+) or out of (-) one account.")
@@ -209,30 +199,6 @@ def explain(t: models.LedgerTransaction) -> str:
     return f"{t.kind}: " + "; ".join(parts) if parts else t.kind
 
 
-@strawberry.type(description="Points flows for one group of ledgerSummary.")
-class LedgerSummaryRow:
-    group: str = strawberry.field(
-        description="The period's first day, the campaign or "
-        "the kind; empty for entries without one."
-    )
-    starts_at: datetime | None = strawberry.field(description="Start of the period.")
-    ends_at: datetime | None = strawberry.field(description="End of the period (exclusive).")
-    issued: int = strawberry.field(description="Points awarded, net of clawbacks.")
-    spent: int = strawberry.field(description="Points spent on redemptions, checkout, lotteries.")
-    expired: int = strawberry.field(description="Points that expired.")
-    net: int = strawberry.field(description="issued - spent - expired.")
-    outstanding: int = strawberry.field(
-        description="Points owed to members at the end of the period (or of the range)."
-    )
-    members: int = strawberry.field(description="Members whose wallets moved.")
-
-
-@strawberry.type(description="Points issued, spent, expired and owed over a time range.")
-class LedgerSummary:
-    rows: list[LedgerSummaryRow] = strawberry.field(description="One row per group.")
-    outstanding: int = strawberry.field(description="Points owed to members at `to`.")
-
-
 @strawberry.input(description="Which entries to list.")
 class LedgerFilter:
     member_id: strawberry.ID | None = strawberry.field(default=None, description="One member.")
@@ -384,54 +350,6 @@ class LedgerQuery:
                 models.LedgerTransaction.id == ids.decode("transaction", id, "id")
             )
             return Transaction(row=row) if row is not None else None
-
-        return query(work)
-
-    @strawberry.field(
-        description="Points issued, spent, expired and owed, grouped by period "
-        "(in the program's time zone), campaign or kind.",
-        permission_classes=gate("Query.ledgerSummary"),
-    )
-    def ledger_summary(
-        self,
-        info: Info,
-        since: Annotated[
-            datetime,
-            strawberry.argument(name="from", description="Start of the range (inclusive)."),
-        ],
-        until: Annotated[
-            datetime, strawberry.argument(name="to", description="End of the range (exclusive).")
-        ],
-        group_by: Annotated[
-            SummaryGroupBy, strawberry.argument(description="How to group rows.")
-        ] = SummaryGroupBy.DAY,
-    ) -> LedgerSummary:
-        def work():
-            for value, name in ((since, "from"), (until, "to")):
-                if value.tzinfo is None:
-                    raise DomainError(
-                        ErrorCode.INVALID_INPUT, f"`{name}` needs a time zone offset", name
-                    )
-            result = history.summary(
-                since, until, history.GroupBy(group_by.value), info.context.settings
-            )
-            return LedgerSummary(
-                outstanding=result.outstanding,
-                rows=[
-                    LedgerSummaryRow(
-                        group=r.group,
-                        starts_at=r.since,
-                        ends_at=r.until,
-                        issued=r.issued,
-                        spent=r.spent,
-                        expired=r.expired,
-                        net=r.net,
-                        outstanding=r.outstanding,
-                        members=r.members,
-                    )
-                    for r in result.rows
-                ],
-            )
 
         return query(work)
 

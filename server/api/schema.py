@@ -27,6 +27,7 @@ from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
 from server.api.realtime import Subscription
+from server.api.summary import SummaryQuery
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
@@ -43,6 +44,7 @@ Query = merge_types(
         LotteryQuery,
         CommunityQuery,
         AuditQuery,
+        SummaryQuery,
     ),
 )
 Mutation = merge_types(
