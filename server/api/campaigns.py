@@ -9,7 +9,6 @@ from typing import Annotated
 import strawberry
 from peewee import fn
 
-from dsl.errors import Diagnostic, RulesError
 from server.api import ids
 from server.api.context import Info
 from server.api.enums import Decision
@@ -26,6 +25,7 @@ from server.api.pagination import (
 from server.api.refs import MemberRef, TransactionRef
 from server.core import accounts, awards, rules, simulate
 from server.core.errors import DomainError, ErrorCode
+from server.core.rules import Diagnostic, RulesError
 from server.store import models
 from server.store.db import write_transaction
 
@@ -112,11 +112,7 @@ class Campaign:
         return row.budget - row.spent
 
     def _compiled(self):
-        from dsl.compiler import compile_campaign
-        from dsl.parser import parse
-
-        parsed, _ = parse(self.row.source, self.row.campaign)
-        return compile_campaign(parsed.campaigns[0])
+        return rules.compile_version(self.row)
 
 
 @strawberry.type(description="Diagnostics for rule source that was only checked.")

@@ -203,12 +203,14 @@ class RuleBook:
             self._generation = generation
 
 
+def compile_version(row: CampaignVersion) -> CompiledCampaign:
+    """A stored campaign version, compiled from its canonical source."""
+    parsed, _ = parse(row.source, f"<{row.campaign} v{row.version}>")
+    return compile_campaign(parsed.campaigns[0])
+
+
 def _build(rows: list[CampaignVersion]) -> tuple[list[datetime], list[InForce]]:
-    compiled: dict[int, CompiledCampaign] = {}
-    for row in rows:
-        if not row.retired:
-            parsed, _ = parse(row.source, f"<{row.campaign} v{row.version}>")
-            compiled[row.id] = compile_campaign(parsed.campaigns[0])
+    compiled = {row.id: compile_version(row) for row in rows if not row.retired}
     starts, epochs = [], []
     current: dict[str, CampaignVersion] = {}
     for at in sorted({r.activated_at for r in rows}):
@@ -239,4 +241,15 @@ def _build(rows: list[CampaignVersion]) -> tuple[list[datetime], list[InForce]]:
 
 book = RuleBook()
 
-__all__ = ["EMPTY", "InForce", "Published", "RuleBook", "RulesError", "book", "publish", "validate"]
+__all__ = [
+    "EMPTY",
+    "Diagnostic",
+    "InForce",
+    "Published",
+    "RuleBook",
+    "RulesError",
+    "book",
+    "compile_version",
+    "publish",
+    "validate",
+]
