@@ -10,7 +10,12 @@ from strawberry.scalars import JSON
 
 from server.api.errors import query
 from server.api.gate import gate
-from server.api.pagination import After, Connection, First, connection, decode_cursor, page_size
+from server.api.pagination import (
+    After,
+    Connection,
+    First,
+    keyset,
+)
 from server.store import models
 
 
@@ -57,16 +62,18 @@ class AuditQuery:
         actor: Annotated[str | None, strawberry.argument(description="Only this actor.")] = None,
     ) -> Connection[AuditEntry]:
         def work():
-            limit = page_size(first)
             q = models.AuditEntry.select()
             if action:
                 q = q.where(models.AuditEntry.action.startswith(action))
             if actor:
                 q = q.where(models.AuditEntry.actor == actor)
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.AuditEntry.id < cursor)
-            rows = list(q.order_by(models.AuditEntry.id.desc()).limit(limit + 1))
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: AuditEntry(row=r))
+            return keyset(
+                q,
+                models.AuditEntry.id,
+                first,
+                after,
+                lambda r: AuditEntry(row=r),
+                newest_first=True,
+            )
 
         return query(work)

@@ -18,9 +18,7 @@ from server.api.pagination import (
     After,
     Connection,
     First,
-    connection,
-    decode_cursor,
-    page_size,
+    keyset,
 )
 from server.api.refs import MemberRef, TransactionRef
 from server.core import accounts, awards, rules, simulate
@@ -389,15 +387,10 @@ class CampaignQuery:
         ] = ReviewStatus.PENDING,
     ) -> Connection[Review]:
         def work():
-            limit = page_size(first)
             q = models.Review.select().where(models.Review.status == status.value)
             if campaign is not None:
                 q = q.where(models.Review.campaign == campaign)
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.Review.txn > cursor)
-            rows = list(q.order_by(models.Review.txn).limit(limit + 1))
-            return connection(rows, limit, key=lambda r: r.txn_id, node=lambda r: Review(row=r))
+            return keyset(q, models.Review.txn, first, after, lambda r: Review(row=r))
 
         return query(work)
 

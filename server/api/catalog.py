@@ -12,7 +12,15 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
-from server.api.pagination import After, Connection, First, connection, decode_cursor, page_size
+from server.api.pagination import (
+    After,
+    Connection,
+    First,
+    connection,
+    decode_cursor,
+    keyset,
+    page_size,
+)
 from server.api.refs import MemberRef, TransactionRef
 from server.core import audit, catalog, idempotency
 from server.store import models
@@ -242,13 +250,15 @@ class CatalogQuery:
         def work():
             mid = ids.decode("member", member_id, "memberId")
             info.context.check_member(mid)
-            limit = page_size(first)
             q = models.Redemption.select().where(models.Redemption.member == mid)
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.Redemption.id < cursor)
-            rows = list(q.order_by(models.Redemption.id.desc()).limit(limit + 1))
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: Redemption(row=r))
+            return keyset(
+                q,
+                models.Redemption.id,
+                first,
+                after,
+                lambda r: Redemption(row=r),
+                newest_first=True,
+            )
 
         return query(work)
 

@@ -13,7 +13,13 @@ from server.api.enums import Decision, Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.ledger import AdjustmentRequest
-from server.api.pagination import After, Connection, First, connection, decode_cursor, page_size
+from server.api.pagination import (
+    After,
+    Connection,
+    First,
+    keyset,
+    page_size,
+)
 from server.api.refs import EventRef, MemberRef
 from server.core import adjustments, audit, idempotency, leaderboard, tasks
 from server.core.errors import DomainError, ErrorCode
@@ -217,13 +223,8 @@ class CommunityQuery:
     @strawberry.field(description="Tasks open to members.", permission_classes=gate("Query.tasks"))
     def tasks(self, first: First = None, after: After = None) -> Connection[Task]:
         def work():
-            limit = page_size(first)
             q = models.Task.select().where(models.Task.retired_at.is_null())
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.Task.id > cursor)
-            rows = list(q.order_by(models.Task.id).limit(limit + 1))
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: Task(row=r))
+            return keyset(q, models.Task.id, first, after, lambda r: Task(row=r))
 
         return query(work)
 
@@ -254,7 +255,6 @@ class CommunityQuery:
         ] = None,
     ) -> Connection[Submission]:
         def work():
-            limit = page_size(first)
             q = models.Submission.select()
             if status is not None:
                 q = q.where(models.Submission.status == status)
@@ -277,11 +277,7 @@ class CommunityQuery:
                     models.Submission.created_at
                     <= info.context.now - timedelta(hours=older_than_hours)
                 )
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.Submission.id > cursor)
-            rows = list(q.order_by(models.Submission.id).limit(limit + 1))
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: Submission(row=r))
+            return keyset(q, models.Submission.id, first, after, lambda r: Submission(row=r))
 
         return query(work)
 
@@ -293,16 +289,11 @@ class CommunityQuery:
         self, first: First = None, after: After = None
     ) -> Connection[AdjustmentRequest]:
         def work():
-            limit = page_size(first)
             q = models.AdjustmentRequest.select().where(
                 models.AdjustmentRequest.status == "pending"
             )
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.AdjustmentRequest.id > cursor)
-            rows = list(q.order_by(models.AdjustmentRequest.id).limit(limit + 1))
-            return connection(
-                rows, limit, key=lambda r: r.id, node=lambda r: AdjustmentRequest(row=r)
+            return keyset(
+                q, models.AdjustmentRequest.id, first, after, lambda r: AdjustmentRequest(row=r)
             )
 
         return query(work)

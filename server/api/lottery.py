@@ -13,7 +13,12 @@ from server.api.catalog import CatalogItem, Redemption
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
-from server.api.pagination import After, Connection, First, connection, decode_cursor, page_size
+from server.api.pagination import (
+    After,
+    Connection,
+    First,
+    keyset,
+)
 from server.api.refs import MemberRef
 from server.core import audit, idempotency, lottery
 from server.store import models
@@ -226,13 +231,10 @@ class LotteryQuery:
     )
     def lotteries(self, first: First = None, after: After = None) -> Connection[Lottery]:
         def work():
-            limit = page_size(first)
             q = models.Lottery.select().where(models.Lottery.retired_at.is_null())
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.Lottery.id < cursor)
-            rows = list(q.order_by(models.Lottery.id.desc()).limit(limit + 1))
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: Lottery(row=r))
+            return keyset(
+                q, models.Lottery.id, first, after, lambda r: Lottery(row=r), newest_first=True
+            )
 
         return query(work)
 
@@ -261,7 +263,6 @@ class LotteryQuery:
         after: After = None,
     ) -> Connection[Draw]:
         def work():
-            limit = page_size(first)
             q = models.Draw.select().where(models.Draw.lottery == _lottery_id(lottery_id))
             if member_id is not None:
                 mid = ids.decode("member", member_id, "memberId")
@@ -269,11 +270,7 @@ class LotteryQuery:
                 info.context.check_member(mid)
             elif info.context.require_principal().member_id is not None:
                 info.context.check_member(-1)  # a member sees only their own draws
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.Draw.id < cursor)
-            rows = list(q.order_by(models.Draw.id.desc()).limit(limit + 1))
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: Draw(row=r))
+            return keyset(q, models.Draw.id, first, after, lambda r: Draw(row=r), newest_first=True)
 
         return query(work)
 

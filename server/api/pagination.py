@@ -74,3 +74,22 @@ def connection(
             has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
         ),
     )
+
+
+def keyset(
+    query,
+    field,
+    first: int | None,
+    after: str | None,
+    node: Callable[[object], T],
+    *,
+    newest_first: bool = False,
+) -> Connection[T]:
+    """One page of `query` ordered by the unique `field`, continuing after the cursor."""
+    limit = page_size(first)
+    cursor = decode_cursor(after)
+    if cursor is not None:
+        query = query.where(field < cursor if newest_first else field > cursor)
+    order = field.desc() if newest_first else field
+    rows = list(query.order_by(order).limit(limit + 1))
+    return connection(rows, limit, key=lambda r: r.__data__[field.name], node=node)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from peewee import fn
@@ -13,6 +13,7 @@ from server.core import accounts, members, notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
+from server.core.periods import period_start
 from server.core.program import ProgramSettings
 from server.store.models import CatalogItem, Member, Redemption
 
@@ -203,16 +204,6 @@ def is_available(item: CatalogItem, now: datetime) -> bool:
     )
 
 
-def _period_start(period: str, day: date) -> date | None:
-    if period == "day":
-        return day
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    return None  # ever
-
-
 def redeemed_in_period(member_id: int, item: CatalogItem, day: date) -> int:
     query = Redemption.select(fn.COALESCE(fn.SUM(Redemption.quantity), 0)).where(
         Redemption.member == member_id,
@@ -220,8 +211,8 @@ def redeemed_in_period(member_id: int, item: CatalogItem, day: date) -> int:
         Redemption.status != "cancelled",
         Redemption.draw_id.is_null(),
     )
-    start = _period_start(item.limit_period, day)
-    if start is not None:
+    if item.limit_period != "ever":
+        start = period_start(item.limit_period, day)
         query = query.where(Redemption.period_day >= start)
     return int(query.scalar())
 
@@ -388,10 +379,3 @@ def affordable(member_id: int, now: datetime, *, limit: int = 100) -> list[Catal
         .limit(limit)
     )
     return list(query)
-
-
-def parse_money(value: str | Decimal, field: str) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except InvalidOperation as exc:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"{value!r} is not an amount", field) from exc

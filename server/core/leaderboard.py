@@ -21,8 +21,6 @@ from server.core.standings import PERIODS
 from server.store.db import database, write_transaction
 from server.store.models import Member, PeriodPayout, Standing
 
-MAX_TOP = 1000
-
 
 @dataclass(frozen=True)
 class Place:
