@@ -22,6 +22,8 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -66,7 +68,7 @@ def _selection(selection_set: SelectionSetNode | None, fragments, variables, see
             if node.name.value.startswith("__"):
                 continue
             inner = _selection(node.selection_set, fragments, variables, seen)
-            total += 1 + _first(node, variables) * inner
+            total += 1 + _first(node, variables) * inner + _batch(node, variables)
         elif isinstance(node, InlineFragmentNode):
             total += _selection(node.selection_set, fragments, variables, seen)
         elif isinstance(node, FragmentSpreadNode):
@@ -94,6 +96,28 @@ def _first(field: FieldNode, variables: dict[str, Any]) -> int:
         if any(a.name.value == "after" for a in field.arguments or ()) or _is_connection(field)
         else 1
     )
+
+
+def _batch(field: FieldNode, variables: dict[str, Any]) -> int:
+    """A batch mutation costs one more per item: the length of its `input.events` list."""
+    for arg in field.arguments or ():
+        if arg.name.value != "input":
+            continue
+        value = arg.value
+        if isinstance(value, VariableNode):
+            given = variables.get(value.name.value)
+            items = given.get("events") if isinstance(given, dict) else None
+            return len(items) if isinstance(items, list) else 0
+        if isinstance(value, ObjectValueNode):
+            for item in value.fields:
+                if item.name.value != "events":
+                    continue
+                if isinstance(item.value, ListValueNode):
+                    return len(item.value.values)
+                if isinstance(item.value, VariableNode):
+                    given = variables.get(item.value.name.value)
+                    return len(given) if isinstance(given, list) else 0
+    return 0
 
 
 def _is_connection(field: FieldNode) -> bool:

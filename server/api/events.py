@@ -14,7 +14,9 @@ from server.api.errors import UserError, mutation
 from server.api.gate import gate
 from server.api.refs import MemberRef, TransactionRef
 from server.core import events, idempotency
+from server.core.errors import DomainError, ErrorCode
 from server.store import models
+from server.store.db import write_transaction
 
 
 @strawberry.type(description="Something a member did, stored once.")
@@ -110,6 +112,33 @@ class CheckinRecordPayload:
     )
 
 
+MAX_BATCH = 1000
+
+
+@strawberry.input(description="Events to record in one request, in order.")
+class EventsRecordInput:
+    events: list[EventRecordInput] = strawberry.field(
+        description=f"Up to {MAX_BATCH} events, of any types, each with its own idempotency key."
+    )
+
+
+@strawberry.type(description="Result of eventsRecord: one result per event, in input order.")
+class EventsRecordPayload:
+    results: list[EventRecordPayload] = strawberry.field(
+        default_factory=list,
+        description="What happened to each event, in the order given; an event with "
+        "userErrors was not recorded, the others were.",
+    )
+    recorded: int = strawberry.field(default=0, description="Events recorded by this request.")
+    replayed: int = strawberry.field(
+        default=0, description="Events whose key was already used: nothing new happened."
+    )
+    failed: int = strawberry.field(default=0, description="Events refused (see their userErrors).")
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description="Why nothing at all was recorded, if so."
+    )
+
+
 def _record(
     info: Info,
     operation: str,
@@ -130,24 +159,46 @@ def _record(
         "occurredAt": occurred_at.isoformat() if occurred_at else None,
         "attributes": attributes,
     }
-    outcome = idempotency.run_once(
-        key,
-        operation,
-        args,
-        ctx.now,
-        lambda: (
-            events.record(
-                mid,
-                event_type,
-                now=ctx.now,
-                settings=ctx.settings,
-                community=community,
-                occurred_at=occurred_at,
-                attributes=attributes,
-            ).id
-        ),
-    )
-    return models.Event.get_by_id(outcome.result_id), outcome.replayed
+    made: list[models.Event] = []
+
+    def work() -> int:
+        event = events.record(
+            mid,
+            event_type,
+            now=ctx.now,
+            settings=ctx.settings,
+            community=community,
+            occurred_at=occurred_at,
+            attributes=attributes,
+        )
+        made.append(event)
+        return event.id
+
+    outcome = idempotency.run_once(key, operation, args, ctx.now, work)
+    if outcome.replayed:
+        return models.Event.get_by_id(outcome.result_id), True
+    return made[0], False
+
+
+def _record_one(info: Info, index: int, item: EventRecordInput) -> EventRecordPayload:
+    """One event of a batch, in a savepoint of its own: a refusal undoes only this event."""
+    try:
+        event, replayed = _record(
+            info,
+            "eventRecord",
+            item.member_id,
+            item.type,
+            item.idempotency_key,
+            item.community,
+            item.occurred_at,
+            item.attributes,
+        )
+    except DomainError as exc:
+        field = f"events.{index}.{exc.field}" if exc.field else f"events.{index}"
+        return EventRecordPayload(
+            user_errors=[UserError(code=exc.code, message=exc.message, field=field)]
+        )
+    return EventRecordPayload(event=Event(row=event), replayed=replayed)
 
 
 @strawberry.type
@@ -175,6 +226,39 @@ class EventMutation:
             return EventRecordPayload(event=Event(row=event), replayed=replayed)
 
         return mutation(EventRecordPayload, work)
+
+    @strawberry.mutation(
+        description=f"Record up to {MAX_BATCH} events in one transaction, each once (by its "
+        "own idempotency key), in the order given. An event that is refused does not stop "
+        "the others: its result carries the userErrors, with fields named `events.N.field`.",
+        permission_classes=gate("Mutation.eventsRecord"),
+    )
+    def events_record(
+        self,
+        info: Info,
+        input: Annotated[EventsRecordInput, strawberry.argument(description="The events.")],
+    ) -> EventsRecordPayload:
+        def work():
+            if len(input.events) > MAX_BATCH:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    f"at most {MAX_BATCH} events per request, got {len(input.events)}",
+                    "events",
+                )
+            payload = EventsRecordPayload()
+            with write_transaction():
+                for index, item in enumerate(input.events):
+                    payload.results.append(_record_one(info, index, item))
+            for result in payload.results:
+                if result.user_errors:
+                    payload.failed += 1
+                elif result.replayed:
+                    payload.replayed += 1
+                else:
+                    payload.recorded += 1
+            return payload
+
+        return mutation(EventsRecordPayload, work)
 
     @strawberry.mutation(
         description="Check a member in for the day (once per calendar day in "

@@ -25,6 +25,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.memberLeave": frozenset({ADMIN, OPERATOR, SERVICE}),
     "Mutation.memberTokenCreate": frozenset({ADMIN, SERVICE}),
     "Mutation.eventRecord": frozenset({ADMIN, SERVICE}),
+    "Mutation.eventsRecord": frozenset({ADMIN, SERVICE}),
     "Mutation.checkinRecord": frozenset({ADMIN, SERVICE, MEMBER}),
     "Mutation.pointsAdjust": frozenset({ADMIN, OPERATOR}),
     "Mutation.transactionReverse": frozenset({ADMIN, OPERATOR}),

@@ -106,13 +106,19 @@ def write_transaction():
     outermost = getattr(_hooks, "pending", None) is None
     if outermost:
         _hooks.pending = []
+    # A nested transaction is a savepoint: if it rolls back, so do the hooks it added.
+    mark = len(_hooks.pending)
     # SQLite takes one writer at a time. Threads of this process queue on a lock instead
     # of on SQLite's busy handler, which sleeps in growing steps and starves late comers;
     # other processes still wait on busy_timeout.
     writer = _sqlite_writer if outermost and not is_postgres() else nullcontext()
     try:
         with writer, database.atomic():
-            yield
+            try:
+                yield
+            except BaseException:
+                del _hooks.pending[mark:]
+                raise
     except (OperationalError, InterfaceError) as exc:
         if connection_problem(exc):
             # The pool drops a broken connection when it is returned; nothing to close here.

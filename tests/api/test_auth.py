@@ -30,6 +30,8 @@ CALLS = {
     "{ userErrors { code } } }",
     "Mutation.eventRecord": 'mutation { eventRecord(input: {memberId: "$self", '
     'type: "message", idempotencyKey: "k"}) { userErrors { code } } }',
+    "Mutation.eventsRecord": 'mutation { eventsRecord(input: {events: [{memberId: "$self", '
+    'type: "message", idempotencyKey: "b"}]}) { userErrors { code } } }',
     "Mutation.checkinRecord": 'mutation { checkinRecord(input: {memberId: "$self", '
     'idempotencyKey: "c"}) { userErrors { code } } }',
     "Mutation.pointsAdjust": 'mutation { pointsAdjust(input: {memberId: "$self", points: 1, '
