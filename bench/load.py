@@ -17,6 +17,7 @@ class LoadResult:
     seconds: float
     latencies: list[float]
     errors: int
+    first_error: str = ""
 
     @property
     def rate(self) -> float:
@@ -39,9 +40,10 @@ async def _drive(
         queue.put_nowait(body)
     latencies: list[float] = []
     errors = 0
+    first_error = ""
 
     async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
+        nonlocal errors, first_error
         while not queue.empty():
             body = queue.get_nowait()
             started = time.perf_counter()
@@ -49,13 +51,14 @@ async def _drive(
             latencies.append(time.perf_counter() - started)
             if response.status_code != 200 or not ok(response.json()):
                 errors += 1
+                first_error = first_error or f"{response.status_code} {response.text[:500]}"
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         began = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    return LoadResult(len(bodies), elapsed, latencies, errors)
+    return LoadResult(len(bodies), elapsed, latencies, errors, first_error)
 
 
 def drive(

@@ -28,7 +28,8 @@ def start(
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        # JIFEN_BENCH_LOG=1 shows the servers' logs, to see why a request failed.
+        stderr=None if os.environ.get("JIFEN_BENCH_LOG") else subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

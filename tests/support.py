@@ -9,7 +9,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg
 
-from server.store.db import is_postgres
+from server.store.db import forget_caches, is_postgres
 from server.store.models import ALL_MODELS
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -61,6 +61,7 @@ def _reconnect(admin_url: str, seconds: float = 30):
 
 def reset_tables(db) -> None:
     """Empty every table the models know, keeping the schema."""
+    forget_caches()
     tables = [m._meta.table_name for m in ALL_MODELS]
     if is_postgres(db):
         db.execute_sql(

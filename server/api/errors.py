@@ -12,7 +12,7 @@ from peewee import InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
 
 from server.core.errors import DomainError, ErrorCode
-from server.store.db import DatabaseUnavailable, connection_problem
+from server.store.db import DatabaseUnavailable, connection_problem, retryable
 
 log = logging.getLogger("jifen.api")
 
@@ -48,20 +48,31 @@ class ApiError(GraphQLError):
 
 
 P = TypeVar("P")
+RETRIES = 5  # attempts of a mutation that keeps meeting deadlocks
 
 
 def mutation(payload: Callable[..., P], work: Callable[[], P]) -> P:
-    """Run a mutation's work; expected failures become the payload's userErrors."""
-    try:
-        return work()
-    except DomainError as exc:
-        return payload(user_errors=[UserError.of(exc)])
-    except DatabaseUnavailable as exc:
-        log.warning("database unavailable: %s", exc)
-        raise ApiError(
-            ErrorCode.UNAVAILABLE,
-            "the database is unavailable; retry with the same idempotency key",
-        ) from exc
+    """Run a mutation's work; expected failures become the payload's userErrors.
+
+    A deadlock or serialization failure rolled the whole transaction back, idempotency
+    keys included, so the work simply runs again (a few times) before it is an error.
+    """
+    for attempt in range(RETRIES):
+        try:
+            return work()
+        except (OperationalError, InterfaceError) as exc:
+            if not retryable(exc) or attempt == RETRIES - 1:
+                raise
+            log.info("retrying after %s", type(exc.__cause__ or exc).__name__)
+        except DomainError as exc:
+            return payload(user_errors=[UserError.of(exc)])
+        except DatabaseUnavailable as exc:
+            log.warning("database unavailable: %s", exc)
+            raise ApiError(
+                ErrorCode.UNAVAILABLE,
+                "the database is unavailable; retry with the same idempotency key",
+            ) from exc
+    raise AssertionError("unreachable")
 
 
 def query(work: Callable[[], P]) -> P:

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from peewee import fn
 
+from server.store.db import after_commit, on_rebind, transaction_memo
 from server.store.models import Account, AccountSlot
 
 # Program accounts are touched by every award; on PostgreSQL one balance row would
@@ -58,6 +59,24 @@ def wallet(member_id: int, kind: AccountKind) -> Account:
     return Account.get(Account.key == wallet_key(kind, member_id))
 
 
+def posting_wallet(member_id: int, kind: AccountKind) -> Account:
+    """The wallet to name in a ledger leg, looked up once per transaction.
+
+    Its `balance` is as read the first time: read `wallet()` to know the balance.
+    """
+    memo = transaction_memo()
+    key = ("wallet", member_id, kind)
+    if key not in memo:
+        memo[key] = wallet(member_id, kind)
+    return memo[key]
+
+
+# Program accounts by key, known to be committed: their id, kind and slots never change,
+# and their balance lives in the slot rows. Forgotten when another database is bound.
+_program: dict[str, Account] = {}
+on_rebind(_program.clear)
+
+
 def program_account(kind: AccountKind, campaign: str | None = None) -> Account:
     """The program account of this kind (per campaign for issuance), created on first use."""
     if kind.is_member_wallet:
@@ -65,6 +84,17 @@ def program_account(kind: AccountKind, campaign: str | None = None) -> Account:
     if (kind is AccountKind.ISSUANCE) != (campaign is not None):
         raise ValueError("issuance accounts, and only they, belong to a campaign")
     key = f"{kind.value}:{campaign}" if campaign else kind.value
+    known = _program.get(key)
+    if known is not None:
+        return known
+    account = _program_account(kind, campaign, key)
+    if account.slots > 1:  # its row's balance never moves: safe to keep
+        # Once committed it exists for good (a rolled-back creation must not be kept).
+        after_commit(lambda: _program.setdefault(key, account))
+    return account
+
+
+def _program_account(kind: AccountKind, campaign: str | None, key: str) -> Account:
     account = Account.get_or_none(Account.key == key)
     if account is not None:
         return account

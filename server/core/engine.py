@@ -29,6 +29,7 @@ from server.core.ledger import Cause, Leg, post
 from server.core.periods import period_key
 from server.core.program import ProgramSettings
 from server.core.rules import InForce, book
+from server.store.db import transaction_memo
 from server.store.models import (
     AwardLink,
     CampaignBudget,
@@ -285,9 +286,8 @@ def _ignored(event: Event) -> bool:
     if reason is None:
         return False
     if reason != "rejoin":
-        Event.update(attributes={**attributes, "ignored": reason}).where(
-            Event.id == event.id
-        ).execute()
+        event.attributes = {**attributes, "ignored": reason}
+        Event.update(attributes=event.attributes).where(Event.id == event.id).execute()
     return True
 
 
@@ -376,7 +376,10 @@ class DatabaseStore:
         return take_budget(campaign.key, points)
 
     def joined_at(self, member_id: int) -> datetime | None:
-        return Member.get_by_id(member_id).joined_at
+        memo = transaction_memo()
+        if ("joined", member_id) not in memo:
+            memo["joined", member_id] = Member.get_by_id(member_id).joined_at
+        return memo["joined", member_id]
 
 
 DB = DatabaseStore()
@@ -406,7 +409,9 @@ def release_budget(campaign: str, points: int) -> None:
 
 def _pay(g: Grant, event: Event, settings: ProgramSettings, now: datetime) -> LedgerTransaction:
     member_id = event.member_id
-    wallet = accounts.wallet(member_id, AccountKind.PENDING if g.pending else AccountKind.AVAILABLE)
+    wallet = accounts.posting_wallet(
+        member_id, AccountKind.PENDING if g.pending else AccountKind.AVAILABLE
+    )
     issuance = accounts.program_account(AccountKind.ISSUANCE, g.campaign.key)
     txn = post(
         "award",

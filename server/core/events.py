@@ -12,7 +12,7 @@ from peewee import IntegrityError
 from server.core import engine, members
 from server.core.errors import DomainError, ErrorCode
 from server.core.program import ProgramSettings
-from server.store.db import database
+from server.store.db import database, transaction_memo
 from server.store.models import Checkin, Event
 
 BUILT_IN = ("checkin", "message", "referral", "join", "leave", "order", "task", "birthday")
@@ -86,6 +86,7 @@ def record(
     if occurred_at > now + CLOCK_SKEW:
         raise DomainError(ErrorCode.EVENT_OUT_OF_ORDER, "occurredAt is in the future", "occurredAt")
     member = members.get(member_id)
+    transaction_memo()["joined", member.id] = member.joined_at  # the rules may ask
     event = Event.create(
         type=event_type,
         member=member.id,

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from peewee import IntegrityError
-
 from server.core.errors import DomainError, ErrorCode
 from server.store.db import database, write_transaction
 from server.store.models import IdempotencyKey
@@ -66,16 +64,14 @@ def run_once(
     for _ in range(5):
         try:
             with write_transaction():
-                row = IdempotencyKey.get_or_none(IdempotencyKey.key == key)
-                if row is not None:
+                claim = IdempotencyKey.insert(
+                    key=key, operation=operation, request_hash=digest, created_at=now
+                ).on_conflict_ignore()
+                if database.execute(claim).rowcount != 1:
+                    row = IdempotencyKey.get_or_none(IdempotencyKey.key == key)
+                    if row is None:
+                        raise _KeyTaken  # its first request rolled back meanwhile
                     return _replay(row, operation, digest)
-                try:
-                    with database.atomic():
-                        IdempotencyKey.insert(
-                            key=key, operation=operation, request_hash=digest, created_at=now
-                        ).execute()
-                except IntegrityError as exc:
-                    raise _KeyTaken from exc
                 result_id = work()
                 (
                     IdempotencyKey.update(result_id=result_id)

@@ -6,6 +6,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from peewee import IntegrityError
 from server.core import notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
-from server.store.db import database
+from server.store.db import database, transaction_memo
 from server.store.models import (
     Account,
     AccountSlot,
@@ -169,7 +170,10 @@ def _lots(
 def _post_to_program(txn: LedgerTransaction, leg: Leg, member_id: int | None) -> None:
     account = leg.account
     if account.slots > 1:
-        slot = (member_id or txn.id) % account.slots
+        # One slot per transaction, chosen at random: a transaction of many postings (a
+        # batch of events) then holds one slot row of each program account, and two
+        # concurrent ones rarely meet there, instead of locking slots in crossing orders.
+        slot = transaction_memo().setdefault("slot", random.randrange(1 << 30)) % account.slots
         (
             AccountSlot.update(balance=AccountSlot.balance + leg.amount)
             .where(AccountSlot.account == account.id, AccountSlot.slot == slot)

@@ -22,6 +22,7 @@ from dsl.errors import Diagnostic, RulesError
 from dsl.parser import parse
 from server.core import audit, program
 from server.core.program import ProgramSettings
+from server.store.db import transaction_memo
 from server.store.models import CampaignBudget, CampaignVersion, Setting
 
 _GENERATION = "rules_generation"
@@ -109,6 +110,7 @@ def publish(
     Setting.insert(key=_GENERATION, value=uuid.uuid4().hex).on_conflict(
         conflict_target=[Setting.key], update={Setting.value: uuid.uuid4().hex}
     ).execute()
+    transaction_memo().pop("rule-book", None)  # this transaction reads the new rules
     return out, diagnostics
 
 
@@ -186,6 +188,10 @@ class RuleBook:
         return self._epochs[index] if index >= 0 else EMPTY
 
     def _refresh(self) -> None:
+        memo = transaction_memo()
+        if memo.get("rule-book") is self:
+            return  # checked already in this transaction
+        memo["rule-book"] = self
         row = Setting.get_or_none(Setting.key == _GENERATION)
         generation = row.value if row else None
         if generation == self._generation:

@@ -79,7 +79,22 @@ def open_database(url: str | None = None) -> Database:
 def bind(db: Database) -> Database:
     """Point every model at this database."""
     database.initialize(db)
+    forget_caches()
     return db
+
+
+_caches: list[Callable[[], None]] = []
+
+
+def on_rebind(forget: Callable[[], None]) -> None:
+    """Call `forget` whenever the process's caches of database rows must be dropped."""
+    _caches.append(forget)
+
+
+def forget_caches() -> None:
+    """Drop every process-wide cache of rows: another database was bound, or emptied."""
+    for forget in _caches:
+        forget()
 
 
 def is_postgres(db: Database | None = None) -> bool:
@@ -100,12 +115,31 @@ def after_commit(callback: Callable[[], None]) -> None:
         pending.append(callback)
 
 
+def transaction_memo() -> dict:
+    """A dict that lives as long as the outermost write transaction (empty outside one).
+
+    For what may be read once per transaction instead of once per statement: what the
+    transaction itself wrote it sees anyway, and on SQLite nobody else writes meanwhile.
+    """
+    memo = getattr(_hooks, "memo", None)
+    return memo if memo is not None else {}
+
+
+def retryable(exc: Exception) -> bool:
+    """A deadlock or serialization failure: the transaction was rolled back, run it again."""
+    for cause in (exc, exc.__cause__, exc.__context__, *exc.args[:1]):
+        if getattr(cause, "sqlstate", None) in ("40P01", "40001"):
+            return True
+    return False
+
+
 @contextmanager
 def write_transaction():
     """One write transaction: the write lock up front on SQLite, driver errors translated."""
     outermost = getattr(_hooks, "pending", None) is None
     if outermost:
         _hooks.pending = []
+        _hooks.memo = {}
     # A nested transaction is a savepoint: if it rolls back, so do the hooks it added.
     mark = len(_hooks.pending)
     # SQLite takes one writer at a time. Threads of this process queue on a lock instead
@@ -132,6 +166,7 @@ def write_transaction():
     finally:
         if outermost:
             _hooks.pending = None
+            _hooks.memo = None
 
 
 def connection_problem(exc: Exception) -> bool:

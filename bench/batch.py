@@ -1,0 +1,120 @@
+"""Benchmark 2: batch ingestion through `eventsRecord`, 1,000 mixed events per request.
+
+One server process with the demo rules; this process sends the batches over two
+connections. Each member checks in, writes six messages (two too short to earn),
+places an order and shares a live stream, in time order: the full rules, counters,
+leaderboards and ledger run for every event. Figure: events recorded per second
+(median of the runs), next to the naive baseline's check-ins per second measured in
+the same run, on SQLite and on PostgreSQL.
+
+    .venv/bin/python -m bench.batch [--events 20000] [--runs 3] [--databases sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench import checkin_http, databases, servers
+from bench.load import drive
+
+TARGETS = {"sqlite": 20_000, "postgres": 5_000}
+BATCH = 1000
+PER_MEMBER = 9
+RECORD = """mutation($events: [EventRecordInput!]!) {
+  eventsRecord(input: {events: $events}) { recorded failed
+    results { userErrors { code message field } } } }"""
+
+
+def member_events(i: int, start: datetime) -> list[dict]:
+    member = f"mbr_{i + 1}"
+    at = start + timedelta(milliseconds=i)
+
+    def event(n: int, kind: str, attributes: dict | None = None) -> dict:
+        return {
+            "memberId": member,
+            "type": kind,
+            "idempotencyKey": f"{i}-{n}",
+            "community": "fans",
+            "occurredAt": (at + timedelta(microseconds=n)).isoformat(),
+            "attributes": attributes,
+        }
+
+    events = [event(0, "checkin")]
+    events += [event(1 + n, "message", {"length": 3 if n % 3 == 2 else 12}) for n in range(6)]
+    events.append(event(7, "order", {"amount": 95}))
+    events.append(event(8, "share_live"))
+    return events
+
+
+def batches(total: int, start: datetime) -> list[dict]:
+    events = [e for i in range(total // PER_MEMBER) for e in member_events(i, start)]
+    return [
+        {"query": RECORD, "variables": {"events": events[n : n + BATCH]}}
+        for n in range(0, len(events), BATCH)
+    ]
+
+
+def run(kind: str, tmp: Path, total: int) -> float:
+    """Events per second for `total` events through one server process."""
+    now = datetime.now(UTC)
+    with databases.scratch(kind, tmp, "batch") as url:
+        key = databases.prepare(url, total // PER_MEMBER, now=now - timedelta(minutes=2))
+        bodies = batches(total, now - timedelta(minutes=1))
+        port = servers.free_port()
+        proc = servers.jifen(url, port)
+        try:
+            result = drive(
+                f"http://127.0.0.1:{port}/graphql",
+                bodies,
+                headers={"authorization": f"Bearer {key}"},
+                concurrency=2,
+                ok=lambda b: "errors" not in b and b["data"]["eventsRecord"]["failed"] == 0,
+            )
+        finally:
+            servers.stop(proc)
+    if result.errors:
+        raise RuntimeError(f"{kind}: {result.errors} batches failed: {result.first_error}")
+    return sum(len(b["variables"]["events"]) for b in bodies) / result.seconds
+
+
+def measure(total: int, runs: int, kinds: list[str]) -> list[tuple[str, str, str, str]]:
+    figures: dict[str, list[float]] = {kind: [] for kind in kinds}
+    base: list[float] = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            base.append(checkin_http.run_baseline(Path(tmp), min(total // 10, 1000))[0])
+            for kind in kinds:
+                figures[kind].append(run(kind, Path(tmp), total))
+    base_rate = statistics.median(base)
+    rows = [("naive baseline check-ins (same run)", f"{base_rate:,.0f} req/s", "1.00", "baseline")]
+    for kind in kinds:
+        rate = statistics.median(figures[kind])
+        rows.append(
+            (
+                f"eventsRecord x{BATCH}, {kind}",
+                f"{rate:,.0f} events/s",
+                f"{rate / base_rate:.1f}",
+                f">= {TARGETS[kind]:,}/s",
+            )
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    args = parser.parse_args(argv)
+    for row in measure(args.events, args.runs, args.databases.split(",")):
+        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

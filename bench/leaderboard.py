@@ -1,0 +1,142 @@
+"""Benchmark 5: the week's top 100 by messages, with a million messages recorded.
+
+The database is filled directly with SQL: members, message events spread over the
+current week (a few members write a lot, most write a little), and the standings the
+engine keeps per event (day, week and month, program-wide and per community), summed
+from those same events. One server process answers `leaderboard(metric: "messages",
+period: WEEK, first: 100)` one request at a time from this process: p99 latency, next
+to the p99 of an empty query on the same server in the same run.
+
+    .venv/bin/python -m bench.leaderboard [--messages 1000000] [--members 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx2 as httpx
+
+from bench import servers
+from bench.history import p99, timed
+
+TARGET_MS = 20.0
+ZONE = ZoneInfo("Asia/Shanghai")  # the demo program's time zone
+TOP = """{ leaderboard(metric: "messages", period: WEEK, first: 100) {
+  rank score reachedAt member { id externalId displayName } } }"""
+
+
+def fill(url: str, messages: int, members: int) -> str:
+    """Members, their messages this week and the standings they make; an admin key."""
+    from server.core import auth
+    from server.core.periods import period_key
+    from server.store import migrate
+    from server.store.db import bind, database, open_database, write_transaction
+    from server.store.fields import _FORMAT
+
+    db = bind(open_database(url))
+    migrate.upgrade(db)
+    now = datetime.now(UTC)
+    local = now.astimezone(ZONE)
+    week_start = (local - timedelta(days=local.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    span = max((now - week_start).total_seconds() - 60, 60)
+    joined = (week_start - timedelta(days=30)).astimezone(UTC).strftime(_FORMAT)
+    with write_transaction():
+        _, key = auth.create_key(auth.Role.ADMIN, "bench", now=now)
+        database.obj.cursor().executemany(
+            "INSERT INTO member (id, external_id, display_name, joined_at, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(i, f"m{i}", f"Member {i}", joined, joined, joined) for i in range(1, members + 1)],
+        )
+    rng = random.Random(7)
+    scores: Counter = Counter()
+    reached: dict[tuple, str] = {}
+    times = sorted(rng.random() * span for _ in range(messages))
+    chunk = 100_000
+    for first in range(0, messages, chunk):
+        rows = []
+        for n in range(first, min(first + chunk, messages)):
+            member = min(int(rng.paretovariate(1.2)), members)  # a long tail of talkers
+            member = member if rng.random() < 0.3 else rng.randint(1, members)
+            at = week_start + timedelta(seconds=times[n])
+            stamp = at.astimezone(UTC).strftime(_FORMAT)
+            rows.append((n + 1, "message", member, "fans", stamp, stamp, '{"length":12}'))
+            day = at.date()
+            for period in ("day", "week", "month"):
+                for scope in ("", "fans"):
+                    standing = ("message", period_key(period, day), scope, member)
+                    scores[standing] += 1
+                    reached[standing] = stamp
+        with write_transaction():
+            database.obj.cursor().executemany(
+                "INSERT INTO event (id, type, member_id, community, occurred_at, recorded_at, "
+                "attributes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+    with write_transaction():
+        database.obj.cursor().executemany(
+            "INSERT INTO standing (metric, period, scope, member_id, score, reached_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(*k, score, reached[k]) for k, score in scores.items()],
+        )
+    database.execute_sql("ANALYZE")
+    db.close_all()
+    return key
+
+
+def measure(messages: int, members: int, requests: int) -> list[tuple[str, str, str, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'leaderboard.db'}"
+        key = fill(url, messages, members)
+        port = servers.free_port()
+        proc = servers.jifen(url, port)
+        endpoint = f"http://127.0.0.1:{port}/graphql"
+        try:
+            with httpx.Client(headers={"authorization": f"Bearer {key}"}, timeout=60) as client:
+                for _ in range(20):
+                    timed(client, endpoint, {"query": TOP})
+                floor = [
+                    timed(client, endpoint, {"query": "{ __typename }"})[0] for _ in range(requests)
+                ]
+                board = []
+                for _ in range(requests):
+                    seconds, data = timed(client, endpoint, {"query": TOP})
+                    board.append(seconds)
+                places = data["leaderboard"]
+                if len(places) != min(100, members) or places[0]["score"] < places[-1]["score"]:
+                    raise RuntimeError(f"unexpected board: {places[:3]}")
+        finally:
+            servers.stop(proc)
+    floor_ms, board_ms = p99(floor), p99(board)
+    return [
+        ("empty query p99 (floor)", f"{floor_ms:.2f} ms", "1.00", "baseline"),
+        (
+            f"week top 100 p99, {messages:,} messages",
+            f"{board_ms:.2f} ms",
+            f"{board_ms / floor_ms:.2f}",
+            f"< {TARGET_MS:.0f} ms",
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--members", type=int, default=50_000)
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args(argv)
+    for row in measure(args.messages, args.members, args.requests):
+        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>12}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
