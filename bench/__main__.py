@@ -1,7 +1,12 @@
 """Every benchmark, one table: figure, ratio to the baseline measured in the same run, target.
 
-.venv/bin/python -m bench            # the full runs (minutes)
-.venv/bin/python -m bench --tiny     # a smoke run on a tiny dataset (seconds)
+.venv/bin/python -m bench                 # the full runs (about half an hour)
+.venv/bin/python -m bench --tiny          # a smoke run on tiny datasets (a minute or two)
+.venv/bin/python -m bench --only batch,history
+
+Each benchmark also runs alone: `python -m bench.<name> --help`. PostgreSQL benchmarks
+use the server of JIFEN_TEST_PG_URL (default postgresql://postgres@127.0.0.1:5432/test)
+to create and drop scratch databases.
 """
 
 from __future__ import annotations
@@ -9,25 +14,82 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import time
+from collections.abc import Callable
 from contextlib import redirect_stdout
 
-from bench import checkin_http, rule_cost
+from bench import (
+    batch,
+    checkin_http,
+    contention,
+    history,
+    leaderboard,
+    memory,
+    realtime,
+    rule_cost,
+)
+
+Row = tuple[str, str, str, str]
+
+
+def _rule_cost(args: list[str]) -> list[Row]:
+    captured = io.StringIO()
+    with redirect_stdout(captured):
+        rule_cost.main(args)
+    rows = []
+    for line in captured.getvalue().splitlines()[1:]:
+        if line.startswith("("):
+            continue
+        name, rest = line[:44].rstrip(), line[44:].split()
+        rows.append((name, f"{rest[0]} {rest[1]}", rest[2], " ".join(rest[3:])))
+    return rows
+
+
+# name -> (full run, tiny run)
+BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] = {
+    "checkin_http": (lambda: checkin_http.measure(2000, 3), lambda: checkin_http.measure(50, 1)),
+    "batch": (
+        lambda: batch.measure(20_000, 3, ["sqlite", "postgres"]),
+        lambda: batch.measure(999, 1, ["sqlite", "postgres"]),
+    ),
+    "rule_cost": (
+        lambda: _rule_cost([]),
+        lambda: _rule_cost(["--campaigns", "20", "--events", "30", "--runs", "1"]),
+    ),
+    "history": (
+        lambda: history.measure(1_000_000, 400),
+        lambda: history.measure(20_000, 20),
+    ),
+    "leaderboard": (
+        lambda: leaderboard.measure(1_000_000, 50_000, 400),
+        lambda: leaderboard.measure(5_000, 500, 20),
+    ),
+    "realtime": (lambda: realtime.measure(1000), lambda: realtime.measure(20)),
+    "memory": (
+        lambda: memory.measure(1_000_000, 10_000),
+        lambda: memory.measure(3_000, 100),
+    ),
+    "contention": (lambda: contention.measure(4000, 3), lambda: contention.measure(160, 1)),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="a smoke run on a tiny dataset")
+    parser.add_argument("--tiny", action="store_true", help="a smoke run on tiny datasets")
+    parser.add_argument("--only", help=f"comma-separated, of: {', '.join(BENCHMARKS)}")
     args = parser.parse_args(argv)
-    print(f"{'benchmark':<44} {'figure':>18} {'ratio':>7} {'target':>9}")
-    rows = checkin_http.measure(50, 1) if args.tiny else checkin_http.measure(2000, 3)
-    for row in rows:
-        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>9}")
-    cost_args = ["--campaigns", "20", "--events", "30", "--runs", "1"] if args.tiny else []
-    captured = io.StringIO()
-    with redirect_stdout(captured):
-        rule_cost.main(cost_args)
-    for line in captured.getvalue().splitlines()[1:]:
-        print(line)
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    print(f"{'benchmark':<48} {'figure':>20} {'ratio':>7} {'target':>13}", flush=True)
+    for name in names:
+        began = time.monotonic()
+        print(f"[{name}] running...", file=sys.stderr, flush=True)
+        full, tiny = BENCHMARKS[name]
+        for row in (tiny if args.tiny else full)():
+            print(f"{row[0]:<48} {row[1]:>20} {row[2]:>7} {row[3]:>13}", flush=True)
+        print(f"[{name}] {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     return 0
 
 

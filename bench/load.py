@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,40 +34,57 @@ class LoadResult:
 
 
 async def _drive(
-    url: str, bodies: list[dict], headers: dict, concurrency: int, ok: Callable[[dict], bool]
+    urls: list[str],
+    bodies: list[dict],
+    headers: dict,
+    concurrency: int,
+    ok: Callable[[dict], bool],
+    lanes: bool,
 ) -> LoadResult:
-    queue: asyncio.Queue = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
+    shared: deque = deque(bodies)
+    # With lanes, worker n sends bodies n, n + concurrency, ... in order (one member each).
+    queues = [deque(bodies[n::concurrency]) for n in range(concurrency)] if lanes else None
     latencies: list[float] = []
     errors = 0
     first_error = ""
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: httpx.AsyncClient, url: str, queue: deque) -> None:
         nonlocal errors, first_error
-        while not queue.empty():
-            body = queue.get_nowait()
+        while queue:
+            body = queue.popleft()
             started = time.perf_counter()
             response = await client.post(url, json=body, headers=headers)
             latencies.append(time.perf_counter() - started)
             if response.status_code != 200 or not ok(response.json()):
                 errors += 1
-                first_error = first_error or f"{response.status_code} {response.text[:500]}"
+                first_error = first_error or f"{response.status_code} {response.text}"
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         began = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        await asyncio.gather(
+            *(
+                worker(client, urls[n % len(urls)], queues[n] if queues else shared)
+                for n in range(concurrency)
+            )
+        )
         elapsed = time.perf_counter() - began
     return LoadResult(len(bodies), elapsed, latencies, errors, first_error)
 
 
 def drive(
-    url: str,
+    url: str | list[str],
     bodies: list[dict],
     *,
     headers: dict | None = None,
     concurrency: int = 16,
     ok: Callable[[dict], bool] = lambda body: "errors" not in body,
+    lanes: bool = False,
 ) -> LoadResult:
-    return asyncio.run(_drive(url, bodies, headers or {}, concurrency, ok))
+    """Send `bodies` over `concurrency` connections; worker n uses url n (round robin).
+
+    `lanes`: worker n sends bodies n, n + concurrency, ... in that order, so requests
+    that must stay in order (one member's events) do.
+    """
+    urls = [url] if isinstance(url, str) else url
+    return asyncio.run(_drive(urls, bodies, headers or {}, concurrency, ok, lanes))

@@ -44,7 +44,9 @@ def start(
     raise RuntimeError(f"{command} did not start")
 
 
-def jifen(database_url: str, port: int) -> subprocess.Popen:
+def jifen(
+    database_url: str, port: int, *, rules: Path | None = None, env: dict | None = None
+) -> subprocess.Popen:
     return start(
         [
             sys.executable,
@@ -54,13 +56,14 @@ def jifen(database_url: str, port: int) -> subprocess.Popen:
             "--port",
             str(port),
             "--rules",
-            str(ROOT / "rules"),
+            str(rules or ROOT / "rules"),
         ],
         port,
         {
             "DATABASE_URL": database_url,
             "JIFEN_TICK_SECONDS": "0",
             "JIFEN_COST_BUDGET": "1000000000",
+            **(env or {}),
         },
     )
 

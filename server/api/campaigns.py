@@ -104,10 +104,9 @@ class Campaign:
 
     @strawberry.field(description="What is left of the budget; null without a budget.")
     def budget_left(self) -> int | None:
-        row = models.CampaignBudget.get_or_none(models.CampaignBudget.campaign == self.key())
-        if row is None or row.budget is None:
-            return None
-        return row.budget - row.spent
+        from server.core import budgets
+
+        return budgets.left(self.key())
 
     def _compiled(self):
         return rules.compile_version(self.row)

@@ -6,6 +6,7 @@ import os
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -71,6 +72,15 @@ class Schema(strawberry.Schema):
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
 
 
+# The depth and alias limits as validation rules built once: the limiter extensions build
+# new rule classes per instance, and new classes per request would make every request
+# miss the validation cache (which keys on the rules).
+LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
+
+
 def build_schema(introspection: bool = True) -> strawberry.Schema:
     """The schema; without introspection for deployments that turn it off."""
     return Schema(
@@ -81,8 +91,7 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         # Factories: a fresh extension per request (the caches are shared module-wide).
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: AddValidationRules(LIMIT_RULES),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             MaskUnexpected,

@@ -8,6 +8,7 @@ from peewee import fn
 
 from server.store.db import after_commit, on_rebind, transaction_memo
 from server.store.models import Account, AccountSlot
+from server.store.sql import Sql
 
 # Program accounts are touched by every award; on PostgreSQL one balance row would
 # serialize all writers behind its lock, so their balance is spread over slots.
@@ -59,6 +60,13 @@ def wallet(member_id: int, kind: AccountKind) -> Account:
     return Account.get(Account.key == wallet_key(kind, member_id))
 
 
+_WALLET_COLUMNS = ("id", "key", "kind", "member", "campaign", "balance", "slots")
+_WALLET = Sql(
+    f"SELECT {', '.join(c if c != 'member' else 'member_id' for c in _WALLET_COLUMNS)} "
+    "FROM account WHERE key = ?"
+)
+
+
 def posting_wallet(member_id: int, kind: AccountKind) -> Account:
     """The wallet to name in a ledger leg, looked up once per transaction.
 
@@ -67,7 +75,10 @@ def posting_wallet(member_id: int, kind: AccountKind) -> Account:
     memo = transaction_memo()
     key = ("wallet", member_id, kind)
     if key not in memo:
-        memo[key] = wallet(member_id, kind)
+        row = _WALLET.one(wallet_key(kind, member_id))
+        if row is None:
+            raise Account.DoesNotExist(f"no {kind.value} wallet for member {member_id}")
+        memo[key] = Account(**dict(zip(_WALLET_COLUMNS, row, strict=True)))
     return memo[key]
 
 

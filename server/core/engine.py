@@ -18,29 +18,26 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR
 from typing import Any, Protocol
 
-from peewee import Case
-
 from dsl.ast import Streak
 from dsl.compiler import CompiledCampaign, CompiledMultiplier, CompiledRule, Facts
-from server.core import accounts, notify, standings
+from server.core import accounts, budgets, notify, standings
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post
 from server.core.periods import period_key
 from server.core.program import ProgramSettings
 from server.core.rules import InForce, book
+from server.store import sql
 from server.store.db import transaction_memo
 from server.store.models import (
     AwardLink,
-    CampaignBudget,
     Event,
     LedgerTransaction,
     Member,
-    MemberCounter,
     MessageMemory,
-    PeriodCounter,
     Review,
 )
+from server.store.sql import Sql
 
 
 @dataclass(frozen=True)
@@ -314,63 +311,53 @@ def _spam(event: Event, attributes: dict) -> str | None:
     return None
 
 
+_COUNTER = Sql(
+    "SELECT total, active, streak, last_day, last_at FROM member_counter "
+    "WHERE member_id = ? AND event_type = ?"
+)
+_COUNTER_NEW = Sql(
+    "INSERT INTO member_counter (member_id, event_type, total, active, streak, last_day, "
+    "last_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# `active` moves by difference: a referral revoked meanwhile must stay revoked.
+_COUNTER_MOVE = Sql(
+    "UPDATE member_counter SET total = ?, active = active + 1, streak = ?, last_day = ?, "
+    "last_at = ? WHERE member_id = ? AND event_type = ?"
+)
+_USED = Sql(
+    "SELECT times, points FROM period_counter WHERE member_id = ? AND scope = ? AND period = ?"
+)
+_ADD_USE = Sql(
+    "INSERT INTO period_counter (member_id, scope, period, times, points) "
+    "VALUES (?, ?, ?, 1, ?) ON CONFLICT (member_id, scope, period) "
+    "DO UPDATE SET times = period_counter.times + 1, points = period_counter.points + ?"
+)
+_JOINED = Sql("SELECT joined_at FROM member WHERE id = ?")
+
+
 class DatabaseStore:
     """The engine's counts and budgets in the database, inside the caller's transaction."""
 
     def counter(self, member_id: int, event_type: str) -> Counter | None:
-        row = MemberCounter.get_or_none(
-            MemberCounter.member == member_id, MemberCounter.event_type == event_type
-        )
+        row = _COUNTER.one(member_id, event_type)
         if row is None:
             return None
-        return Counter(row.total, row.active, row.streak, row.last_day, row.last_at)
+        total, active, streak, last_day, last_at = row
+        return Counter(total, active, streak, sql.read_date(last_day), sql.read_instant(last_at))
 
     def save_counter(self, member_id: int, event_type: str, c: Counter, new: bool) -> None:
-        values = {
-            "total": c.total,
-            "active": c.active,
-            "streak": c.streak,
-            "last_day": c.last_day,
-            "last_at": c.last_at,
-        }
+        last_day, last_at = sql.day(c.last_day), sql.instant(c.last_at)
         if new:
-            MemberCounter.create(member=member_id, event_type=event_type, **values)
-            return
-        # `active` moves by difference: a referral revoked meanwhile must stay revoked.
-        (
-            MemberCounter.update(
-                total=c.total,
-                active=MemberCounter.active + 1,
-                streak=c.streak,
-                last_day=c.last_day,
-                last_at=c.last_at,
-            )
-            .where(MemberCounter.member == member_id, MemberCounter.event_type == event_type)
-            .execute()
-        )
+            _COUNTER_NEW.run(member_id, event_type, c.total, c.active, c.streak, last_day, last_at)
+        else:
+            _COUNTER_MOVE.run(c.total, c.streak, last_day, last_at, member_id, event_type)
 
     def used(self, member_id: int, scope: str, period: str) -> tuple[int, int]:
-        row = PeriodCounter.get_or_none(
-            PeriodCounter.member == member_id,
-            PeriodCounter.scope == scope,
-            PeriodCounter.period == period,
-        )
-        return (row.times, row.points) if row is not None else (0, 0)
+        row = _USED.one(member_id, scope, period)
+        return (row[0], row[1]) if row is not None else (0, 0)
 
     def add_use(self, member_id: int, scope: str, period: str, points: int) -> None:
-        (
-            PeriodCounter.insert(
-                member=member_id, scope=scope, period=period, times=1, points=points
-            )
-            .on_conflict(
-                conflict_target=[PeriodCounter.member, PeriodCounter.scope, PeriodCounter.period],
-                update={
-                    PeriodCounter.times: PeriodCounter.times + 1,
-                    PeriodCounter.points: PeriodCounter.points + points,
-                },
-            )
-            .execute()
-        )
+        _ADD_USE.run(member_id, scope, period, points, points)
 
     def take_budget(self, campaign: CompiledCampaign, points: int) -> int:
         return take_budget(campaign.key, points)
@@ -378,7 +365,7 @@ class DatabaseStore:
     def joined_at(self, member_id: int) -> datetime | None:
         memo = transaction_memo()
         if ("joined", member_id) not in memo:
-            memo["joined", member_id] = Member.get_by_id(member_id).joined_at
+            memo["joined", member_id] = sql.read_instant(_JOINED.one(member_id)[0])
         return memo["joined", member_id]
 
 
@@ -387,24 +374,12 @@ DB = DatabaseStore()
 
 def take_budget(campaign: str, points: int) -> int:
     """Take up to `points` from a campaign's budget; returns what was taken (maybe 0)."""
-    left = CampaignBudget.budget - CampaignBudget.spent
-    take = Case(None, [(left < points, left)], points)
-    rows = list(
-        CampaignBudget.update(last_take=take, spent=CampaignBudget.spent + take)
-        .where(CampaignBudget.campaign == campaign, CampaignBudget.budget.is_null(False))
-        .returning(CampaignBudget.last_take)
-        .execute()
-    )
-    return int(rows[0].last_take) if rows else points
+    return budgets.take(campaign, points)
 
 
 def release_budget(campaign: str, points: int) -> None:
     """Give back budget when an award is taken back."""
-    (
-        CampaignBudget.update(spent=CampaignBudget.spent - points)
-        .where(CampaignBudget.campaign == campaign, CampaignBudget.budget.is_null(False))
-        .execute()
-    )
+    budgets.give_back(campaign, points)
 
 
 def _pay(g: Grant, event: Event, settings: ProgramSettings, now: datetime) -> LedgerTransaction:

@@ -7,13 +7,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import IntegrityError
-
 from server.core import engine, members
 from server.core.errors import DomainError, ErrorCode
 from server.core.program import ProgramSettings
-from server.store.db import database, transaction_memo
-from server.store.models import Checkin, Event
+from server.store import sql
+from server.store.db import transaction_memo
+from server.store.models import Event
+from server.store.sql import Sql
 
 BUILT_IN = ("checkin", "message", "referral", "join", "leave", "order", "task", "birthday")
 # Recorded by the program itself: through memberUpsert/memberLeave, or by the scheduler.
@@ -28,6 +28,18 @@ EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_ATTRIBUTES_BYTES = 4096
 # How far ahead of the server's clock a client's occurredAt may be.
 CLOCK_SKEW = timedelta(minutes=5)
+
+
+_MEMBER = Sql("SELECT joined_at FROM member WHERE id = ?")
+_INSERT = Sql(
+    "INSERT INTO event (type, member_id, community, occurred_at, recorded_at, attributes) "
+    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+)
+# One check-in per member and local day: the unique (member, day) decides.
+_CHECKIN = Sql(
+    "INSERT INTO checkin (member_id, day, event_id) VALUES (?, ?, ?) "
+    "ON CONFLICT (member_id, day) DO NOTHING"
+)
 
 
 def check_type(event_type: str) -> str:
@@ -85,26 +97,33 @@ def record(
         )
     if occurred_at > now + CLOCK_SKEW:
         raise DomainError(ErrorCode.EVENT_OUT_OF_ORDER, "occurredAt is in the future", "occurredAt")
-    member = members.get(member_id)
-    transaction_memo()["joined", member.id] = member.joined_at  # the rules may ask
-    event = Event.create(
+    found = _MEMBER.one(member_id)
+    if found is None:
+        raise DomainError(ErrorCode.MEMBER_NOT_FOUND, f"no member with id {member_id}", "memberId")
+    transaction_memo()["joined", member_id] = sql.read_instant(found[0])  # the rules may ask
+    event = Event(
         type=event_type,
-        member=member.id,
+        member=member_id,
         community=community,
         occurred_at=occurred_at,
         recorded_at=now,
         attributes=attributes,
     )
+    event.id = _INSERT.one(
+        event_type,
+        member_id,
+        community,
+        sql.instant(occurred_at),
+        sql.instant(now),
+        sql.document(attributes),
+    )[0]
     if event_type == "checkin":
         day = settings.local_day(occurred_at)
-        try:
-            with database.atomic():
-                Checkin.create(member=member.id, day=day, event=event.id)
-        except IntegrityError as exc:
+        if not _CHECKIN.count(member_id, sql.day(day), event.id):
             raise DomainError(
                 ErrorCode.ALREADY_CHECKED_IN,
                 f"already checked in on {day.isoformat()} ({settings.timezone})",
                 "occurredAt",
-            ) from exc
+            )
     engine.process(event, settings, now=now, reviewed=reviewed)
     return event

@@ -10,10 +10,17 @@ from datetime import datetime
 from typing import Any
 
 from server.core.errors import DomainError, ErrorCode
-from server.store.db import database, write_transaction
+from server.store import sql
+from server.store.db import write_transaction
 from server.store.models import IdempotencyKey
+from server.store.sql import Sql
 
 MAX_KEY_LENGTH = 200
+_CLAIM = Sql(
+    "INSERT INTO idempotency_key (key, operation, request_hash, created_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+_RESULT = Sql("UPDATE idempotency_key SET result_id = ? WHERE key = ?")
 
 
 @dataclass(frozen=True)
@@ -64,20 +71,13 @@ def run_once(
     for _ in range(5):
         try:
             with write_transaction():
-                claim = IdempotencyKey.insert(
-                    key=key, operation=operation, request_hash=digest, created_at=now
-                ).on_conflict_ignore()
-                if database.execute(claim).rowcount != 1:
+                if not _CLAIM.count(key, operation, digest, sql.instant(now)):
                     row = IdempotencyKey.get_or_none(IdempotencyKey.key == key)
                     if row is None:
                         raise _KeyTaken  # its first request rolled back meanwhile
                     return _replay(row, operation, digest)
                 result_id = work()
-                (
-                    IdempotencyKey.update(result_id=result_id)
-                    .where(IdempotencyKey.key == key)
-                    .execute()
-                )
+                _RESULT.run(result_id, key)
                 return Outcome(result_id, replayed=False)
         except _KeyTaken:
             continue

@@ -16,15 +16,16 @@ from peewee import IntegrityError
 from server.core import notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
+from server.store import sql
 from server.store.db import database, transaction_memo
 from server.store.models import (
     Account,
-    AccountSlot,
     LedgerTransaction,
     Lot,
     LotUse,
     Posting,
 )
+from server.store.sql import Sql
 
 MAX_POINTS = 1_000_000_000  # one movement; keeps sums far from 64-bit limits
 
@@ -58,6 +59,26 @@ class Leg:
     claimed_lot: int | None = None
 
 
+_TRANSACTION = Sql(
+    "INSERT INTO ledger_transaction (kind, member_id, created_at, event_id, campaign, "
+    "campaign_version, rule_line, rule_text, actor, approver, reason, reverses_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_MOVE = Sql("UPDATE account SET balance = balance + ? WHERE id = ? RETURNING balance")
+_SPEND = Sql(
+    "UPDATE account SET balance = balance + ? WHERE id = ? AND balance >= ? RETURNING balance"
+)
+_MOVE_SLOT = Sql("UPDATE account_slot SET balance = balance + ? WHERE account_id = ? AND slot = ?")
+_POSTING = Sql(
+    "INSERT INTO posting (txn_id, account_id, amount, member_id, created_at, balance_after) "
+    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_LOT = Sql(
+    "INSERT INTO lot (member_id, posting_id, amount, remaining, earned_at, expires_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 def post(
     kind: str,
     legs: Sequence[Leg],
@@ -73,7 +94,7 @@ def post(
         raise ValueError(f"unbalanced transaction {kind}: {[leg.amount for leg in legs]}")
     if any(leg.amount == 0 or abs(leg.amount) > MAX_POINTS for leg in legs):
         raise ValueError(f"posting amounts must be in 1..{MAX_POINTS}")
-    txn = LedgerTransaction.create(
+    txn = LedgerTransaction(
         kind=kind,
         member=member_id,
         created_at=now,
@@ -87,6 +108,20 @@ def post(
         reason=cause.reason,
         reverses=reverses,
     )
+    txn.id = _TRANSACTION.one(
+        kind,
+        member_id,
+        sql.instant(now),
+        cause.event_id,
+        cause.campaign,
+        cause.campaign_version,
+        cause.rule_line,
+        cause.rule_text,
+        cause.actor,
+        cause.approver,
+        cause.reason,
+        reverses.id if reverses is not None else None,
+    )[0]
     # Member rows first, in a fixed order (no deadlocks); program rows last, so their
     # row locks are held for the shortest time.
     ordered = sorted(legs, key=lambda leg: (leg.account.member_id is None, leg.account.id))
@@ -133,16 +168,16 @@ def _post_to_wallet(
     txn: LedgerTransaction, leg: Leg, now: datetime, expires_at: datetime | None
 ) -> int:
     account, amount = leg.account, leg.amount
-    update = Account.update(balance=Account.balance + amount).where(Account.id == account.id)
-    if amount < 0 and leg.spend:
-        update = update.where(Account.balance >= -amount)
-    rows = list(update.returning(Account.balance).execute())
-    if not rows:
+    if amount < 0 and leg.spend:  # a spend may not take the wallet below zero
+        row = _SPEND.one(amount, account.id, -amount)
+    else:
+        row = _MOVE.one(amount, account.id)
+    if row is None:
         raise DomainError(
             ErrorCode.INSUFFICIENT_POINTS, f"not enough points: {-amount} needed", "points"
         )
-    after = rows[0].balance
-    posting = Posting.create(
+    after = row[0]
+    posting = Posting(
         txn=txn,
         account=account.id,
         amount=amount,
@@ -150,6 +185,9 @@ def _post_to_wallet(
         created_at=now,
         balance_after=after,
     )
+    posting.id = _POSTING.one(
+        txn.id, account.id, amount, account.member_id, sql.instant(now), after
+    )[0]
     if account.kind == AccountKind.AVAILABLE.value:
         _lots(posting, leg, amount, after, now, expires_at)
     return after
@@ -174,18 +212,10 @@ def _post_to_program(txn: LedgerTransaction, leg: Leg, member_id: int | None) ->
         # batch of events) then holds one slot row of each program account, and two
         # concurrent ones rarely meet there, instead of locking slots in crossing orders.
         slot = transaction_memo().setdefault("slot", random.randrange(1 << 30)) % account.slots
-        (
-            AccountSlot.update(balance=AccountSlot.balance + leg.amount)
-            .where(AccountSlot.account == account.id, AccountSlot.slot == slot)
-            .execute()
-        )
+        _MOVE_SLOT.run(leg.amount, account.id, slot)
     else:
-        Account.update(balance=Account.balance + leg.amount).where(
-            Account.id == account.id
-        ).execute()
-    Posting.create(
-        txn=txn, account=account.id, amount=leg.amount, member=None, created_at=txn.created_at
-    )
+        _MOVE.run(leg.amount, account.id)
+    _POSTING.run(txn.id, account.id, leg.amount, None, sql.instant(txn.created_at), None)
 
 
 def _credit_lots(
@@ -205,13 +235,13 @@ def _credit_lots(
         Lot.update(remaining=Lot.remaining + give).where(Lot.id == use.lot_id).execute()
         to_place -= give
     if to_place > 0 or not restore:
-        Lot.create(
-            member=posting.member_id,
-            posting=posting,
-            amount=amount,
-            remaining=to_place,
-            earned_at=now,
-            expires_at=expires_at,
+        _LOT.run(
+            posting.member_id,
+            posting.id,
+            amount,
+            to_place,
+            sql.instant(now),
+            sql.instant(expires_at),
         )
 
 

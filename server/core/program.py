@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from server.store.models import Setting
+from server.store.sql import Sql
 
 _KEY = "program"
 
@@ -39,12 +40,15 @@ class ProgramSettings:
         return earned_at + timedelta(days=self.points_expire_days)
 
 
+_LOAD = Sql("SELECT value FROM setting WHERE key = ?")
+
+
 def load() -> ProgramSettings:
     """The settings in force."""
-    row = Setting.get_or_none(Setting.key == _KEY)
+    row = _LOAD.one(_KEY)  # every request: plain SQL, see server/store/sql.py
     if row is None:
         return ProgramSettings()
-    return ProgramSettings(**json.loads(row.value))
+    return ProgramSettings(**json.loads(row[0]))
 
 
 def save(settings: ProgramSettings) -> None:

@@ -20,10 +20,11 @@ from dsl.compiler import (
 )
 from dsl.errors import Diagnostic, RulesError
 from dsl.parser import parse
-from server.core import audit, program
+from server.core import audit, budgets, program
 from server.core.program import ProgramSettings
 from server.store.db import transaction_memo
-from server.store.models import CampaignBudget, CampaignVersion, Setting
+from server.store.models import CampaignVersion, Setting
+from server.store.sql import Sql
 
 _GENERATION = "rules_generation"
 
@@ -73,14 +74,7 @@ def publish(
             activated_at=now,
             actor=actor,
         )
-        (
-            CampaignBudget.insert(campaign=key, budget=campaign.budget)
-            .on_conflict(
-                conflict_target=[CampaignBudget.campaign],
-                update={CampaignBudget.budget: campaign.budget},
-            )
-            .execute()
-        )
+        budgets.set_budget(key, campaign.budget)
         out.append(Published(key, version, changed=True))
     for key in _live_campaigns() - set(compiled.campaigns):
         latest = _latest(key)
@@ -172,6 +166,9 @@ class InForce:
 EMPTY = InForce(None, {}, {})
 
 
+_SETTING = Sql("SELECT value FROM setting WHERE key = ?")
+
+
 class RuleBook:
     """Every published version, compiled once per process and reloaded after a publish."""
 
@@ -192,8 +189,8 @@ class RuleBook:
         if memo.get("rule-book") is self:
             return  # checked already in this transaction
         memo["rule-book"] = self
-        row = Setting.get_or_none(Setting.key == _GENERATION)
-        generation = row.value if row else None
+        row = _SETTING.one(_GENERATION)
+        generation = row[0] if row else None
         if generation == self._generation:
             return
         with self._lock:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-
-from peewee import EXCLUDED
+from functools import cache
 
 from server.core.periods import period_key
-from server.store.models import Standing
+from server.store import sql
+from server.store.sql import Sql
 
 PERIODS = ("day", "week", "month")
 
@@ -18,26 +18,20 @@ def count(
     """Add to a member's score in the day, week and month of `day`, overall and in the
     community: one statement (inside the caller's transaction)."""
     scopes = ("", community) if community else ("",)
-    rows = [
-        {
-            "metric": metric,
-            "period": period_key(period, day),
-            "scope": scope,
-            "member": member_id,
-            "score": amount,
-            "reached_at": at,
-        }
-        for period in PERIODS
-        for scope in scopes
-    ]
-    (
-        Standing.insert_many(rows)
-        .on_conflict(
-            conflict_target=[Standing.metric, Standing.period, Standing.scope, Standing.member],
-            update={
-                Standing.score: Standing.score + EXCLUDED.score,
-                Standing.reached_at: EXCLUDED.reached_at,
-            },
-        )
-        .execute()
+    stamp = sql.instant(at)
+    params: list = []
+    for period in PERIODS:
+        key = period_key(period, day)
+        for scope in scopes:
+            params += (metric, key, scope, member_id, amount, stamp)
+    _upsert(len(PERIODS) * len(scopes)).run(*params)
+
+
+@cache
+def _upsert(rows: int) -> Sql:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return Sql(
+        f"INSERT INTO standing (metric, period, scope, member_id, score, reached_at) "
+        f"VALUES {values} ON CONFLICT (metric, period, scope, member_id) DO UPDATE SET "
+        f"score = standing.score + excluded.score, reached_at = excluded.reached_at"
     )

@@ -126,8 +126,7 @@ def _checkin_worker(url, barrier, results, member_ids):
 
 
 def test_a_budget_is_exact_under_concurrent_awards(db, db_url, clock):
-    from server.core import rules
-    from server.store.models import CampaignBudget
+    from server.core import budgets, rules
 
     with write_transaction():
         rules.publish(
@@ -153,7 +152,7 @@ def test_a_budget_is_exact_under_concurrent_awards(db, db_url, clock):
     assert [r for r in out if r[0] == "crash"] == []
     issued = -accounts.balance(accounts.program_account(AccountKind.ISSUANCE, "tiny"))
     assert issued == 51
-    assert CampaignBudget.get_by_id("tiny").spent == 51
+    assert budgets.spent("tiny") == 51 and budgets.left("tiny") == 0
     awards = sorted(accounts.wallet(i, AccountKind.AVAILABLE).balance for i in ids)
     assert awards.count(2) == 25 and awards.count(1) == 1 and sum(awards) == 51
     assert verify().ok

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 from playhouse.schema_diff import diff_models
 
+from server.core import budgets
 from server.core.verify import verify
 from server.store import migrate
 from server.store.db import bind, open_database
-from server.store.models import ALL_MODELS, Lot, Member, Posting
+from server.store.models import ALL_MODELS, CampaignBudget, Lot, Member, Posting
 
 
 def test_migrated_schema_matches_the_models(empty_db_url):
@@ -52,6 +53,20 @@ def test_a_database_from_the_first_version_upgrades_without_losing_data(empty_db
     assert Lot.get().remaining == 70
     assert verify().ok
     assert not diff_models(db, ALL_MODELS)
+    db.close_all()
+
+
+def test_budgets_spent_before_shares_existed_stay_spent(empty_db_url):
+    db = bind(open_database(empty_db_url))
+    assert migrate.upgrade(db, target="0006_audit_and_abuse")
+    db.execute_sql(
+        "INSERT INTO campaign_budget (campaign, budget, spent, last_take) VALUES "
+        "('golden', 200000, 123457, 0), ('open', NULL, 0, 0)"
+    )
+    assert migrate.upgrade(db) == ["0007_budget_shares"]
+    assert budgets.spent("golden") == 123457 and budgets.left("golden") == 200000 - 123457
+    assert budgets.left("open") is None
+    assert CampaignBudget.get_by_id("golden").spent == 0
     db.close_all()
 
 

@@ -30,6 +30,7 @@ from server.store.models.ledger import (
 from server.store.models.rules import (
     AwardLink,
     CampaignBudget,
+    CampaignBudgetShare,
     CampaignVersion,
     MemberCounter,
     PeriodCounter,
@@ -61,6 +62,7 @@ ALL_MODELS = [
     IdempotencyKey,
     CampaignVersion,
     CampaignBudget,
+    CampaignBudgetShare,
     MemberCounter,
     PeriodCounter,
     AwardLink,
@@ -91,6 +93,7 @@ __all__ = [
     "AwardLink",
     "BaseModel",
     "CampaignBudget",
+    "CampaignBudgetShare",
     "CampaignVersion",
     "CatalogItem",
     "Checkin",

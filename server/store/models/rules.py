@@ -35,12 +35,27 @@ class CampaignVersion(BaseModel):
 
 
 class CampaignBudget(BaseModel):
-    """What a campaign may still issue. The one row every award of the campaign touches."""
+    """A campaign's budget as published; what is spent is kept in its shares (below)."""
 
     campaign = CharField(max_length=64, primary_key=True)
     budget = BigIntegerField(null=True)
+    spent = BigIntegerField(default=0)  # before migration 0007 only; 0 since
+    last_take = BigIntegerField(default=0)
+
+
+class CampaignBudgetShare(BaseModel):
+    """One of a budgeted campaign's shares: an award takes from the share its transaction
+    drew, so concurrent writers update different rows. Only the sums mean anything."""
+
+    campaign = CharField(max_length=64)
+    share = IntegerField()
+    budget = BigIntegerField()
     spent = BigIntegerField(default=0)
     last_take = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "campaign_budget_share"
+        primary_key = CompositeKey("campaign", "share")
 
 
 class MemberCounter(BaseModel):
