@@ -49,7 +49,7 @@ def _rule_cost(args: list[str]) -> list[Row]:
 BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] = {
     "checkin_http": (lambda: checkin_http.measure(2000, 3), lambda: checkin_http.measure(50, 1)),
     "batch": (
-        lambda: batch.measure(20_000, 3, ["sqlite", "postgres"]),
+        lambda: batch.measure(10_000, 3, ["sqlite", "postgres"]),
         lambda: batch.measure(999, 1, ["sqlite", "postgres"]),
     ),
     "rule_cost": (
@@ -69,7 +69,7 @@ BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] =
         lambda: memory.measure(1_000_000, 10_000),
         lambda: memory.measure(3_000, 100),
     ),
-    "contention": (lambda: contention.measure(4000, 3), lambda: contention.measure(160, 1)),
+    "contention": (lambda: contention.measure(2000, 3), lambda: contention.measure(160, 1)),
 }
 
 

@@ -16,11 +16,13 @@ row (`JIFEN_BUDGET_SHARES=1`, the design before) and in 16 shares (the default):
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,17 +78,19 @@ class LockSampler:
         self.connection = psycopg.connect(url, autocommit=True)
         self.database = database
         self.samples: list[int] = []
+        self.waiting_on: Counter = Counter()  # statement -> samples it was seen waiting
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            row = self.connection.execute(
-                "SELECT count(*) FROM pg_stat_activity "
+            rows = self.connection.execute(
+                "SELECT left(query, 60) FROM pg_stat_activity "
                 "WHERE datname = %s AND wait_event_type = 'Lock'",
                 (self.database,),
-            ).fetchone()
-            self.samples.append(row[0])
+            ).fetchall()
+            self.samples.append(len(rows))
+            self.waiting_on.update(r[0] for r in rows)
             time.sleep(0.005)
 
     def __enter__(self) -> LockSampler:
@@ -154,6 +158,11 @@ def run(requests: int, processes: int, shares: int) -> tuple[float, float, float
         if result.errors:
             raise RuntimeError(f"{result.errors} requests failed: {result.first_error[:500]}")
         check_exact(url, budget)
+    if os.environ.get("JIFEN_BENCH_LOG"):
+        print(
+            f"{processes} proc, {shares} shares: {sampler.waiting_on.most_common(4)}",
+            file=sys.stderr,
+        )
     samples = sampler.samples or [0]
     waiting = statistics.mean(samples)
     busy = sum(1 for s in samples if s) / len(samples)

@@ -32,6 +32,18 @@ _TAKE_WHOLE = Sql(
     "  WHERE campaign = ? AND share = ? AND budget - spent >= ? FOR UPDATE SKIP LOCKED) "
     "RETURNING spent",
 )
+# All of it from any other share that has it and that nobody holds (the first such).
+_TAKE_ELSEWHERE = Sql(
+    "UPDATE campaign_budget_share SET spent = spent + ? "
+    "WHERE campaign = ? AND share = (SELECT share FROM campaign_budget_share "
+    "  WHERE campaign = ? AND budget - spent >= ? ORDER BY share LIMIT 1) "
+    "RETURNING share",
+    postgres="UPDATE campaign_budget_share SET spent = spent + ? "
+    "WHERE (campaign, share) IN (SELECT campaign, share FROM campaign_budget_share "
+    "  WHERE campaign = ? AND budget - spent >= ? ORDER BY share LIMIT 1 "
+    "  FOR UPDATE SKIP LOCKED) "
+    "RETURNING share",
+)
 # What the share still has, up to what is wanted; shares already empty are not touched.
 _TAKE_PART = Sql(
     "UPDATE campaign_budget_share SET "
@@ -53,18 +65,29 @@ _TOTALS = Sql(
 
 def drawn_share() -> int:
     """This transaction's share (0..SHARES-1), drawn once per transaction."""
-    return transaction_memo().setdefault("slot", random.randrange(1 << 30)) % SHARES
+    memo = transaction_memo()
+    if "share" not in memo:
+        memo["share"] = memo.setdefault("slot", random.randrange(1 << 30)) % SHARES
+    return memo["share"]
 
 
 def take(campaign: str, points: int) -> int:
     """Take up to `points` from the campaign's budget; what was taken (maybe 0).
 
-    First all of it from this transaction's share. If that share is short (or busy), a
-    little from each share with something left, in share order: a fixed order, so two
-    transactions doing this never wait on each other in a circle. A campaign without a
-    budget has no shares: all `points` are granted.
+    First all of it from this transaction's share; if that share is short or busy, all
+    of it from the first share that has it and is free. Only when none has (the budget
+    is nearly spent) a little from each share with something left, waiting for each in
+    share order: a fixed order, so two transactions never wait on each other in a circle.
+    A campaign without a budget has no shares: all `points` are granted.
     """
     if _TAKE_WHOLE.one(points, campaign, drawn_share(), points) is not None:
+        return points
+    if is_postgres():
+        moved = _TAKE_ELSEWHERE.one(points, campaign, points)
+    else:
+        moved = _TAKE_ELSEWHERE.one(points, campaign, campaign, points)
+    if moved is not None:
+        transaction_memo()["share"] = moved[0]  # this transaction holds it now: stay there
         return points
     if not budgeted(campaign):
         return points

@@ -76,3 +76,10 @@ def test_budget_given_back_can_be_awarded_again(db):
         budgets.give_back("c", 4)
     assert budgets.left("c") == 4
     assert take("c", 5, 3) == 4
+
+
+def test_an_award_its_share_cannot_pay_goes_whole_to_the_first_share_that_can(db):
+    publish("c", 160)
+    assert take("c", 8, 5) == 8  # share 5 has 2 left
+    assert take("c", 5, 5) == 5  # share 5 is short: share 0 pays it all
+    assert {r.share: r.spent for r in CampaignBudgetShare.select() if r.spent} == {5: 8, 0: 5}
