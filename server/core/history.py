@@ -110,16 +110,20 @@ def summary(
         for row in rows:
             row.outstanding = owed_at_until
         return Summary(rows, owed_at_until)
-    buckets = _buckets(since, until, group_by, settings)
     result = Summary(outstanding=owed_at_until)
-    owed = _outstanding_at(since)
-    for start, end, label in buckets:
+    moved = []
+    for start, end, label in _buckets(since, until, group_by, settings):
         flows = _flows(start, end, None)
         row = flows[0] if flows else SummaryRow(label)
         row.group, row.since, row.until = label, start, end
-        owed += _member_flow(start, end)
-        row.outstanding = owed
+        moved.append(_member_flow(start, end))
         result.rows.append(row)
+    # What was owed at the start is what is owed at the end less what moved in between:
+    # no second pass over everything posted since `since`.
+    owed = owed_at_until - sum(moved)
+    for row, flow in zip(result.rows, moved, strict=True):
+        owed += flow
+        row.outstanding = owed
     return result
 
 
@@ -129,11 +133,12 @@ def _flows(since: datetime, until: datetime, column) -> list[SummaryRow]:
         Posting.select(key.alias("grp"), Account.kind, fn.SUM(Posting.amount).alias("total"))
         .join(Account)
         .switch(Posting)
-        .join(LedgerTransaction)
         .where(Posting.member.is_null(), Posting.created_at >= since, Posting.created_at < until)
         .group_by(key, Account.kind)
-        .tuples()
     )
+    if column is not None:  # by campaign or kind: the transaction says which
+        amounts = amounts.join(LedgerTransaction)
+    amounts = amounts.tuples()
     rows: dict[str, SummaryRow] = {}
     for grp, kind, total in amounts:
         row = rows.setdefault(grp or "", SummaryRow(grp or ""))
@@ -146,13 +151,14 @@ def _flows(since: datetime, until: datetime, column) -> list[SummaryRow]:
             row.expired += total
     counts = (
         Posting.select(key.alias("grp"), fn.COUNT(Posting.member.distinct()))
-        .join(LedgerTransaction)
         .where(
             Posting.member.is_null(False), Posting.created_at >= since, Posting.created_at < until
         )
         .group_by(key)
-        .tuples()
     )
+    if column is not None:
+        counts = counts.join(LedgerTransaction)
+    counts = counts.tuples()
     for grp, n in counts:
         rows.setdefault(grp or "", SummaryRow(grp or "")).members = int(n)
     return sorted(rows.values(), key=lambda r: r.group)

@@ -66,7 +66,7 @@ def read_instant(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.strptime(value, _FORMAT) if "." in value else datetime.fromisoformat(value)
+        value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

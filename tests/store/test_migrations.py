@@ -63,7 +63,7 @@ def test_budgets_spent_before_shares_existed_stay_spent(empty_db_url):
         "INSERT INTO campaign_budget (campaign, budget, spent, last_take) VALUES "
         "('golden', 200000, 123457, 0), ('open', NULL, 0, 0)"
     )
-    assert migrate.upgrade(db) == ["0007_budget_shares"]
+    assert migrate.upgrade(db)[0] == "0007_budget_shares"
     assert budgets.spent("golden") == 123457 and budgets.left("golden") == 200000 - 123457
     assert budgets.left("open") is None
     assert CampaignBudget.get_by_id("golden").spent == 0

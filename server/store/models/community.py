@@ -28,7 +28,21 @@ class Standing(BaseModel):
 
     class Meta:
         primary_key = CompositeKey("metric", "period", "scope", "member")
-        indexes = ((("metric", "period", "scope", "score", "reached_at"), False),)
+
+
+# A board read in its own order (best first, ties to who got there first): the top 100
+# is the first 100 entries of the index, however many members have a score (0008).
+Standing.add_index(
+    Standing.index(
+        Standing.metric,
+        Standing.period,
+        Standing.scope,
+        Standing.score.desc(),
+        Standing.reached_at,
+        Standing.member,
+        name="standing_board",
+    )
+)
 
 
 class PeriodPayout(BaseModel):
