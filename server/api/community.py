@@ -35,12 +35,12 @@ class LeaderboardEntry:
     reached_at: datetime = strawberry.field(description="When the score got there.")
 
 
-def entry(place: leaderboard.Place) -> LeaderboardEntry:
+def entry(place: leaderboard.Place, member: MemberRef | None = None) -> LeaderboardEntry:
     from server.api.members import member_by_id
 
     return LeaderboardEntry(
         rank=place.rank,
-        member=member_by_id(place.member_id),
+        member=member if member is not None else member_by_id(place.member_id),
         score=place.score,
         reached_at=place.reached_at,
     )
@@ -216,7 +216,10 @@ class CommunityQuery:
             places = leaderboard.top(
                 metric, period.value, day, scope=community or "", first=page_size(first)
             )
-            return [entry(p) for p in places]
+            from server.api.members import members_by_ids
+
+            found = members_by_ids([p.member_id for p in places])
+            return [entry(p, found[p.member_id]) for p in places]
 
         return query(work)
 

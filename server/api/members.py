@@ -215,6 +215,12 @@ def member_by_id(member_id: int) -> Member | None:
     return Member(row=row) if row is not None else None
 
 
+def members_by_ids(member_ids: list[int]) -> dict[int, Member]:
+    """Many members in one query (a list of places, not one query per place)."""
+    rows = models.Member.select().where(models.Member.id.in_(sorted(set(member_ids))))
+    return {row.id: Member(row=row) for row in rows}
+
+
 @strawberry.input(description="Create a member or update one; with `community`, join it.")
 class MemberUpsertInput:
     external_id: str = strawberry.field(description="The community platform's user id.")
