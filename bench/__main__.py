@@ -26,10 +26,11 @@ from bench import (
     leaderboard,
     memory,
     realtime,
+    report,
     rule_cost,
 )
 
-Row = tuple[str, str, str, str]
+Row = report.Row
 
 
 def _rule_cost(args: list[str]) -> list[Row]:
@@ -82,13 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
-    print(f"{'benchmark':<48} {'figure':>20} {'ratio':>7} {'target':>13}", flush=True)
+    print(report.header(), flush=True)
     for name in names:
         began = time.monotonic()
         print(f"[{name}] running...", file=sys.stderr, flush=True)
         full, tiny = BENCHMARKS[name]
-        for row in (tiny if args.tiny else full)():
-            print(f"{row[0]:<48} {row[1]:>20} {row[2]:>7} {row[3]:>13}", flush=True)
+        report.show((tiny if args.tiny else full)())
         print(f"[{name}] {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     return 0
 

@@ -20,7 +20,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench import checkin_http, databases, servers
+from bench import checkin_http, databases, report, servers
 from bench.load import drive
 
 TARGETS = {"sqlite": 20_000, "postgres": 5_000}
@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--databases", default="sqlite,postgres")
     args = parser.parse_args(argv)
-    for row in measure(args.events, args.runs, args.databases.split(",")):
-        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>12}")
+    report.show(measure(args.events, args.runs, args.databases.split(",")))
     return 0
 
 

@@ -16,7 +16,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import servers
+from bench import report, servers
 from bench.load import drive
 
 TARGET = 3.0
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    for row in measure(args.requests, args.runs):
-        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>9}")
+    report.show(measure(args.requests, args.runs))
     return 0
 
 

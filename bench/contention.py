@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import servers
+from bench import report, servers
 from bench.load import drive
 from tests.support import postgres_admin_url, temporary_postgres
 
@@ -208,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    for row in measure(args.requests, args.runs):
-        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>12}")
+    report.show(measure(args.requests, args.runs))
     return 0
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from bench import servers
+from bench import report, servers
 
 PAGE_TARGET_MS = 5.0
 SUMMARY_TARGET_S = 1.0
@@ -174,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args(argv)
-    for row in measure(args.entries, args.requests):
-        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>12}")
+    report.show(measure(args.entries, args.requests))
     return 0
 
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 
-from bench import servers
+from bench import report, servers
 from bench.history import p99, timed
 
 TARGET_MS = 20.0
@@ -133,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=50_000)
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args(argv)
-    for row in measure(args.messages, args.members, args.requests):
-        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>12}")
+    report.show(measure(args.messages, args.members, args.requests))
     return 0
 
 

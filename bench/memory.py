@@ -18,7 +18,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench import databases, servers
+from bench import databases, report, servers
 from bench.batch import BATCH, PER_MEMBER, RECORD, member_events, refusals
 from bench.load import drive
 
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=10_000)
     args = parser.parse_args(argv)
-    for row in measure(args.events, args.members):
-        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>12}")
+    report.show(measure(args.events, args.members))
     return 0
 
 

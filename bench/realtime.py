@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx2 as httpx
 from websockets.asyncio.client import connect
 
-from bench import databases, servers
+from bench import databases, report, servers
 
 TARGET_MS = 100.0
 BACKGROUND_MEMBERS = 200
@@ -172,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=1000)
     args = parser.parse_args(argv)
-    for row in measure(args.subscribers):
-        print(f"{row[0]:<44} {row[1]:>18} {row[2]:>7} {row[3]:>12}")
+    report.show(measure(args.subscribers))
     return 0
 
 

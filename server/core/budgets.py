@@ -1,11 +1,13 @@
 """Campaign budgets, exact under concurrency without one hot row.
 
 A budgeted campaign's budget is split into SHARES rows. A write transaction draws one
-share at random (the same draw as the program accounts' slots) and takes what its awards
-need from it with a conditional update; when that share runs short it takes the rest
-from the others in turn. Every take is an update under the row's lock, so the sum of
-what is taken never exceeds the budget; and concurrent transactions mostly lock
-different rows instead of queueing on one. Only the sums over the shares mean anything.
+share at random (the same draw as the program accounts' slots) and takes an award from
+it whole; if that share is short or held by another transaction, from the first share
+that has it and is free; only when none can pay it whole does it gather the rest from
+every share in share order, waiting for each. Every take is a conditional update under
+the row's lock, so the sum of what is taken never exceeds the budget, while concurrent
+transactions mostly lock different rows instead of queueing on one. Only the sums over
+the shares mean anything (docs/rules.md, docs/performance.md).
 """
 
 from __future__ import annotations
