@@ -1,6 +1,6 @@
 """Every benchmark, one table: figure, ratio to the baseline measured in the same run, target.
 
-.venv/bin/python -m bench                 # the full runs (about half an hour)
+.venv/bin/python -m bench                 # the full runs (about 25 minutes)
 .venv/bin/python -m bench --tiny          # a smoke run on tiny datasets (a minute or two)
 .venv/bin/python -m bench --only batch,history
 
