@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import random
 
-from server.store.db import is_postgres, transaction_memo
+from server.store.db import database, is_postgres, transaction_memo
 from server.store.models import CampaignBudget, CampaignBudgetShare
 from server.store.sql import Sql
 
@@ -82,14 +82,7 @@ def take(campaign: str, points: int) -> int:
     share order: a fixed order, so two transactions never wait on each other in a circle.
     A campaign without a budget has no shares: all `points` are granted.
     """
-    if _TAKE_WHOLE.one(points, campaign, drawn_share(), points) is not None:
-        return points
-    if is_postgres():
-        moved = _TAKE_ELSEWHERE.one(points, campaign, points)
-    else:
-        moved = _TAKE_ELSEWHERE.one(points, campaign, campaign, points)
-    if moved is not None:
-        transaction_memo()["share"] = moved[0]  # this transaction holds it now: stay there
+    if _take_whole(campaign, points):
         return points
     if not budgeted(campaign):
         return points
@@ -101,6 +94,38 @@ def take(campaign: str, points: int) -> int:
         if taken >= points:
             break
     return taken
+
+
+class _Short(Exception):
+    """No single free share could pay the award."""
+
+
+def _take_whole(campaign: str, points: int) -> bool:
+    """All `points` from the drawn share, else from the first free share that has them.
+
+    On PostgreSQL inside a savepoint rolled back when neither could: a `FOR UPDATE`
+    that finds its row changed since the statement began rechecks it and may drop it,
+    but keeps the lock; rolling back the savepoint releases it, so the share-order
+    gathering that follows holds no share out of order (which could close a cycle).
+    """
+    if not is_postgres():
+        if _TAKE_WHOLE.one(points, campaign, drawn_share(), points) is not None:
+            return True
+        moved = _TAKE_ELSEWHERE.one(points, campaign, campaign, points)
+        if moved is not None:
+            transaction_memo()["share"] = moved[0]
+        return moved is not None
+    try:
+        with database.atomic():
+            if _TAKE_WHOLE.one(points, campaign, drawn_share(), points) is not None:
+                return True
+            moved = _TAKE_ELSEWHERE.one(points, campaign, points)
+            if moved is None:
+                raise _Short
+            transaction_memo()["share"] = moved[0]  # this transaction holds it: stay there
+            return True
+    except _Short:
+        return False
 
 
 def budgeted(campaign: str) -> bool:
