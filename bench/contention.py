@@ -28,9 +28,8 @@ from pathlib import Path
 
 import psycopg
 
-from bench import report, servers
+from bench import databases, report, servers
 from bench.load import drive
-from tests.support import postgres_admin_url, temporary_postgres
 
 CLIENTS = 16
 POINTS = 2
@@ -122,7 +121,10 @@ def check_exact(url: str, budget: int) -> str:
 def run(requests: int, processes: int, shares: int) -> tuple[float, float, float]:
     """(requests/s, mean backends waiting on locks, share of samples with any waiting)."""
     budget = requests * POINTS * 3 // 4
-    with tempfile.TemporaryDirectory() as tmp, temporary_postgres(postgres_admin_url()) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        databases.scratch("postgres", Path(tmp), "contention") as url,
+    ):
         rules_dir = Path(tmp) / "rules"
         rules_dir.mkdir()
         (rules_dir / "launch.rules").write_text(rules_text(budget))

@@ -60,10 +60,8 @@ def wallet(member_id: int, kind: AccountKind) -> Account:
     return Account.get(Account.key == wallet_key(kind, member_id))
 
 
-_WALLET_COLUMNS = ("id", "key", "kind", "member", "campaign", "balance", "slots")
 _WALLET = Sql(
-    f"SELECT {', '.join(c if c != 'member' else 'member_id' for c in _WALLET_COLUMNS)} "
-    "FROM account WHERE key = ?"
+    "SELECT id, key, kind, member_id, campaign, balance, slots FROM account WHERE key = ?"
 )
 
 
@@ -78,7 +76,16 @@ def posting_wallet(member_id: int, kind: AccountKind) -> Account:
         row = _WALLET.one(wallet_key(kind, member_id))
         if row is None:
             raise Account.DoesNotExist(f"no {kind.value} wallet for member {member_id}")
-        memo[key] = Account(**dict(zip(_WALLET_COLUMNS, row, strict=True)))
+        id_, key_, kind_, member, campaign, balance, slots = row
+        memo[key] = Account(
+            id=id_,
+            key=key_,
+            kind=kind_,
+            member=member,
+            campaign=campaign,
+            balance=balance,
+            slots=slots,
+        )
     return memo[key]
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from server.core import accounts, audit
+from server.core import accounts, audit, budgets
 from server.core.accounts import AccountKind
-from server.core.engine import release_budget
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post, reverse
 from server.core.program import ProgramSettings
@@ -80,7 +79,7 @@ def decide(
         )
     else:
         decision = reverse(txn_id, now=now, cause=cause, kind="rejection")
-        release_budget(award.campaign, review.points)
+        budgets.give_back(award.campaign, review.points)
     Review.update(decision_txn=decision).where(Review.txn == txn_id).execute()
     audit.record(
         reviewer,
@@ -130,5 +129,5 @@ def invitee_left(invitee: Member, community: str, leave: Event, *, now: datetime
             continue
         points = sum(p.amount for p in award.postings if p.member_id is not None)
         reversed_ids.append(reverse(award.id, now=now, cause=cause, kind="clawback").id)
-        release_budget(award.campaign, points)
+        budgets.give_back(award.campaign, points)
     return reversed_ids

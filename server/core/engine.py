@@ -360,26 +360,27 @@ class DatabaseStore:
         _ADD_USE.run(member_id, scope, period, points, points)
 
     def take_budget(self, campaign: CompiledCampaign, points: int) -> int:
-        return take_budget(campaign.key, points)
+        return budgets.take(campaign.key, points)
 
     def joined_at(self, member_id: int) -> datetime | None:
-        memo = transaction_memo()
-        if ("joined", member_id) not in memo:
-            memo["joined", member_id] = sql.read_instant(_JOINED.one(member_id)[0])
-        return memo["joined", member_id]
+        return joined_at(member_id)
 
 
 DB = DatabaseStore()
 
 
-def take_budget(campaign: str, points: int) -> int:
-    """Take up to `points` from a campaign's budget; returns what was taken (maybe 0)."""
-    return budgets.take(campaign, points)
-
-
-def release_budget(campaign: str, points: int) -> None:
-    """Give back budget when an award is taken back."""
-    budgets.give_back(campaign, points)
+def joined_at(member_id: int, field_name: str = "memberId") -> datetime | None:
+    """When the member first joined (None: never), read once per write transaction;
+    MEMBER_NOT_FOUND naming `field_name` when there is no such member."""
+    memo = transaction_memo()
+    if ("joined", member_id) not in memo:
+        row = _JOINED.one(member_id)
+        if row is None:
+            raise DomainError(
+                ErrorCode.MEMBER_NOT_FOUND, f"no member with id {member_id}", field_name
+            )
+        memo["joined", member_id] = sql.read_instant(row[0])
+    return memo["joined", member_id]
 
 
 def _pay(g: Grant, event: Event, settings: ProgramSettings, now: datetime) -> LedgerTransaction:

@@ -11,7 +11,6 @@ from server.core import engine, members
 from server.core.errors import DomainError, ErrorCode
 from server.core.program import ProgramSettings
 from server.store import sql
-from server.store.db import transaction_memo
 from server.store.models import Event
 from server.store.sql import Sql
 
@@ -30,7 +29,6 @@ MAX_ATTRIBUTES_BYTES = 4096
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-_MEMBER = Sql("SELECT joined_at FROM member WHERE id = ?")
 _INSERT = Sql(
     "INSERT INTO event (type, member_id, community, occurred_at, recorded_at, attributes) "
     "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
@@ -97,10 +95,7 @@ def record(
         )
     if occurred_at > now + CLOCK_SKEW:
         raise DomainError(ErrorCode.EVENT_OUT_OF_ORDER, "occurredAt is in the future", "occurredAt")
-    found = _MEMBER.one(member_id)
-    if found is None:
-        raise DomainError(ErrorCode.MEMBER_NOT_FOUND, f"no member with id {member_id}", "memberId")
-    transaction_memo()["joined", member_id] = sql.read_instant(found[0])  # the rules may ask
+    engine.joined_at(member_id)  # the member exists (and the rules may ask when they joined)
     event = Event(
         type=event_type,
         member=member_id,

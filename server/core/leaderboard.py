@@ -9,9 +9,8 @@ from peewee import IntegrityError
 
 from dsl.checker import METRIC_ALIASES
 from dsl.compiler import CompiledEvery
-from server.core import accounts, notify
+from server.core import accounts, budgets, notify
 from server.core.accounts import AccountKind
-from server.core.engine import take_budget
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post
 from server.core.periods import period_key, period_start
@@ -150,7 +149,7 @@ def _pay_period(
     winners = list(_ordered(every.metric, key, community or "").limit(every.top))
     paid = []
     for place, row in enumerate(winners, start=1):
-        points = take_budget(every.campaign, every.prize(place))
+        points = budgets.take(every.campaign, every.prize(place))
         if points <= 0:
             continue
         txn = post(

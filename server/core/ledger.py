@@ -131,7 +131,7 @@ def post(
             after = _post_to_wallet(txn, leg, now, expires_at)
             moved.setdefault(leg.account.member_id, {})[leg.account.kind] = (leg.amount, after)
         else:
-            _post_to_program(txn, leg, member_id)
+            _post_to_program(txn, leg)
     for owner, wallets in moved.items():
         _announce(txn, owner, wallets)
     return txn
@@ -205,7 +205,7 @@ def _lots(
         _debit_lots(posting, -amount, leg.prefer_lots, spend=leg.spend)
 
 
-def _post_to_program(txn: LedgerTransaction, leg: Leg, member_id: int | None) -> None:
+def _post_to_program(txn: LedgerTransaction, leg: Leg) -> None:
     account = leg.account
     if account.slots > 1:
         # One slot per transaction, chosen at random: a transaction of many postings (a

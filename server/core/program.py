@@ -40,15 +40,21 @@ class ProgramSettings:
         return earned_at + timedelta(days=self.points_expire_days)
 
 
-_LOAD = Sql("SELECT value FROM setting WHERE key = ?")
+_SETTING = Sql("SELECT value FROM setting WHERE key = ?")
+
+
+def setting(key: str) -> str | None:
+    """A program-wide value (plain SQL: read on every request, see server/store/sql.py)."""
+    row = _SETTING.one(key)
+    return row[0] if row is not None else None
 
 
 def load() -> ProgramSettings:
     """The settings in force."""
-    row = _LOAD.one(_KEY)  # every request: plain SQL, see server/store/sql.py
-    if row is None:
+    value = setting(_KEY)
+    if value is None:
         return ProgramSettings()
-    return ProgramSettings(**json.loads(row[0]))
+    return ProgramSettings(**json.loads(value))
 
 
 def save(settings: ProgramSettings) -> None:

@@ -24,7 +24,6 @@ from server.core import audit, budgets, program
 from server.core.program import ProgramSettings
 from server.store.db import transaction_memo
 from server.store.models import CampaignVersion, Setting
-from server.store.sql import Sql
 
 _GENERATION = "rules_generation"
 
@@ -166,9 +165,6 @@ class InForce:
 EMPTY = InForce(None, {}, {})
 
 
-_SETTING = Sql("SELECT value FROM setting WHERE key = ?")
-
-
 class RuleBook:
     """Every published version, compiled once per process and reloaded after a publish."""
 
@@ -189,8 +185,7 @@ class RuleBook:
         if memo.get("rule-book") is self:
             return  # checked already in this transaction
         memo["rule-book"] = self
-        row = _SETTING.one(_GENERATION)
-        generation = row[0] if row else None
+        generation = program.setting(_GENERATION)
         if generation == self._generation:
             return
         with self._lock:

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -19,57 +14,11 @@ from gql.transport.websockets import WebsocketsTransport
 from server.core import adjustments, auth, members, notify
 from server.core.program import ProgramSettings
 from server.store.db import write_transaction
+from tests.e2e.servers import Server, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 POINTS = gql("""subscription($m: ID!) { pointsChanged(memberId: $m) {
   memberId delta available kind reason } }""")
 ACTIVITY = gql("subscription { activity { kind text memberName } }")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(url: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--rules",
-            str(ROOT / "rules"),
-        ],
-        cwd=ROOT,
-        env={"DATABASE_URL": url, "PATH": "/usr/bin", "JIFEN_TICK_SECONDS": "0"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(proc.stdout.read())
-
-
-def stop(proc: subprocess.Popen) -> str:
-    proc.terminate()
-    try:
-        return proc.communicate(timeout=10)[0]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[0]
 
 
 def transport(base: str, token: str | None) -> WebsocketsTransport:
@@ -84,12 +33,11 @@ def transport(base: str, token: str | None) -> WebsocketsTransport:
 
 @pytest.fixture
 def two_servers(postgres_url_fresh):
-    first, base_a = start_server(postgres_url_fresh)
-    second, base_b = start_server(postgres_url_fresh)
-    yield base_a, base_b, first
-    stop(second)
-    if first.poll() is None:
-        stop(first)
+    first = Server(postgres_url_fresh).start()
+    second = Server(postgres_url_fresh).start()
+    yield first.url, second.url, first
+    second.stop()
+    first.stop()
 
 
 @pytest.fixture
@@ -106,18 +54,9 @@ def postgres_url_fresh(request):
         pytest.skip(str(exc))
 
 
-def admin_key(proc: subprocess.Popen) -> str:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        found = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", proc.stdout.readline())
-        if found:
-            return found[0]
-    raise AssertionError("no admin key printed")
-
-
 def test_a_change_made_through_one_process_reaches_a_subscriber_of_another(two_servers):
     base_a, base_b, first = two_servers
-    key = admin_key(first)
+    key = first.admin_key()
     headers = {"authorization": f"Bearer {key}"}
 
     def call(query, variables):
