@@ -27,8 +27,6 @@ from server.core.rules import Diagnostic, RulesError
 from server.store import models
 from server.store.db import write_transaction
 
-MAX_SOURCE = 200_000
-
 
 @strawberry.type(description="A problem found in rule source.")
 class RuleDiagnostic:
@@ -247,6 +245,10 @@ class AwardReviewInput:
 @strawberry.type(description="Result of awardReview.")
 class AwardReviewPayload:
     review: Review | None = strawberry.field(default=None, description="The decided review.")
+    replayed: bool = strawberry.field(
+        default=False,
+        description="True when the award already had this decision: nothing new happened.",
+    )
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was changed, if so."
     )
@@ -309,7 +311,9 @@ class CampaignQuery:
         ] = "rules",
     ) -> RulesValidation:
         def work():
-            diagnostics = rules.validate([(filename, text[:MAX_SOURCE])], now=info.context.now)
+            diagnostics = rules.validate(
+                [(filename, rules.check_source(text))], now=info.context.now
+            )
             return RulesValidation(
                 ok=not any(d.is_error for d in diagnostics),
                 diagnostics=[RuleDiagnostic.of(d) for d in diagnostics],
@@ -332,7 +336,7 @@ class CampaignQuery:
         def work():
             try:
                 result = simulate.simulate(
-                    [("draft", text[:MAX_SOURCE])], since, until, now=info.context.now
+                    [("draft", rules.check_source(text))], since, until, now=info.context.now
                 )
             except RulesError as exc:
                 first = next(d for d in exc.diagnostics if d.is_error)
@@ -413,7 +417,9 @@ class CampaignMutation:
             try:
                 with write_transaction():
                     published, diagnostics = rules.publish(
-                        [(input.filename, input.source[:MAX_SOURCE])], now=ctx.now, actor=ctx.actor
+                        [(input.filename, rules.check_source(input.source))],
+                        now=ctx.now,
+                        actor=ctx.actor,
                     )
             except RulesError as exc:
                 return RulesPublishPayload(
@@ -447,7 +453,7 @@ class CampaignMutation:
         def work():
             tid = ids.decode("transaction", input.transaction_id, "transactionId")
             with write_transaction():
-                review = awards.decide(
+                review, replayed = awards.decide(
                     tid,
                     input.decision is Decision.APPROVE,
                     reviewer=ctx.actor,
@@ -455,6 +461,6 @@ class CampaignMutation:
                     now=ctx.now,
                     settings=ctx.settings,
                 )
-            return AwardReviewPayload(review=Review(row=review))
+            return AwardReviewPayload(review=Review(row=review), replayed=replayed)
 
         return mutation(AwardReviewPayload, work)

@@ -165,6 +165,9 @@ class CatalogItemInput:
 @strawberry.type(description="Result of a catalog change.")
 class CatalogItemPayload:
     item: CatalogItem | None = strawberry.field(default=None, description="The item.")
+    replayed: bool = strawberry.field(
+        default=False, description="True for a retried idempotency key: nothing new happened."
+    )
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was changed, if so."
     )
@@ -185,6 +188,23 @@ class RedemptionPayload:
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was changed, if so."
     )
+
+
+OptionalKey = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Retries with this key do it once (and answer `replayed: true`); "
+        "without a key, every call does it again."
+    ),
+]
+
+
+def _once(key: str | None, operation: str, arguments: dict, now, work) -> idempotency.Outcome:
+    """`work` once per idempotency key, or simply once in a transaction without a key."""
+    if key is None:
+        with write_transaction():
+            return idempotency.Outcome(work(), replayed=False)
+    return idempotency.run_once(key, operation, arguments, now, work)
 
 
 def _item_id(value: str, field: str = "itemId") -> int:
@@ -273,18 +293,28 @@ class CatalogMutation:
         self,
         info: Info,
         input: Annotated[CatalogItemInput, strawberry.argument(description="The item.")],
+        idempotency_key: OptionalKey = None,
     ) -> CatalogItemPayload:
+        ctx = info.context
+
+        def create() -> int:
+            row = catalog.create_item(input.to_core(), now=ctx.now)
+            audit.record(
+                ctx.actor,
+                "catalogItem.create",
+                ids.encode("item", row.id),
+                {"title": row.title, "pointsPrice": row.points_price, "stock": row.stock},
+                now=ctx.now,
+            )
+            return row.id
+
         def work():
-            with write_transaction():
-                row = catalog.create_item(input.to_core(), now=info.context.now)
-                audit.record(
-                    info.context.actor,
-                    "catalogItem.create",
-                    ids.encode("item", row.id),
-                    {"title": row.title, "pointsPrice": row.points_price, "stock": row.stock},
-                    now=info.context.now,
-                )
-            return CatalogItemPayload(item=CatalogItem(row=row))
+            arguments = {k: str(v) for k, v in vars(input.to_core()).items()}
+            outcome = _once(idempotency_key, "catalogItemCreate", arguments, ctx.now, create)
+            return CatalogItemPayload(
+                item=CatalogItem(row=models.CatalogItem.get_by_id(outcome.result_id)),
+                replayed=outcome.replayed,
+            )
 
         return mutation(CatalogItemPayload, work)
 
@@ -321,18 +351,29 @@ class CatalogMutation:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="The item.")],
         quantity: Annotated[int, strawberry.argument(description="Units to add.")],
+        idempotency_key: OptionalKey = None,
     ) -> CatalogItemPayload:
+        ctx = info.context
+
         def work():
-            with write_transaction():
-                row = catalog.restock(_item_id(id, "id"), quantity, now=info.context.now)
+            iid = _item_id(id, "id")
+
+            def restock() -> int:
+                row = catalog.restock(iid, quantity, now=ctx.now)
                 audit.record(
-                    info.context.actor,
+                    ctx.actor,
                     "catalogItem.restock",
                     id,
                     {"quantity": quantity, "stock": row.stock},
-                    now=info.context.now,
+                    now=ctx.now,
                 )
-            return CatalogItemPayload(item=CatalogItem(row=row))
+                return row.id
+
+            arguments = {"itemId": iid, "quantity": quantity}
+            outcome = _once(idempotency_key, "catalogItemRestock", arguments, ctx.now, restock)
+            return CatalogItemPayload(
+                item=CatalogItem(row=models.CatalogItem.get_by_id(iid)), replayed=outcome.replayed
+            )
 
         return mutation(CatalogItemPayload, work)
 
@@ -395,8 +436,8 @@ class CatalogMutation:
     ) -> RedemptionPayload:
         def work():
             with write_transaction():
-                row = catalog.fulfill(_redemption(id), now=info.context.now)
-            return RedemptionPayload(redemption=Redemption(row=row))
+                row, replayed = catalog.fulfill(_redemption(id), now=info.context.now)
+            return RedemptionPayload(redemption=Redemption(row=row), replayed=replayed)
 
         return mutation(RedemptionPayload, work)
 
@@ -414,19 +455,20 @@ class CatalogMutation:
 
         def work():
             with write_transaction():
-                row = catalog.cancel(
+                row, replayed = catalog.cancel(
                     _redemption(id),
                     check_reason(reason),
                     actor=info.context.actor,
                     now=info.context.now,
                 )
-                audit.record(
-                    info.context.actor,
-                    "redemption.cancel",
-                    id,
-                    {"reason": reason, "points": row.points},
-                    now=info.context.now,
-                )
-            return RedemptionPayload(redemption=Redemption(row=row))
+                if not replayed:
+                    audit.record(
+                        info.context.actor,
+                        "redemption.cancel",
+                        id,
+                        {"reason": reason, "points": row.points},
+                        now=info.context.now,
+                    )
+            return RedemptionPayload(redemption=Redemption(row=row), replayed=replayed)
 
         return mutation(RedemptionPayload, work)

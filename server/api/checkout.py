@@ -181,8 +181,8 @@ class CheckoutMutation:
     def checkout_capture(self, info: Info, order_id: OrderId) -> CheckoutPayload:
         def work():
             with write_transaction():
-                row = checkout.capture(order_id, now=info.context.now)
-            return CheckoutPayload(checkout=Checkout(row=row))
+                row, replayed = checkout.capture(order_id, now=info.context.now)
+            return CheckoutPayload(checkout=Checkout(row=row), replayed=replayed)
 
         return mutation(CheckoutPayload, work)
 
@@ -192,8 +192,8 @@ class CheckoutMutation:
     def checkout_void(self, info: Info, order_id: OrderId) -> CheckoutPayload:
         def work():
             with write_transaction():
-                row = checkout.void(order_id, now=info.context.now)
-            return CheckoutPayload(checkout=Checkout(row=row))
+                row, replayed = checkout.void(order_id, now=info.context.now)
+            return CheckoutPayload(checkout=Checkout(row=row), replayed=replayed)
 
         return mutation(CheckoutPayload, work)
 

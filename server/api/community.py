@@ -174,6 +174,10 @@ class SubmissionPayload:
 @strawberry.type(description="Result of adjustmentReview.")
 class AdjustmentReviewPayload:
     request: AdjustmentRequest | None = strawberry.field(default=None, description="It.")
+    replayed: bool = strawberry.field(
+        default=False,
+        description="True when the request already had this decision: nothing new happened.",
+    )
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why not, if so."
     )
@@ -378,7 +382,7 @@ class CommunityMutation:
         def work():
             sid = ids.decode("submission", input.submission_id, "submissionId")
             with write_transaction():
-                row = tasks.review(
+                row, replayed = tasks.review(
                     sid,
                     input.decision is Decision.APPROVE,
                     reviewer=ctx.actor,
@@ -386,7 +390,7 @@ class CommunityMutation:
                     now=ctx.now,
                     settings=ctx.settings,
                 )
-            return SubmissionPayload(submission=Submission(row=row))
+            return SubmissionPayload(submission=Submission(row=row), replayed=replayed)
 
         return mutation(SubmissionPayload, work)
 
@@ -406,13 +410,13 @@ class CommunityMutation:
         def work():
             rid = ids.decode("adjustment", request_id, "requestId")
             with write_transaction():
-                row = adjustments.decide(
+                row, replayed = adjustments.decide(
                     rid,
                     decision is Decision.APPROVE,
                     actor=ctx.actor,
                     now=ctx.now,
                     settings=ctx.settings,
                 )
-            return AdjustmentReviewPayload(request=AdjustmentRequest(row=row))
+            return AdjustmentReviewPayload(request=AdjustmentRequest(row=row), replayed=replayed)
 
         return mutation(AdjustmentReviewPayload, work)

@@ -293,6 +293,11 @@ class TransactionReversePayload:
         default=None, description="The new transaction."
     )
     reversed: Transaction | None = strawberry.field(default=None, description="The original.")
+    replayed: bool = strawberry.field(
+        default=False,
+        description="True when this transaction was already reversed for the same reason: "
+        "the first reversal is returned and nothing new happened.",
+    )
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was changed, if so."
     )
@@ -424,12 +429,13 @@ class LedgerMutation:
         def work():
             tid = ids.decode("transaction", input.transaction_id, "transactionId")
             with write_transaction():
-                txn = adjustments.reverse_by_operator(
+                txn, replayed = adjustments.reverse_by_operator(
                     tid, input.reason, actor=ctx.actor, now=ctx.now
                 )
             return TransactionReversePayload(
                 reversal=Transaction(row=txn),
                 reversed=Transaction(row=models.LedgerTransaction.get_by_id(tid)),
+                replayed=replayed,
             )
 
         return mutation(TransactionReversePayload, work)

@@ -251,6 +251,11 @@ class MemberUpsertPayload:
 class MemberLeavePayload:
     member: Member | None = strawberry.field(default=None, description="The member.")
     event: EventRef | None = strawberry.field(default=None, description="The `leave` event.")
+    replayed: bool = strawberry.field(
+        default=False,
+        description="True when the member had just left already: the first leave is returned "
+        "and nothing new happened.",
+    )
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was changed, if so."
     )
@@ -392,10 +397,12 @@ class MemberMutation:
         def work():
             mid = ids.decode("member", member_id, "memberId")
             with write_transaction():
-                event = members.leave(
+                event, replayed = members.leave(
                     mid, community, now=info.context.now, settings=info.context.settings
                 )
-            return MemberLeavePayload(member=member_by_id(mid), event=Event(row=event))
+            return MemberLeavePayload(
+                member=member_by_id(mid), event=Event(row=event), replayed=replayed
+            )
 
         return mutation(MemberLeavePayload, work)
 

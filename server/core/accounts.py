@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from peewee import fn
 
-from server.store.db import after_commit, on_rebind, transaction_memo
+from server.store.db import after_commit, locked, on_rebind, transaction_memo
 from server.store.models import Account, AccountSlot
 from server.store.sql import Sql
 
@@ -58,6 +58,11 @@ def wallets(member_id: int) -> dict[AccountKind, Account]:
 
 def wallet(member_id: int, kind: AccountKind) -> Account:
     return Account.get(Account.key == wallet_key(kind, member_id))
+
+
+def lock_wallet(member_id: int, kind: AccountKind) -> Account:
+    """The wallet, its row locked until the transaction ends (PostgreSQL)."""
+    return locked(Account.select().where(Account.key == wallet_key(kind, member_id))).get()
 
 
 _WALLET = Sql(

@@ -10,6 +10,7 @@ from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
 from server.core.program import ProgramSettings
+from server.store.db import locked
 from server.store.models import AdjustmentRequest, LedgerTransaction
 
 MAX_REASON = 500
@@ -91,6 +92,14 @@ def adjust_or_request(
     if abs(points) <= approval_threshold():
         return adjust(member_id, points, reason, actor=actor, now=now, settings=settings)
     member = members.get(member_id)
+    if points < 0:
+        available = accounts.wallet(member.id, AccountKind.AVAILABLE).balance
+        if available < -points:
+            raise DomainError(
+                ErrorCode.INSUFFICIENT_POINTS,
+                f"not enough points: {-points} to deduct, {available} available",
+                "points",
+            )
     request = AdjustmentRequest.create(
         member=member.id, points=points, reason=reason, requested_by=actor, requested_at=now
     )
@@ -106,8 +115,9 @@ def adjust_or_request(
 
 def decide(
     request_id: int, approve: bool, *, actor: str, now: datetime, settings: ProgramSettings
-) -> AdjustmentRequest:
-    """The second operator's decision; both names are kept on the ledger entry."""
+) -> tuple[AdjustmentRequest, bool]:
+    """The second operator's decision; both names are kept on the ledger entry. The same
+    decision again replays the first (True)."""
     request = AdjustmentRequest.get_or_none(AdjustmentRequest.id == request_id)
     if request is None:
         raise DomainError(
@@ -117,17 +127,17 @@ def decide(
         raise DomainError(
             ErrorCode.SAME_OPERATOR, "a second operator must decide this adjustment", "requestId"
         )
-    claimed = (
-        AdjustmentRequest.update(
-            status="approved" if approve else "rejected", decided_by=actor, decided_at=now
-        )
-        .where(AdjustmentRequest.id == request.id, AdjustmentRequest.status == "pending")
-        .execute()
-    )
-    if not claimed:
+    status = "approved" if approve else "rejected"
+    request = locked(AdjustmentRequest.select().where(AdjustmentRequest.id == request.id)).first()
+    if request.status == status:
+        return request, True
+    if request.status != "pending":
         raise DomainError(
             ErrorCode.ALREADY_REVIEWED, f"this request was already {request.status}", "requestId"
         )
+    AdjustmentRequest.update(status=status, decided_by=actor, decided_at=now).where(
+        AdjustmentRequest.id == request.id
+    ).execute()
     if approve:
         wallet = accounts.wallet(request.member_id, AccountKind.AVAILABLE)
         program = accounts.program_account(AccountKind.ADJUSTMENT)
@@ -147,16 +157,27 @@ def decide(
         {"points": request.points, "requestedBy": request.requested_by},
         now=now,
     )
-    return AdjustmentRequest.get_by_id(request.id)
+    return AdjustmentRequest.get_by_id(request.id), False
 
 
 def reverse_by_operator(
     txn_id: int, reason: str, *, actor: str, now: datetime
-) -> LedgerTransaction:
-    """Undo a transaction with a reason; a wallet may go negative if the points were spent."""
+) -> tuple[LedgerTransaction, bool]:
+    """Undo a transaction with a reason; a wallet may go negative if the points were spent.
+
+    Asking again with the same reason replays the reversal made (True).
+    """
     reason = check_reason(reason)
-    txn = reverse(txn_id, now=now, cause=Cause(actor=actor, reason=reason))
+    try:
+        txn = reverse(txn_id, now=now, cause=Cause(actor=actor, reason=reason))
+    except DomainError as exc:
+        if exc.code is not ErrorCode.ALREADY_REVERSED:
+            raise
+        done = LedgerTransaction.get(LedgerTransaction.reverses == txn_id)
+        if done.kind != "reversal" or done.reason != reason:
+            raise
+        return done, True
     audit.record(
         actor, "transaction.reverse", str(txn_id), {"reason": reason, "reversal": txn.id}, now=now
     )
-    return txn
+    return txn, False

@@ -10,6 +10,7 @@ from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post, reverse
 from server.core.program import ProgramSettings
+from server.store.db import locked
 from server.store.models import (
     AwardLink,
     Event,
@@ -31,29 +32,32 @@ def decide(
     note: str | None,
     now: datetime,
     settings: ProgramSettings,
-) -> Review:
-    """Approve (points become spendable) or reject (they vanish) an award after review."""
+) -> tuple[Review, bool]:
+    """Approve (points become spendable) or reject (they vanish) an award after review.
+
+    The same decision again replays the first (True); the other one is ALREADY_REVIEWED.
+    """
     if note is not None and len(note) > MAX_NOTE:
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"note is longer than {MAX_NOTE} characters", "note"
         )
-    review = Review.get_or_none(Review.txn == txn_id)
+    status = "approved" if approve else "rejected"
+    review = locked(Review.select().where(Review.txn == txn_id)).first()
     if review is None:
         raise DomainError(
             ErrorCode.REVIEW_NOT_FOUND,
             "no award waiting for review with this transaction id",
             "transactionId",
         )
-    status = "approved" if approve else "rejected"
-    claimed = (
-        Review.update(status=status, decided_at=now, reviewer=reviewer, note=note)
-        .where(Review.txn == txn_id, Review.status == "pending")
-        .execute()
-    )
-    if not claimed:
+    if review.status == status:
+        return review, True
+    if review.status != "pending":
         raise DomainError(
             ErrorCode.ALREADY_REVIEWED, f"this award was already {review.status}", "transactionId"
         )
+    Review.update(status=status, decided_at=now, reviewer=reviewer, note=note).where(
+        Review.txn == txn_id
+    ).execute()
     award = LedgerTransaction.get_by_id(txn_id)
     cause = Cause(
         event_id=award.event_id,
@@ -88,7 +92,7 @@ def decide(
         {"points": review.points, "campaign": review.campaign, "note": note},
         now=now,
     )
-    return Review.get_by_id(txn_id)
+    return Review.get_by_id(txn_id), False
 
 
 def invitee_left(invitee: Member, community: str, leave: Event, *, now: datetime) -> list[int]:
@@ -110,8 +114,6 @@ def invitee_left(invitee: Member, community: str, leave: Event, *, now: datetime
     )
     for link in links:
         award = LedgerTransaction.get_by_id(link.txn_id)
-        if LedgerTransaction.select().where(LedgerTransaction.reverses == award.id).exists():
-            continue
         cause = Cause(
             event_id=leave.id,
             campaign=award.campaign,
@@ -120,13 +122,18 @@ def invitee_left(invitee: Member, community: str, leave: Event, *, now: datetime
             rule_text=award.rule_text,
             reason=f"invitee {invitee.external_id} left {community}",
         )
-        review = Review.get_or_none(Review.txn == award.id)
+        # The review is locked before anything is decided: a reviewer approving the award
+        # at this moment either finishes first (and the approval is taken back below) or
+        # finds it revoked.
+        review = locked(Review.select().where(Review.txn == award.id)).first()
+        if review is not None and review.status in ("rejected", "revoked"):
+            continue  # nothing is left to take back
+        if LedgerTransaction.select().where(LedgerTransaction.reverses == award.id).exists():
+            continue
         if review is not None and review.status == "approved":
             reverse(review.decision_txn_id, now=now, cause=cause, kind="clawback")
-        elif review is not None and review.status == "pending":
+        elif review is not None:
             Review.update(status="revoked", decided_at=now).where(Review.txn == award.id).execute()
-        elif review is not None:  # rejected: nothing is left to take back
-            continue
         points = sum(p.amount for p in award.postings if p.member_id is not None)
         reversed_ids.append(reverse(award.id, now=now, cause=cause, kind="clawback").id)
         budgets.give_back(award.campaign, points)

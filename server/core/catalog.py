@@ -15,6 +15,7 @@ from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
 from server.core.periods import period_start
 from server.core.program import ProgramSettings
+from server.store.db import locked
 from server.store.models import CatalogItem, Member, Redemption
 
 LIMIT_PERIODS = ("day", "week", "month", "ever")
@@ -42,8 +43,9 @@ class ItemInput:
     tags: list[str] | None = None
 
 
-def get_item(item_id: int, field: str = "itemId") -> CatalogItem:
-    item = CatalogItem.get_or_none(CatalogItem.id == item_id)
+def get_item(item_id: int, field: str = "itemId", *, lock: bool = False) -> CatalogItem:
+    query = CatalogItem.select().where(CatalogItem.id == item_id)
+    item = (locked(query) if lock else query).first()
     if item is None:
         raise DomainError(ErrorCode.ITEM_NOT_FOUND, f"no catalog item with id {item_id}", field)
     return item
@@ -57,14 +59,19 @@ def create_item(data: ItemInput, *, now: datetime) -> CatalogItem:
             "title" if data.title is None else "pointsPrice",
         )
     values = _clean(data, creating=True)
-    return CatalogItem.create(created_at=now, updated_at=now, **values)
+    return CatalogItem.create(
+        created_at=now, updated_at=now, stock_added=values.get("stock") or 0, **values
+    )
 
 
 def update_item(item_id: int, data: ItemInput, *, now: datetime) -> CatalogItem:
-    item = get_item(item_id)
+    item = get_item(item_id, lock=True)
     values = _clean(data, creating=False)
     merged = {**{k: getattr(item, k) for k in values}, **values}
     _check_window(merged.get("available_from"), merged.get("available_until"))
+    if values.get("stock") is not None:
+        # Stock set outright: the units ever stocked are what is there plus what is out.
+        values["stock_added"] = values["stock"] + units_out(item.id)
     if values:
         CatalogItem.update(updated_at=now, **values).where(CatalogItem.id == item.id).execute()
     return CatalogItem.get_by_id(item.id)
@@ -80,19 +87,31 @@ def restock(item_id: int, quantity: int, *, now: datetime) -> CatalogItem:
     if item.stock is None:
         raise DomainError(ErrorCode.INVALID_STATE, "this item has unlimited stock", "itemId")
     (
-        CatalogItem.update(stock=CatalogItem.stock + quantity, updated_at=now)
+        CatalogItem.update(
+            stock=CatalogItem.stock + quantity,
+            stock_added=CatalogItem.stock_added + quantity,
+            updated_at=now,
+        )
         .where(CatalogItem.id == item.id)
         .execute()
     )
     return CatalogItem.get_by_id(item.id)
 
 
+def units_out(item_id: int) -> int:
+    """Units of an item redeemed (or won in a lottery) and not cancelled."""
+    return int(
+        Redemption.select(fn.COALESCE(fn.SUM(Redemption.quantity), 0))
+        .where(Redemption.item == item_id, Redemption.status != "cancelled")
+        .scalar()
+    )
+
+
 def retire(item_id: int, *, now: datetime) -> CatalogItem:
     item = get_item(item_id)
-    if item.retired_at is None:
-        CatalogItem.update(retired_at=now, updated_at=now).where(
-            CatalogItem.id == item.id
-        ).execute()
+    CatalogItem.update(retired_at=now, updated_at=now).where(
+        CatalogItem.id == item.id, CatalogItem.retired_at.is_null()
+    ).execute()
     return CatalogItem.get_by_id(item.id)
 
 
@@ -311,41 +330,25 @@ def take_stock(item: CatalogItem, quantity: int) -> None:
         raise DomainError(ErrorCode.OUT_OF_STOCK, f"“{item.title}” is out of stock", "itemId")
 
 
-def get_redemption(redemption_id: int) -> Redemption:
-    row = Redemption.get_or_none(Redemption.id == redemption_id)
-    if row is None:
-        raise DomainError(
-            ErrorCode.REDEMPTION_NOT_FOUND, "no redemption with this id", "redemptionId"
-        )
-    return row
+def fulfill(redemption_id: int, *, now: datetime) -> tuple[Redemption, bool]:
+    """Mark a redemption delivered; a retry replays it (True)."""
+    row = _decide(redemption_id, "fulfilled")
+    if row.status == "fulfilled":
+        return row, True
+    Redemption.update(status="fulfilled", fulfilled_at=now).where(Redemption.id == row.id).execute()
+    return Redemption.get_by_id(row.id), False
 
 
-def fulfill(redemption_id: int, *, now: datetime) -> Redemption:
-    row = get_redemption(redemption_id)
-    moved = (
-        Redemption.update(status="fulfilled", fulfilled_at=now)
-        .where(Redemption.id == row.id, Redemption.status == "created")
-        .execute()
-    )
-    if not moved:
-        raise DomainError(
-            ErrorCode.INVALID_STATE, f"this redemption is {row.status}", "redemptionId"
-        )
-    return Redemption.get_by_id(row.id)
-
-
-def cancel(redemption_id: int, reason: str, *, actor: str, now: datetime) -> Redemption:
-    """Give the points and the stock back, once."""
-    row = get_redemption(redemption_id)
-    moved = (
-        Redemption.update(status="cancelled", cancelled_at=now, reason=reason)
-        .where(Redemption.id == row.id, Redemption.status == "created")
-        .execute()
-    )
-    if not moved:
-        raise DomainError(
-            ErrorCode.INVALID_STATE, f"this redemption is {row.status}", "redemptionId"
-        )
+def cancel(
+    redemption_id: int, reason: str, *, actor: str, now: datetime
+) -> tuple[Redemption, bool]:
+    """Give the points and the stock back, once; a retry replays the cancellation (True)."""
+    row = _decide(redemption_id, "cancelled")
+    if row.status == "cancelled":
+        return row, True
+    Redemption.update(status="cancelled", cancelled_at=now, reason=reason).where(
+        Redemption.id == row.id
+    ).execute()
     cancel_txn = None
     if row.txn_id is not None:
         cancel_txn = reverse(
@@ -357,7 +360,21 @@ def cancel(redemption_id: int, reason: str, *, actor: str, now: datetime) -> Red
             CatalogItem.id == item.id
         ).execute()
     Redemption.update(cancel_txn=cancel_txn).where(Redemption.id == row.id).execute()
-    return Redemption.get_by_id(row.id)
+    return Redemption.get_by_id(row.id), False
+
+
+def _decide(redemption_id: int, to_status: str) -> Redemption:
+    """The redemption, locked; INVALID_STATE unless it is open or already `to_status`."""
+    row = locked(Redemption.select().where(Redemption.id == redemption_id)).first()
+    if row is None:
+        raise DomainError(
+            ErrorCode.REDEMPTION_NOT_FOUND, "no redemption with this id", "redemptionId"
+        )
+    if row.status not in ("created", to_status):
+        raise DomainError(
+            ErrorCode.INVALID_STATE, f"this redemption is {row.status}", "redemptionId"
+        )
+    return row
 
 
 def affordable(member_id: int, now: datetime, *, limit: int = 100) -> list[CatalogItem]:

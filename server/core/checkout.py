@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from peewee import IntegrityError
-
 from server.core import accounts, members
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post, reverse
 from server.core.program import ProgramSettings
-from server.store.db import database
+from server.store import sql
+from server.store.db import locked, write_transaction
 from server.store.models import Checkout, CheckoutRefund
+from server.store.sql import Sql
 
 # Currencies without minor units; all others are taken to have two.
 ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG"})
@@ -111,12 +111,12 @@ def quote(member_id: int, order_amount: Decimal, currency: str, settings: Progra
     return Quote(available, points, points_value(points, r), r.currency, r)
 
 
-def _check_order_id(order_id: str) -> str:
+def _check_order_id(order_id: str, field_name: str = "orderId") -> str:
     if not order_id or len(order_id) > MAX_ORDER_ID or order_id != order_id.strip():
         raise DomainError(
             ErrorCode.INVALID_INPUT,
-            f"orderId must be 1 to {MAX_ORDER_ID} characters without surrounding spaces",
-            "orderId",
+            f"{field_name} must be 1 to {MAX_ORDER_ID} characters without surrounding spaces",
+            field_name,
         )
     return order_id
 
@@ -135,19 +135,7 @@ def hold(
     order_id = _check_order_id(order_id)
     existing = Checkout.get_or_none(Checkout.order_id == order_id)
     if existing is not None:
-        same = (
-            existing.member_id == member_id
-            and existing.points == points
-            and Decimal(existing.order_amount) == order_amount
-            and existing.currency == currency.upper()
-        )
-        if not same:
-            raise DomainError(
-                ErrorCode.ORDER_ID_REUSED,
-                "a hold for this orderId exists with other details",
-                "orderId",
-            )
-        return existing, True
+        return _same_hold(existing, member_id, points, order_amount, currency), True
     r = rate(settings)
     order_amount = _order(order_amount, currency, r)
     members.get(member_id)
@@ -158,35 +146,73 @@ def hold(
         raise DomainError(
             ErrorCode.DEDUCTION_OVER_LIMIT, f"at most {cap} points may pay for this order", "points"
         )
-    legs = [
-        Leg(accounts.wallet(member_id, AccountKind.AVAILABLE), -points, spend=True),
-        Leg(accounts.wallet(member_id, AccountKind.HELD), points),
-    ]
-    txn = post(
-        "checkout_hold", legs, now=now, member_id=member_id, cause=Cause(reason=f"order {order_id}")
-    )
     try:
-        with database.atomic():
-            row = Checkout.create(
-                order_id=order_id,
-                member=member_id,
-                points=points,
-                order_amount=str(order_amount),
-                currency=r.currency,
-                status="held",
-                hold_txn=txn,
-                created_at=now,
-                expires_at=now + hold_ttl(),
+        with write_transaction():  # a savepoint: undone whole when the order is taken
+            legs = [
+                Leg(accounts.wallet(member_id, AccountKind.AVAILABLE), -points, spend=True),
+                Leg(accounts.wallet(member_id, AccountKind.HELD), points),
+            ]
+            txn = post(
+                "checkout_hold",
+                legs,
+                now=now,
+                member_id=member_id,
+                cause=Cause(reason=f"order {order_id}"),
             )
-    except IntegrityError as exc:  # the same order held concurrently: let the retry read it
+            # The order id is claimed by the insert: a concurrent hold of the same order
+            # waits here for the first to commit, then finds it and replays it.
+            claimed = _CLAIM_ORDER.count(
+                order_id,
+                member_id,
+                points,
+                str(order_amount),
+                r.currency,
+                txn.id,
+                sql.instant(now),
+                sql.instant(now + hold_ttl()),
+            )
+            if not claimed:
+                raise _OrderTaken
+    except _OrderTaken:
+        existing = Checkout.get(Checkout.order_id == order_id)
+        return _same_hold(existing, member_id, points, order_amount, currency), True
+    return Checkout.get_by_id(order_id), False
+
+
+class _OrderTaken(Exception):
+    """Another request holds points for this order id."""
+
+
+_CLAIM_ORDER = Sql(
+    "INSERT INTO checkout (order_id, member_id, points, order_amount, currency, status, "
+    "refunded_points, refunded_amount, hold_txn_id, created_at, expires_at) "
+    "VALUES (?, ?, ?, ?, ?, 'held', 0, '0', ?, ?, ?) ON CONFLICT (order_id) DO NOTHING"
+)
+
+
+def _same_hold(
+    existing: Checkout, member_id: int, points: int, order_amount: Decimal, currency: str
+) -> Checkout:
+    """The hold a retry asks for again, or ORDER_ID_REUSED when it asks for another."""
+    same = (
+        existing.member_id == member_id
+        and existing.points == points
+        and Decimal(existing.order_amount) == order_amount
+        and existing.currency == currency.upper()
+    )
+    if not same:
         raise DomainError(
-            ErrorCode.ORDER_ID_REUSED, "this orderId is being held right now", "orderId"
-        ) from exc
-    return row, False
+            ErrorCode.ORDER_ID_REUSED,
+            "a hold for this orderId exists with other details",
+            "orderId",
+        )
+    return existing
 
 
-def get(order_id: str) -> Checkout:
-    row = Checkout.get_or_none(Checkout.order_id == order_id)
+def get(order_id: str, *, lock: bool = False) -> Checkout:
+    """The checkout of an order; with `lock`, held until the transaction ends (decide on it)."""
+    query = Checkout.select().where(Checkout.order_id == order_id)
+    row = (locked(query) if lock else query).first()
     if row is None:
         raise DomainError(
             ErrorCode.CHECKOUT_NOT_FOUND, f"no checkout for order {order_id!r}", "orderId"
@@ -194,12 +220,12 @@ def get(order_id: str) -> Checkout:
     return row
 
 
-def capture(order_id: str, *, now: datetime) -> Checkout:
-    """Spend the held points; capturing a captured order changes nothing."""
-    row = get(order_id)
+def capture(order_id: str, *, now: datetime) -> tuple[Checkout, bool]:
+    """Spend the held points; capturing a captured order replays it (True)."""
+    row = get(order_id, lock=True)
     if row.status == "captured":
-        return row
-    _move(row, "held", "captured", now)
+        return row, True
+    _settle(row, "captured", now)
     legs = [
         Leg(accounts.wallet(row.member_id, AccountKind.HELD), -row.points),
         Leg(accounts.program_account(AccountKind.CHECKOUT), row.points),
@@ -212,15 +238,15 @@ def capture(order_id: str, *, now: datetime) -> Checkout:
         cause=Cause(reason=f"order {order_id}"),
     )
     Checkout.update(settle_txn=txn).where(Checkout.order_id == order_id).execute()
-    return Checkout.get_by_id(order_id)
+    return Checkout.get_by_id(order_id), False
 
 
-def void(order_id: str, *, now: datetime, status: str = "voided") -> Checkout:
-    """Release the held points to the very lots they came from."""
-    row = get(order_id)
+def void(order_id: str, *, now: datetime, status: str = "voided") -> tuple[Checkout, bool]:
+    """Release the held points to the very lots they came from; a retry replays (True)."""
+    row = get(order_id, lock=True)
     if row.status == status:
-        return row
-    _move(row, "held", status, now)
+        return row, True
+    _settle(row, status, now)
     txn = reverse(
         row.hold_txn_id,
         now=now,
@@ -228,27 +254,36 @@ def void(order_id: str, *, now: datetime, status: str = "voided") -> Checkout:
         cause=Cause(reason=f"order {order_id} {status}"),
     )
     Checkout.update(settle_txn=txn).where(Checkout.order_id == order_id).execute()
-    return Checkout.get_by_id(order_id)
+    return Checkout.get_by_id(order_id), False
 
 
-def _move(row: Checkout, from_status: str, to_status: str, now: datetime) -> None:
-    moved = (
-        Checkout.update(status=to_status, settled_at=now)
-        .where(Checkout.order_id == row.order_id, Checkout.status == from_status)
-        .execute()
-    )
-    if not moved:
+def _settle(row: Checkout, to_status: str, now: datetime) -> None:
+    """Move a locked hold on; only a live hold can be captured, voided or expire."""
+    if row.status != "held":
         raise DomainError(
             ErrorCode.INVALID_STATE, f"order {row.order_id} is {row.status}", "orderId"
         )
+    if to_status == "captured" and row.expires_at <= now:
+        raise DomainError(
+            ErrorCode.INVALID_STATE,
+            f"the hold of order {row.order_id} expired at {row.expires_at.isoformat()}",
+            "orderId",
+        )
+    Checkout.update(status=to_status, settled_at=now).where(
+        Checkout.order_id == row.order_id
+    ).execute()
 
 
 def refund(
     order_id: str, refund_id: str, amount: Decimal, *, now: datetime, settings: ProgramSettings
 ) -> tuple[CheckoutRefund, bool]:
-    """Return points in proportion to a (partial) refund; never more than were spent."""
-    row = get(order_id)
-    refund_id = _check_order_id(refund_id)
+    """Return points in proportion to a (partial) refund; never more than were spent.
+
+    The order's row is locked first: refunds of one order are decided one after the
+    other, each against what the ones before it returned.
+    """
+    refund_id = _check_order_id(refund_id, "refundId")
+    row = get(order_id, lock=True)
     existing = CheckoutRefund.get_or_none(
         CheckoutRefund.checkout == order_id, CheckoutRefund.refund_id == refund_id
     )
@@ -282,11 +317,17 @@ def refund(
         else int((row.points * refunded / order_amount).to_integral_value(rounding=ROUND_DOWN))
     )
     points = owed - row.refunded_points
-    (
+    moved = (
         Checkout.update(refunded_points=owed, refunded_amount=str(refunded))
-        .where(Checkout.order_id == order_id)
+        .where(
+            Checkout.order_id == order_id,
+            Checkout.refunded_points == row.refunded_points,
+            Checkout.refunded_amount == row.refunded_amount,
+        )
         .execute()
     )
+    if not moved:  # cannot happen under the row lock; refuse rather than overwrite
+        raise RuntimeError(f"refunds of order {order_id} changed under a lock")
     txn = None
     if points > 0:
         # Refunded points come back as a new lot under the program's expiry policy: a
@@ -315,14 +356,15 @@ def refund(
 
 def expire_holds(now: datetime) -> int:
     """Release every hold past its time; returns how many."""
-    from server.store.db import write_transaction
-
     count = 0
-    for row in Checkout.select().where(Checkout.status == "held", Checkout.expires_at <= now):
+    # Read them all first: a cursor left open would pin an old snapshot, and SQLite refuses
+    # a write from a connection whose snapshot another process has since moved past.
+    due = list(Checkout.select().where(Checkout.status == "held", Checkout.expires_at <= now))
+    for row in due:
         try:
             with write_transaction():
-                void(row.order_id, now=now, status="expired")
-            count += 1
+                _, replayed = void(row.order_id, now=now, status="expired")
+            count += 0 if replayed else 1
         except DomainError:
             continue  # captured or voided meanwhile
     return count

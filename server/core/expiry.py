@@ -40,6 +40,8 @@ def expire_due(now: datetime, *, limit: int | None = None) -> int:
             break
         for lot in due:
             with write_transaction():
+                # The wallet before its lot, as every spend takes them (docs/ledger.md).
+                wallet = accounts.lock_wallet(lot.member_id, AccountKind.AVAILABLE)
                 claimed = (
                     Lot.update(remaining=0)
                     .where(Lot.id == lot.id, Lot.remaining == lot.remaining)
@@ -47,7 +49,6 @@ def expire_due(now: datetime, *, limit: int | None = None) -> int:
                 )
                 if not claimed:
                     continue  # spent or expired by someone else meanwhile
-                wallet = accounts.wallet(lot.member_id, AccountKind.AVAILABLE)
                 sink = accounts.program_account(AccountKind.EXPIRY)
                 post(
                     "expiry",

@@ -17,7 +17,7 @@ from server.core import notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.store import sql
-from server.store.db import database, transaction_memo
+from server.store.db import transaction_memo, write_transaction
 from server.store.models import (
     Account,
     LedgerTransaction,
@@ -317,7 +317,7 @@ def reverse(
             restore = tuple(LotUse.select().where(LotUse.posting == p.id).order_by(LotUse.id))
         legs.append(Leg(p.account, -p.amount, prefer_lots=prefer, restore=restore))
     try:
-        with database.atomic():
+        with write_transaction():  # a savepoint: its notices go if it is undone
             return post(
                 kind, legs, now=now, member_id=original.member_id, cause=cause, reverses=original
             )

@@ -14,7 +14,6 @@ from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post
 from server.core.program import ProgramSettings
 from server.store.models import (
-    Account,
     CatalogItem,
     Draw,
     Lottery,
@@ -113,6 +112,7 @@ def create(data: LotteryInput, *, now: datetime) -> Lottery:
             points=p.points,
             item=p.item_id,
             stock=p.stock,
+            stock_added=p.stock or 0,
         )
     return lottery
 
@@ -239,8 +239,7 @@ def draw(
     if cost_txn is None:
         # A free draw still takes the member's wallet row lock, so the daily limit below
         # counts every concurrent draw of this member.
-        wallet = accounts.wallet(member.id, AccountKind.AVAILABLE)
-        Account.update(balance=Account.balance).where(Account.id == wallet.id).execute()
+        accounts.lock_wallet(member.id, AccountKind.AVAILABLE)
     day = settings.local_day(now)
     if lottery.daily_limit is not None:
         today = (

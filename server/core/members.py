@@ -127,9 +127,12 @@ def _join(member: Member, community: str, inviter: Member | None, now: datetime)
     )
     if stint is not None and stint.left_at is None:
         return []  # already in: joining again is a no-op, so retries are harmless
-    if member.joined_at is None:
-        Member.update(joined_at=now).where(Member.id == member.id).execute()
-    elif inviter is not None:
+    first_join = bool(
+        Member.update(joined_at=now)
+        .where(Member.id == member.id, Member.joined_at.is_null())
+        .execute()
+    )
+    if not first_join and inviter is not None:
         # Someone already in the program cannot be "brought" by anyone: no referral. This
         # also makes every circular referral (A brings B, B brings A) earn nothing.
         inviter = None
@@ -144,7 +147,13 @@ def _join(member: Member, community: str, inviter: Member | None, now: datetime)
         rejoin = False
     else:
         # Re-joining never brings a second referral: the first inviter stays on record.
-        Membership.update(joined_at=now, left_at=None).where(Membership.id == stint.id).execute()
+        rejoined = (
+            Membership.update(joined_at=now, left_at=None)
+            .where(Membership.id == stint.id, Membership.left_at.is_null(False))
+            .execute()
+        )
+        if not rejoined:
+            return []  # a concurrent request brought them back in already
         inviter = None
         rejoin = True
     attributes = {"rejoin": rejoin}
@@ -176,20 +185,39 @@ def _join(member: Member, community: str, inviter: Member | None, now: datetime)
 
 def leave(
     member_id: int, community: str, *, now: datetime, settings: ProgramSettings | None = None
-) -> Event:
-    """Record that a member left a community; awards for having invited them are taken back."""
+) -> tuple[Event, bool]:
+    """Record that a member left a community; awards for having invited them are taken back.
+
+    Leaving a community one has just left replays that leave (True): a retry, or a second
+    request racing the first, records one `leave` and takes back each award once.
+    """
     check_community(community)
     member = get(member_id)
     stint = Membership.get_or_none(
         Membership.member == member.id, Membership.community == community
     )
-    if stint is None or stint.left_at is not None:
-        raise DomainError(
-            ErrorCode.NOT_IN_COMMUNITY,
-            f"member {member.external_id!r} is not in community {community!r}",
-            "community",
+    if stint is None:
+        raise _not_in(member, community)
+    left = (
+        Membership.update(left_at=now)
+        .where(Membership.id == stint.id, Membership.left_at.is_null())
+        .execute()
+    )
+    if not left:
+        previous = (
+            Event.select()
+            .where(
+                Event.member == member.id,
+                Event.community == community,
+                Event.type == "leave",
+                Event.occurred_at >= stint.joined_at,
+            )
+            .order_by(Event.id.desc())
+            .first()
         )
-    Membership.update(left_at=now).where(Membership.id == stint.id).execute()
+        if previous is None:
+            raise _not_in(member, community)
+        return previous, True
     event = Event.create(
         type="leave",
         member=member.id,
@@ -200,7 +228,15 @@ def leave(
     )
     engine.process(event, settings or program.load(), now=now)
     awards.invitee_left(member, community, event, now=now)
-    return event
+    return event, False
+
+
+def _not_in(member: Member, community: str) -> DomainError:
+    return DomainError(
+        ErrorCode.NOT_IN_COMMUNITY,
+        f"member {member.external_id!r} is not in community {community!r}",
+        "community",
+    )
 
 
 def _check_external_id(external_id: str) -> str:

@@ -21,11 +21,25 @@ from dsl.compiler import (
 from dsl.errors import Diagnostic, RulesError
 from dsl.parser import parse
 from server.core import audit, budgets, program
+from server.core.errors import DomainError, ErrorCode
 from server.core.program import ProgramSettings
-from server.store.db import transaction_memo
+from server.store.db import locked, transaction_memo
 from server.store.models import CampaignVersion, Setting
 
 _GENERATION = "rules_generation"
+MAX_SOURCE = 200_000  # characters of rule text in one request
+
+
+def check_source(text: str, field_name: str = "source") -> str:
+    """Rule text within the size a request may carry; never cut (a cut file could retire
+    every campaign after the cut)."""
+    if len(text) > MAX_SOURCE:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"rule source is {len(text):,} characters; at most {MAX_SOURCE:,} are accepted",
+            field_name,
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,7 @@ def publish(
     compiled, diagnostics = dsl.load(files, today=now.date())
     if compiled is None:
         raise RulesError(diagnostics)
+    _lock_generation()
     out: list[Published] = []
     for position, (key, campaign) in enumerate(compiled.campaigns.items()):
         latest = _latest(key)
@@ -105,6 +120,12 @@ def publish(
     ).execute()
     transaction_memo().pop("rule-book", None)  # this transaction reads the new rules
     return out, diagnostics
+
+
+def _lock_generation() -> None:
+    """Publishes one at a time: each compares with what the one before it published."""
+    Setting.insert(key=_GENERATION, value=uuid.uuid4().hex).on_conflict_ignore().execute()
+    locked(Setting.select().where(Setting.key == _GENERATION)).first()
 
 
 def _latest(key: str) -> CampaignVersion | None:

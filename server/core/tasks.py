@@ -9,6 +9,7 @@ from server.core import audit, events, members
 from server.core.errors import DomainError, ErrorCode
 from server.core.notify import announce
 from server.core.program import ProgramSettings
+from server.store.db import locked
 from server.store.models import Member, Submission, Task
 
 TASK_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -111,8 +112,9 @@ def review(
     note: str | None,
     now: datetime,
     settings: ProgramSettings,
-) -> Submission:
-    """Approve (the `task` event is recorded and the rules pay) or reject, once."""
+) -> tuple[Submission, bool]:
+    """Approve (the `task` event is recorded and the rules pay) or reject, once; the same
+    decision again replays the first (True)."""
     row = Submission.get_or_none(Submission.id == submission_id)
     if row is None:
         raise DomainError(
@@ -121,15 +123,16 @@ def review(
     if note is not None and len(note) > 500:
         raise DomainError(ErrorCode.INVALID_INPUT, "note is longer than 500 characters", "note")
     status = "approved" if approve else "rejected"
-    claimed = (
-        Submission.update(status=status, decided_at=now, reviewer=reviewer, note=note)
-        .where(Submission.id == row.id, Submission.status == "pending")
-        .execute()
-    )
-    if not claimed:
+    row = locked(Submission.select().where(Submission.id == row.id)).first()
+    if row.status == status:
+        return row, True
+    if row.status != "pending":
         raise DomainError(
             ErrorCode.ALREADY_REVIEWED, f"this submission was already {row.status}", "submissionId"
         )
+    Submission.update(status=status, decided_at=now, reviewer=reviewer, note=note).where(
+        Submission.id == row.id
+    ).execute()
     if approve:
         task = Task.get_by_id(row.task_id)
         event = events.record(
@@ -157,4 +160,4 @@ def review(
         {"task": row.task_id, "member": row.member_id, "note": note},
         now=now,
     )
-    return Submission.get_by_id(row.id)
+    return Submission.get_by_id(row.id), False

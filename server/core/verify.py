@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, fn
 
+from server.core import books
 from server.core.accounts import AccountKind
 from server.store.models import Account, AccountSlot, LedgerTransaction, Lot, Posting
 
@@ -39,6 +40,8 @@ def verify() -> Report:
     problems += _balances_off()
     problems += _lots_out_of_bounds()
     problems += _lots_disagree_with_wallets()
+    for check, find in books.CHECKS.items():
+        problems += [Problem(check, subject, message) for subject, message in find()]
     return Report(
         problems,
         transactions=LedgerTransaction.select().count(),

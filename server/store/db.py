@@ -125,6 +125,18 @@ def transaction_memo() -> dict:
     return memo if memo is not None else {}
 
 
+def locked(query):
+    """`query` with `FOR UPDATE` on PostgreSQL: the rows it reads stay as read until the
+    transaction ends. SQLite needs nothing: a write transaction holds the only write lock.
+
+    The order locks are taken in, everywhere (docs/ledger.md, "Locks"): the row a
+    decision is about (a checkout, a review, a membership, an idempotency key), then the
+    member, then the member's wallets in account order, then that member's lots, and
+    shared rows (stock, budgets, program account slots) last.
+    """
+    return query.for_update() if is_postgres() else query
+
+
 def retryable(exc: Exception) -> bool:
     """A deadlock or serialization failure: the transaction was rolled back, run it again."""
     for cause in (exc, exc.__cause__, exc.__context__, *exc.args[:1]):

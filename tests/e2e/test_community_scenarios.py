@@ -127,7 +127,7 @@ SUBMIT = """mutation($t: ID!, $m: ID!, $k: String!) { submissionCreate(input: {t
 QUEUE = """{ submissions { edges { node { id status member { externalId } task { key } } } } }"""
 DECIDE = """mutation($s: ID!, $d: Decision!) { submissionReview(input: {submissionId: $s,
   decision: $d, note: "looks good"}) { submission { status event { type } }
-  userErrors { code } } }"""
+  replayed userErrors { code } } }"""
 
 
 def test_a_task_is_submitted_approved_and_paid_once(club, clock):
@@ -145,8 +145,15 @@ def test_a_task_is_submitted_approved_and_paid_once(club, clock):
         "status": "approved",
         "event": {"type": "task"},
     }
+    assert decided["submissionReview"]["replayed"] is False
+    # The same decision again is a retry: it replays; the other decision is refused.
     twice = api.as_("reviewer").call(DECIDE, {"s": queued["node"]["id"], "d": "APPROVE"})
-    assert twice["submissionReview"]["userErrors"][0]["code"] == "ALREADY_REVIEWED"
+    assert (twice["submissionReview"]["replayed"], twice["submissionReview"]["userErrors"]) == (
+        True,
+        [],
+    )
+    undo = api.as_("reviewer").call(DECIDE, {"s": queued["node"]["id"], "d": "REJECT"})
+    assert undo["submissionReview"]["userErrors"] == [{"code": "ALREADY_REVIEWED"}]
     # The reviewer already approved: `after review` pays spendable points at once.
     assert api.call(BALANCE, {"id": ada})["member"] == {"availablePoints": 30, "pendingPoints": 0}
     assert Event.select().where(Event.type == "task").count() == 1

@@ -26,6 +26,7 @@ class CatalogItem(BaseModel):
     cash_price = CharField(max_length=32, null=True)  # a Decimal, as text
     currency = CharField(max_length=3, null=True)
     stock = BigIntegerField(null=True)  # None: unlimited
+    stock_added = BigIntegerField(default=0)  # units ever stocked: stock + units out
     limit_per_member = IntegerField(null=True)
     limit_period = CharField(max_length=8, null=True)  # day, week, month or ever
     available_from = UtcDateTimeField(null=True)
@@ -115,6 +116,7 @@ class LotteryPrize(BaseModel):
     item = ForeignKeyField(CatalogItem, null=True)
     weight = IntegerField()
     stock = BigIntegerField(null=True)  # None: unlimited
+    stock_added = BigIntegerField(default=0)  # units ever stocked: stock + units won
 
 
 class Draw(BaseModel):
