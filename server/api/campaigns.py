@@ -14,6 +14,7 @@ from server.api.context import Info
 from server.api.enums import Decision
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.ownership import owned
 from server.api.pagination import (
     After,
     Connection,
@@ -186,6 +187,7 @@ class ReviewStatus(Enum):
     REVOKED = "revoked"
 
 
+@owned(lambda r: r.row.member_id)
 @strawberry.type(description="An award waiting for (or past) review.")
 class Review:
     row: strawberry.Private[models.Review]

@@ -12,6 +12,7 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.ownership import owned
 from server.api.pagination import (
     After,
     Connection,
@@ -96,6 +97,7 @@ class CatalogItem:
         return catalog.is_available(self.row, info.context.now)
 
 
+@owned(lambda r: r.row.member_id)
 @strawberry.type(description="Points spent on catalog items.")
 class Redemption:
     row: strawberry.Private[models.Redemption]

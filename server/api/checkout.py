@@ -12,14 +12,17 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.ownership import owned
 from server.api.refs import MemberRef
 from server.core import checkout
 from server.store import models
 from server.store.db import write_transaction
 
 
+@owned(lambda q: q.member_id)
 @strawberry.type(description="How many points may pay for an order, and what they are worth.")
 class CheckoutQuote:
+    member_id: strawberry.Private[int]
     available_points: int = strawberry.field(description="The member's spendable points.")
     max_points: int = strawberry.field(description="The most points this order accepts.")
     max_value: Decimal = strawberry.field(description="What those points are worth.")
@@ -28,6 +31,7 @@ class CheckoutQuote:
     rate_amount: Decimal = strawberry.field(description="...are worth this much.")
 
 
+@owned(lambda c: c.row.member_id)
 @strawberry.type(description="Points held, captured or released for one order.")
 class Checkout:
     row: strawberry.Private[models.Checkout]
@@ -127,6 +131,7 @@ class CheckoutQuery:
             info.context.check_member(mid)
             q = checkout.quote(mid, order_amount, currency, info.context.settings)
             return CheckoutQuote(
+                member_id=mid,
                 available_points=q.available,
                 max_points=q.max_points,
                 max_value=q.max_value,

@@ -13,6 +13,7 @@ from server.api.enums import Decision, Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.ledger import AdjustmentRequest
+from server.api.ownership import owned
 from server.api.pagination import (
     After,
     Connection,
@@ -27,7 +28,10 @@ from server.store import models
 from server.store.db import write_transaction
 
 
-@strawberry.type(description="One place on a leaderboard.")
+@strawberry.type(
+    description="One place on a leaderboard. Public: anyone who may read the board sees "
+    "every place, with the member's public fields."
+)
 class LeaderboardEntry:
     rank: int = strawberry.field(description="1 for the top; ties go to who got there first.")
     member: MemberRef = strawberry.field(description="Who.")
@@ -79,6 +83,7 @@ class Task:
         return self.row.max_completions
 
 
+@owned(lambda s: s.row.member_id)
 @strawberry.type(description="A member's proof that they completed a task.")
 class Submission:
     row: strawberry.Private[models.Submission]

@@ -68,11 +68,13 @@ class Context:
         principal = self.require_principal()
         return f"{principal.role.value}:{principal.name}"
 
-    def check_member(self, member_id: int) -> None:
-        """A member token may only read and act on its own member."""
+    def check_member(self, member_id: int | None) -> None:
+        """A member token may only read and act on its own member (None: no member's)."""
         principal = self.require_principal()
         if principal.role is Role.MEMBER and principal.member_id != member_id:
-            raise ApiError(ErrorCode.FORBIDDEN, "a member token can only act on its own member")
+            raise ApiError(
+                ErrorCode.FORBIDDEN, "a member token can only read and act on its own member"
+            )
 
 
 Info = StrawberryInfo[Context, None]

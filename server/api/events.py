@@ -12,6 +12,7 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import UserError, mutation
 from server.api.gate import gate
+from server.api.ownership import owned
 from server.api.refs import MemberRef, TransactionRef
 from server.core import events, idempotency
 from server.core.errors import DomainError, ErrorCode
@@ -19,6 +20,7 @@ from server.store import models
 from server.store.db import write_transaction
 
 
+@owned(lambda e: e.row.member_id)
 @strawberry.type(description="Something a member did, stored once.")
 class Event:
     row: strawberry.Private[models.Event]

@@ -13,7 +13,9 @@ from server.core.errors import ErrorCode
 ADMIN, OPERATOR, REVIEWER, ANALYST, SERVICE, MEMBER = Role
 STAFF = frozenset({ADMIN, OPERATOR, REVIEWER, ANALYST, SERVICE})
 
-# Member tokens pass only where listed, and then only for their own member.
+# Member tokens pass only where listed, and then only for their own member: the root field
+# checks the member it is asked about, and what a member owns checks the caller again
+# wherever it is reached (server/api/ownership.py).
 POLICY: dict[str, frozenset[Role]] = {
     "Query.me": frozenset({MEMBER}),
     "Query.member": STAFF | {MEMBER},

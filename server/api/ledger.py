@@ -12,6 +12,7 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.ownership import owned
 from server.api.pagination import (
     After,
     Connection,
@@ -46,6 +47,13 @@ class LedgerScope(Enum):
     ALL = "all"
 
 
+def _entry_owner(entry: LedgerEntry) -> int | None:
+    # A program account's side of a member's transaction is part of that member's history.
+    row = entry.row
+    return row.member_id if row.member_id is not None else row.txn.member_id
+
+
+@owned(_entry_owner)
 @strawberry.type(description="One posting: points moving into (+) or out of (-) one account.")
 class LedgerEntry:
     row: strawberry.Private[models.Posting]
@@ -89,6 +97,7 @@ class LedgerEntry:
         return Transaction(row=self.row.txn)
 
 
+@owned(lambda t: t.row.member_id)
 @strawberry.type(description="A balanced set of entries, with the reason it exists.")
 class Transaction:
     row: strawberry.Private[models.LedgerTransaction]
@@ -221,6 +230,7 @@ class PointsAdjustInput:
     idempotency_key: str = strawberry.field(description="Retries with this key do it once.")
 
 
+@owned(lambda r: r.row.member_id)
 @strawberry.type(description="An adjustment above the threshold, waiting for a second operator.")
 class AdjustmentRequest:
     row: strawberry.Private[models.AdjustmentRequest]

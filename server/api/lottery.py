@@ -13,6 +13,7 @@ from server.api.catalog import CatalogItem, Redemption
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.ownership import owned
 from server.api.pagination import (
     After,
     Connection,
@@ -123,6 +124,7 @@ class Lottery:
         ]
 
 
+@owned(lambda d: d.row.member_id)
 @strawberry.type(description="One draw, with what an auditor needs to check it.")
 class Draw:
     row: strawberry.Private[models.Draw]

@@ -13,6 +13,7 @@ from server.api.context import Info
 from server.api.enums import Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.ownership import owned
 from server.api.pagination import (
     After,
     Connection,
@@ -35,6 +36,7 @@ from server.store import models
 from server.store.db import write_transaction
 
 
+@owned(lambda m: m.row.member_id)
 @strawberry.type(description="A member's stint in one community.")
 class Membership:
     row: strawberry.Private[models.Membership]
@@ -68,13 +70,20 @@ class ExpiringBatch:
     points: int = strawberry.field(description="How many.")
 
 
+@owned(lambda e: e.member_id)
 @strawberry.type(description="A member's points that expire soon.")
 class ExpiringPoints:
+    member_id: strawberry.Private[int]
     total: int = strawberry.field(description="All of them.")
     batches: list[ExpiringBatch] = strawberry.field(description="By expiry time.")
 
 
-@strawberry.type(description="One person in the points program, with one set of wallets.")
+@owned(lambda m: m.row.id, public=("id", "displayName", "rank"))
+@strawberry.type(
+    description="One person in the points program, with one set of wallets. Another "
+    "member's token sees only id, displayName and rank; the other fields are null for it, "
+    "each with a FORBIDDEN error."
+)
 class Member:
     row: strawberry.Private[models.Member]
     wallets: strawberry.Private[dict | None] = None
@@ -84,7 +93,7 @@ class Member:
         return strawberry.ID(ids.encode("member", self.row.id))
 
     @strawberry.field(description="The community platform's own user id.")
-    def external_id(self) -> str:
+    def external_id(self) -> str | None:
         return self.row.external_id
 
     @strawberry.field(description="Name to show.")
@@ -100,23 +109,23 @@ class Member:
         return self.row.joined_at
 
     @strawberry.field(description="When the member record was created.")
-    def created_at(self) -> datetime:
+    def created_at(self) -> datetime | None:
         return self.row.created_at
 
     @strawberry.field(description="Points the member can spend now.")
-    def available_points(self) -> int:
+    def available_points(self) -> int | None:
         return self._balance(AccountKind.AVAILABLE)
 
     @strawberry.field(description="Points awarded but waiting for review.")
-    def pending_points(self) -> int:
+    def pending_points(self) -> int | None:
         return self._balance(AccountKind.PENDING)
 
     @strawberry.field(description="Points reserved by open checkouts.")
-    def held_points(self) -> int:
+    def held_points(self) -> int | None:
         return self._balance(AccountKind.HELD)
 
     @strawberry.field(description="Communities the member has joined, current and past.")
-    def communities(self) -> list[Membership]:
+    def communities(self) -> list[Membership] | None:
         rows = (
             models.Membership.select()
             .where(models.Membership.member == self.row.id)
@@ -133,7 +142,7 @@ class Member:
         kinds: Annotated[
             list[str] | None, strawberry.argument(description="Only these transaction kinds.")
         ] = None,
-    ) -> Connection[LedgerEntryRef]:
+    ) -> Connection[LedgerEntryRef] | None:
         from server.api.ledger import LedgerEntry
 
         def work():
@@ -150,7 +159,7 @@ class Member:
     @strawberry.field(
         description="Catalog items the member can redeem one of right now, cheapest first."
     )
-    def affordable_items(self, info: Info) -> list[CatalogItemRef]:
+    def affordable_items(self, info: Info) -> list[CatalogItemRef] | None:
         from server.api.catalog import CatalogItem
         from server.core import catalog
 
@@ -163,7 +172,7 @@ class Member:
         within_days: Annotated[
             int, strawberry.argument(description="How many days ahead (1 to 3660).")
         ] = 30,
-    ) -> ExpiringPoints:
+    ) -> ExpiringPoints | None:
         from server.core import expiry
 
         def work():
@@ -173,6 +182,7 @@ class Member:
                 )
             batches = expiry.expiring(self.row.id, info.context.now, within_days)
             return ExpiringPoints(
+                member_id=self.row.id,
                 total=sum(b.points for b in batches),
                 batches=[ExpiringBatch(expires_at=b.expires_at, points=b.points) for b in batches],
             )

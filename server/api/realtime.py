@@ -12,11 +12,14 @@ from server.api import ids
 from server.api.context import Info
 from server.api.errors import query
 from server.api.gate import gate
+from server.api.ownership import owned
 from server.core import notify
 
 
+@owned(lambda p: p.owner)
 @strawberry.type(description="A member's points just moved.")
 class PointsChange:
+    owner: strawberry.Private[int]
     member_id: strawberry.ID = strawberry.field(description="Whose points.")
     transaction_id: strawberry.ID = strawberry.field(description="The transaction.")
     kind: str = strawberry.field(description="award, redemption, adjustment, ...")
@@ -30,7 +33,10 @@ class PointsChange:
     at: datetime = strawberry.field(description="When.")
 
 
-@strawberry.type(description="Something that just happened in a community.")
+@strawberry.type(
+    description="Something that just happened in a community. Public: it names the member "
+    "by display name only."
+)
 class ActivityItem:
     kind: str = strawberry.field(description="streak, redemption, lottery, leaderboard, task.")
     community: str | None = strawberry.field(description="Where, if anywhere in particular.")
@@ -41,6 +47,7 @@ class ActivityItem:
 
 def _points(p: dict) -> PointsChange:
     return PointsChange(
+        owner=p["memberId"],
         member_id=strawberry.ID(ids.encode("member", p["memberId"])),
         transaction_id=strawberry.ID(ids.encode("transaction", p["transactionId"])),
         kind=p["kind"],

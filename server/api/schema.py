@@ -27,6 +27,7 @@ from server.api.events import EventMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
+from server.api.ownership import enforce
 from server.api.realtime import Subscription
 from server.api.summary import SummaryQuery
 
@@ -83,7 +84,7 @@ LIMIT_RULES = [
 
 def build_schema(introspection: bool = True) -> strawberry.Schema:
     """The schema; without introspection for deployments that turn it off."""
-    return Schema(
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -98,6 +99,8 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
             *([] if introspection else [DisableIntrospection]),
         ],
     )
+    enforce(built._schema)
+    return built
 
 
 schema = build_schema()

@@ -105,13 +105,23 @@ def activity_topic(community: str | None) -> str:
     return f"activity:{community or ''}"
 
 
+ANONYMOUS = "a member"  # how the public feed names a member without a display name
+
+
 def announce(community: str | None, kind: str, member, text: str, at) -> None:
-    """Tell the community's activity feed (and the program-wide one) what just happened."""
+    """Tell the community's activity feed (and the program-wide one) what just happened.
+
+    The feed is public: it names a member by display name only. Callers write the name as
+    `display_name or external_id`, and the platform's user id is the member's private data.
+    """
+    name = member.display_name or ANONYMOUS
+    if not member.display_name:
+        text = text.replace(member.external_id, name)
     payload = {
         "kind": kind,
         "community": community,
         "memberId": member.id,
-        "memberName": member.display_name or member.external_id,
+        "memberName": name,
         "text": text,
         "at": at.isoformat(),
     }
