@@ -165,6 +165,13 @@ class Budgets:
             return True, level, 0.0
         return False, level, (min(cost, self.capacity) - level) / self.rate
 
+    def callers(self) -> int:
+        """How many callers have a budget on record (idle ones are forgotten)."""
+        if self._is_shared():
+            return database.execute_sql("SELECT COUNT(*) FROM rate_bucket").fetchone()[0]
+        with self._lock:
+            return len(self._buckets)
+
     def _is_shared(self) -> bool:
         if self.shared is None:
             return database.obj is not None and is_postgres()
