@@ -317,11 +317,12 @@ def _loads(data: bytes, what: str) -> Any:
     except (ValueError, RecursionError):
         raise RequestRefused(400, f"{what} is not JSON: {problem}") from None
     where = _surrogate_path(value, "")
+    if where is None:  # something else orjson refuses, e.g. a number beyond a double
+        raise RequestRefused(400, f"{what} is not JSON as this server reads it: {problem}")
     raise RequestRefused(
         400,
-        f"{what} holds a lone surrogate"
-        + (f" at {where}" if where else "")
-        + " (an unpaired \\ud800-\\udfff escape): text must be valid Unicode",
+        f"{what} holds a lone surrogate at {where} (an unpaired \\ud800-\\udfff escape):"
+        " text must be valid Unicode",
     )
 
 
@@ -331,7 +332,7 @@ def _surrogate_path(value: Any, path: str) -> str | None:
         value, path = stack.pop()
         if isinstance(value, str):
             if _has_surrogate(value):
-                return path or "(top)"
+                return path or "the top level"
         elif isinstance(value, dict):
             for key, item in value.items():
                 if _has_surrogate(key):

@@ -104,6 +104,13 @@ BAD_REQUESTS = [
         "not JSON",
     ),
     (
+        "a number beyond a double",
+        b'{"query": "{a}", "variables": {"a": 1e400}}',
+        None,
+        400,
+        "not JSON",
+    ),
+    (
         "a lone surrogate",
         b'{"query": "{ __typename }", "variables": {"e": "\\ud800"}}',
         None,
