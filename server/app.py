@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from cross_web import HTTPException
-from graphql import GraphQLError
-from peewee import InterfaceError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -21,25 +17,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types import ExecutionResult
-from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from server.api.context import Context, bearer_token
-from server.api.cost import Budgets, has_nul, query_cost
-from server.api.errors import is_unavailable
+from server.api.cost import Budgets
 from server.api.gate import EXPORT_ROLES
+from server.api.http import GraphQLHTTP
+from server.api.scalars import instant_problem
 from server.api.schema import build_schema, schema
 from server.config import Config
 from server.core import auth, history, notify, rules
 from server.core.clock import Clock, SystemClock
-from server.core.errors import ErrorCode
 from server.store import migrate
 from server.store.db import (
-    DatabaseUnavailable,
     bind,
     database,
     is_postgres,
@@ -51,27 +43,22 @@ from server.store.listen import dsn_of, listen
 log = logging.getLogger("jifen")
 
 
-class GraphQLApp(GraphQL):
-    """strawberry's ASGI view, executing each HTTP operation in a worker thread.
+class SubscriptionApp(GraphQL):
+    """strawberry's ASGI app, for subscriptions over WebSocket and GraphiQL in a browser;
+    queries and mutations over HTTP go to the project's own endpoint (server/api/http.py)."""
 
-    Resolvers are plain functions over a synchronous database driver; running the whole
-    operation in one thread keeps the event loop free and costs one hop per request.
-    """
-
-    def __init__(self, clock: Clock, config: Config, rng=None) -> None:
+    def __init__(self, schema, config: Config, http: GraphQLHTTP) -> None:
         super().__init__(
-            schema if config.introspection else build_schema(introspection=False),
+            schema,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
             graphql_ide="graphiql" if config.graphiql else None,
         )
-        self.clock = clock
-        self.rng = rng
-        self.budgets = Budgets(config.cost_budget, config.cost_window_seconds)
+        self.http = http
 
     async def get_context(self, request, response) -> Context:
         return Context(
-            clock=self.clock,
-            rng=self.rng,
+            clock=self.http.clock,
+            rng=self.http.rng,
             token=bearer_token(request.headers),
             request=request,
             response=response,
@@ -92,92 +79,6 @@ class GraphQLApp(GraphQL):
             raise ConnectionRejectionError({"reason": "a valid token is required"})
         return UNSET
 
-    def _charge(self, context: Context, request_data):
-        """Refuse NUL characters; price the operation and take it from the token's budget."""
-        if has_nul(request_data.query or "", request_data.variables):
-            error = GraphQLError(
-                "text may not contain NUL characters",
-                extensions={"code": ErrorCode.INVALID_INPUT.value},
-            )
-            return ExecutionResult(data=None, errors=[error]), None
-        cost = query_cost(
-            request_data.query or "", request_data.variables, request_data.operation_name
-        )
-        principal = context.principal
-        if principal is None or cost == 0:
-            return None, None
-        who = f"{principal.role.value}:{principal.name}:{principal.member_id}"
-        capacity = self.budgets.capacity
-        if cost > capacity:
-            error = GraphQLError(
-                f"this query costs {cost}, more than a whole budget of {capacity}: ask for "
-                "fewer items per page or fewer nested lists",
-                extensions={
-                    "code": ErrorCode.QUERY_TOO_COSTLY.value,
-                    "cost": {"requested": cost, "budget": capacity},
-                },
-            )
-            return ExecutionResult(data=None, errors=[error]), None
-        allowed, remaining, wait = self.budgets.charge(who, cost)
-        if not allowed:
-            error = GraphQLError(
-                f"query budget spent: retry in {math.ceil(wait)} s",
-                extensions={
-                    "code": ErrorCode.RATE_LIMITED.value,
-                    "retryAfter": math.ceil(wait),
-                    "cost": {"requested": cost, "remaining": int(remaining)},
-                },
-            )
-            return ExecutionResult(data=None, errors=[error]), None
-        return None, {"requested": cost, "remaining": int(remaining)}
-
-    async def execute_single(
-        self, request, request_adapter, sub_response, context, root_value, request_data
-    ):
-        allowed = OperationType.from_http(request_adapter.method)
-        if not self.allow_queries_via_get and request_adapter.method == "GET":
-            allowed = allowed - {OperationType.QUERY}
-
-        def execute():
-            try:
-                return run()
-            except (OperationalError, InterfaceError, DatabaseUnavailable) as exc:
-                if not is_unavailable(exc):
-                    raise
-                log.warning("database unavailable: %s", exc)
-                error = GraphQLError(
-                    "the database is unavailable; retry (with the same idempotency key)",
-                    extensions={"code": ErrorCode.UNAVAILABLE.value},
-                )
-                return ExecutionResult(data=None, errors=[error])
-
-        def run():
-            with database.connection_context():
-                refused, cost = self._charge(context, request_data)
-                if refused is not None:
-                    return refused
-                result = self.schema.execute_sync(
-                    request_data.query,
-                    root_value=root_value,
-                    variable_values=request_data.variables,
-                    context_value=context,
-                    operation_name=request_data.operation_name,
-                    allowed_operation_types=allowed,
-                    operation_extensions=request_data.extensions,
-                )
-                if cost is not None:
-                    result.extensions = {**(result.extensions or {}), "cost": cost}
-                return result
-
-        try:
-            return await run_in_threadpool(execute)
-        except CannotGetOperationTypeError as e:
-            raise HTTPException(400, e.as_http_error_reason()) from e
-        except InvalidOperationTypeError as e:
-            raise HTTPException(400, e.as_http_error_reason(request_adapter.method)) from e
-        except MissingQueryError as e:
-            raise HTTPException(400, "No GraphQL query found in the request") from e
-
 
 def create_app(
     *,
@@ -193,7 +94,12 @@ def create_app(
     without, it uses the database already bound (tests)."""
     clock = clock or SystemClock()
     config = config or Config.from_env()
-    graphql = GraphQLApp(clock, config, rng=rng)
+    served = schema if config.introspection else build_schema(introspection=False)
+    budgets = Budgets(config.cost_budget, config.cost_window_seconds, shared=None)
+    graphql = GraphQLHTTP(served, clock=clock, budgets=budgets, rng=rng)
+    subscriptions = SubscriptionApp(served, config, graphql)
+    if config.graphiql:
+        graphql.ide = subscriptions
     if tick_seconds is None:
         tick_seconds = float(os.environ.get("JIFEN_TICK_SECONDS", "60")) if database_url else 0
 
@@ -274,8 +180,8 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", subscriptions),
             Route("/export/ledger.csv", export_ledger),
             Route("/healthz", health),
         ],
@@ -408,7 +314,11 @@ def _instant(value: str | None, name: str) -> datetime:
     try:
         at = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"`{name}` is not an ISO 8601 date-time: {value!r}") from exc
+        raise ValueError(f"`{name}` is not an ISO 8601 date-time: {value[:40]!r}") from exc
     if at.tzinfo is None:
-        raise ValueError(f"`{name}` needs a time zone offset, e.g. {value}+00:00")
+        raise ValueError(f"`{name}` needs a time zone offset, e.g. {value[:40]}+00:00")
+    # Checked before the first byte is sent: a failure inside the stream would cut it.
+    problem = instant_problem(at)
+    if problem:
+        raise ValueError(f"`{name}` {problem}")
     return at

@@ -9,7 +9,7 @@ from typing import TypeVar
 import strawberry
 from graphql import GraphQLError
 from peewee import InterfaceError, OperationalError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaskErrors, SchemaExtension
 
 from server.core.errors import DomainError, ErrorCode
 from server.store.db import DatabaseUnavailable, connection_problem, retryable
@@ -120,3 +120,43 @@ def is_unavailable(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def with_code(error: GraphQLError, code: ErrorCode) -> GraphQLError:
+    """Give an error a code unless it has one; idempotent, as cached errors come back."""
+    if not (error.extensions or {}).get("code"):
+        error.extensions = {**(error.extensions or {}), "code": code.value}
+    return error
+
+
+def parse_failure_code(error: GraphQLError) -> ErrorCode:
+    """The code of an error from parsing. graphql-core enforces the token limit while it
+    parses; that is a limit on the document, like depth and aliases, not bad syntax."""
+    if "tokens. Parsing aborted" in error.message:
+        return ErrorCode.GRAPHQL_VALIDATION_FAILED
+    return ErrorCode.GRAPHQL_PARSE_FAILED
+
+
+class PhaseCodes(SchemaExtension):
+    """Code the errors of the steps before any resolver runs, by the step that found them:
+    parsing (GRAPHQL_PARSE_FAILED), validation, limits included (GRAPHQL_VALIDATION_FAILED),
+    and coercing the variables (BAD_USER_INPUT)."""
+
+    def on_parse(self):
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            with_code(error, parse_failure_code(error))
+
+    def on_validate(self):
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            with_code(error, ErrorCode.GRAPHQL_VALIDATION_FAILED)
+
+    def on_execute(self):
+        yield
+        result = self.execution_context.result
+        # Errors without a path come from setting up the operation (its variables), not
+        # from a field: the request itself was wrong.
+        for error in (result.errors if result is not None else None) or ():
+            if error.path is None:
+                with_code(error, ErrorCode.BAD_USER_INPUT)

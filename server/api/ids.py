@@ -29,7 +29,10 @@ def decode(kind: str, value: str, field: str) -> int:
     prefix = PREFIXES[kind]
     text = str(value)
     head, _, tail = text.partition("_")
-    if head != prefix or not tail.isdigit() or len(tail) > 18:
+    # Only the form `encode` writes: ASCII digits (str.isdigit also takes "٣" and "³"),
+    # no leading zeros, so that one number has one id.
+    canonical = tail.isascii() and tail.isdigit() and (tail == "0" or tail[0] != "0")
+    if head != prefix or not canonical or len(tail) > 18:
         raise DomainError(
             ErrorCode.INVALID_ID,
             f"{text[:40]!r} is not a {kind} id (they look like {prefix}_123)",

@@ -22,13 +22,14 @@ from server.api.campaigns import CampaignMutation, CampaignQuery
 from server.api.catalog import CatalogMutation, CatalogQuery
 from server.api.checkout import CheckoutMutation, CheckoutQuery
 from server.api.community import CommunityMutation, CommunityQuery
-from server.api.errors import MaskUnexpected, log, should_mask
+from server.api.errors import MaskUnexpected, PhaseCodes, log, should_mask
 from server.api.events import EventMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
 from server.api.ownership import enforce
 from server.api.realtime import Subscription
+from server.api.scalars import SCALAR_OVERRIDES
 from server.api.summary import SummaryQuery
 
 MAX_DEPTH = 10
@@ -89,12 +90,14 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
+        scalar_overrides=SCALAR_OVERRIDES,
         # Factories: a fresh extension per request (the caches are shared module-wide).
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: AddValidationRules(LIMIT_RULES),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
+            PhaseCodes,
             MaskUnexpected,
             *([] if introspection else [DisableIntrospection]),
         ],

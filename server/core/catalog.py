@@ -11,6 +11,7 @@ from peewee import fn
 
 from server.core import accounts, members, notify
 from server.core.accounts import AccountKind
+from server.core.checkout import minor_unit
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
 from server.core.periods import period_start
@@ -21,6 +22,7 @@ from server.store.models import CatalogItem, Member, Redemption
 LIMIT_PERIODS = ("day", "week", "month", "ever")
 MAX_QUANTITY = 100
 MAX_TAGS = 20
+MAX_CASH_PRICE = 1_000_000_000
 
 
 @dataclass
@@ -147,13 +149,20 @@ def _clean(data: ItemInput, creating: bool) -> dict[str, Any]:
             )
         out["points_price"] = data.points_price
     if data.cash_price is not None:
-        if data.cash_price < 0 or data.currency is None:
+        minor = minor_unit((data.currency or "").upper())
+        if (
+            not data.cash_price.is_finite()
+            or not 0 <= data.cash_price <= MAX_CASH_PRICE
+            or data.cash_price != data.cash_price.quantize(minor)
+            or data.currency is None
+        ):
             raise DomainError(
                 ErrorCode.INVALID_INPUT,
-                "cashPrice must be 0 or more and come with a currency",
+                f"cashPrice must be from 0 to {MAX_CASH_PRICE:,} in whole {minor} units of its "
+                "currency, and come with a currency",
                 "cashPrice",
             )
-        out["cash_price"] = str(data.cash_price)
+        out["cash_price"] = str(data.cash_price.quantize(minor))
     if data.currency is not None:
         if len(data.currency) != 3 or not data.currency.isalpha():
             raise DomainError(
@@ -194,10 +203,15 @@ def _clean(data: ItemInput, creating: bool) -> dict[str, Any]:
     if data.community is not None:
         out["community"] = members.check_community(data.community)
     if data.tags is not None:
-        tags = sorted({t.strip().lower() for t in data.tags if t.strip()})
-        if len(tags) > MAX_TAGS or any(len(t) > 40 for t in tags):
+        # Bounded as given, before duplicates fold: the list itself is input too.
+        tags = sorted({t.strip().lower() for t in data.tags})
+        if len(data.tags) > MAX_TAGS or any(
+            not 1 <= len(t) <= 40 or not t.isprintable() for t in tags
+        ):
             raise DomainError(
-                ErrorCode.INVALID_INPUT, f"at most {MAX_TAGS} tags of up to 40 characters", "tags"
+                ErrorCode.INVALID_INPUT,
+                f"at most {MAX_TAGS} tags of 1 to 40 printable characters",
+                "tags",
             )
         out["tags"] = tags
     return out

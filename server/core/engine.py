@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR
@@ -297,7 +298,10 @@ def _spam(event: Event, attributes: dict) -> str | None:
     content = attributes.get("contentHash") or attributes.get("text")
     if content is None:
         return None
-    fingerprint = hashlib.sha256(str(content).strip().lower().encode()).hexdigest()[:16]
+    # One message however it is spaced, cased or written (full-width letters, ideographic
+    # spaces): NFKC, then runs of white space as one space, then case folded.
+    text = " ".join(unicodedata.normalize("NFKC", str(content)).split()).casefold()
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
     memory = MessageMemory.get_or_none(MessageMemory.member == event.member_id)
     recent = list(memory.recent) if memory else []
     if fingerprint in recent:

@@ -284,25 +284,35 @@ def export_csv(since: datetime, until: datetime, *, batch: int = 1000) -> Iterat
                     p.id,
                     p.created_at.isoformat(),
                     t.id,
-                    t.kind,
-                    p.account.key,
-                    p.account.kind,
-                    p.member.external_id if p.member_id else "",
+                    _text(t.kind),
+                    _text(p.account.key),
+                    _text(p.account.kind),
+                    _text(p.member.external_id if p.member_id else ""),
                     p.amount,
                     "" if p.balance_after is None else p.balance_after,
-                    t.campaign or "",
+                    _text(t.campaign or ""),
                     _blank(t.campaign_version),
                     _blank(t.rule_line),
                     _blank(t.event_id),
-                    t.event.type if t.event_id else "",
-                    t.actor or "",
-                    t.approver or "",
-                    t.reason or "",
+                    _text(t.event.type if t.event_id else ""),
+                    _text(t.actor or ""),
+                    _text(t.approver or ""),
+                    _text(t.reason or ""),
                     _blank(t.reverses_id),
                 ]
             )
         after = rows[-1].id
         yield _drain(buffer)
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula
+# (`=HYPERLINK(...)` in a reason); a leading apostrophe makes it text (OWASP, CSV
+# injection). Only text columns are escaped: amounts keep their minus sign.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
 
 
 def _blank(value) -> str:

@@ -27,6 +27,7 @@ from server.store.models.ledger import (
     Posting,
     Setting,
 )
+from server.store.models.limits import RateBucket
 from server.store.models.rules import (
     AwardLink,
     CampaignBudget,
@@ -81,6 +82,7 @@ ALL_MODELS = [
     AdjustmentRequest,
     AuditEntry,
     MessageMemory,
+    RateBucket,
 ]
 
 __all__ = [
@@ -114,6 +116,7 @@ __all__ = [
     "PeriodCounter",
     "PeriodPayout",
     "Posting",
+    "RateBucket",
     "Redemption",
     "Review",
     "Setting",
