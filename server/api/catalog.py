@@ -369,6 +369,7 @@ class CatalogMutation:
             ctx.check_member(mid)
             iid = _item_id(input.item_id)
             outcome = idempotency.run_once(
+                ctx.scope,
                 input.idempotency_key,
                 "redemptionCreate",
                 {"memberId": mid, "itemId": iid, "quantity": input.quantity},

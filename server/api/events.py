@@ -174,7 +174,7 @@ def _record(
         made.append(event)
         return event.id
 
-    outcome = idempotency.run_once(key, operation, args, ctx.now, work)
+    outcome = idempotency.run_once(ctx.scope, key, operation, args, ctx.now, work)
     if outcome.replayed:
         return models.Event.get_by_id(outcome.result_id), True
     return made[0], False
