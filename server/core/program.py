@@ -1,4 +1,5 @@
-"""Program-wide settings: the time zone days are counted in, and the expiry policy."""
+"""Program-wide settings: the time zone days are counted in, the expiry policy, how late an
+event may be reported, and when the program began."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from server.store import sql
+from server.store.db import on_rebind
 from server.store.models import Setting
 from server.store.sql import Sql
 
 _KEY = "program"
+_STARTED = "program_started_at"
 
 
 @dataclass(frozen=True)
@@ -24,10 +28,17 @@ class ProgramSettings:
     redeem_amount: str | None = None  # a Decimal, as text
     currency: str | None = None
     deduct_percent: str | None = None  # `deduct at most 50% of order`, a Decimal as text
+    # How long after an event a service may still report it with its own `occurredAt`;
+    # older history is imported by an admin, never recorded through the API.
+    backdate_hours: int = 72
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def backdate_window(self) -> timedelta:
+        return timedelta(hours=self.backdate_hours)
 
     def local_day(self, at: datetime) -> date:
         """The calendar day `at` falls on in the program's time zone."""
@@ -66,3 +77,32 @@ def save(settings: ProgramSettings) -> None:
         .on_conflict(conflict_target=[Setting.key], update={Setting.value: value})
         .execute()
     )
+
+
+# The earliest moment the program recorded anything: its first key (the first start), member,
+# event or ledger entry.
+_EARLIEST = Sql(
+    "SELECT (SELECT MIN(created_at) FROM api_key), (SELECT MIN(created_at) FROM member), "
+    "(SELECT MIN(occurred_at) FROM event), (SELECT MIN(created_at) FROM ledger_transaction)"
+)
+_BEGIN = Sql("INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+_began: dict[str, datetime] = {}  # written once, never changed: read once per process
+on_rebind(_began.clear)
+
+
+def started_at(now: datetime) -> datetime:
+    """When the program began; nothing can have happened before it.
+
+    Recorded once, the first time it is asked for (inside the caller's transaction): the
+    earliest moment the database holds a record of, or `now` in an empty one.
+    """
+    if _STARTED in _began:
+        return _began[_STARTED]
+    value = setting(_STARTED)
+    if value is None:
+        found = [sql.read_instant(v) for v in _EARLIEST.one() if v is not None]
+        _BEGIN.run(_STARTED, min([now, *found]).isoformat())
+        # Not kept: this transaction may still roll back, or have lost to another one.
+        return datetime.fromisoformat(setting(_STARTED))
+    _began[_STARTED] = datetime.fromisoformat(value)
+    return _began[_STARTED]
