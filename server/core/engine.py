@@ -28,7 +28,7 @@ from server.core.periods import period_key
 from server.core.program import ProgramSettings
 from server.core.rules import InForce, book
 from server.store import sql
-from server.store.db import transaction_memo
+from server.store.db import is_postgres, transaction_memo
 from server.store.models import (
     AwardLink,
     Event,
@@ -408,10 +408,13 @@ def hold_member(member_id: int, field_name: str = "memberId") -> None:
     a time: on PostgreSQL this locks the member's row; on SQLite the write lock already
     serializes every transaction. MEMBER_NOT_FOUND naming `field_name` when there is no
     such member."""
+    memo = transaction_memo()
+    if ("joined", member_id) in memo and not is_postgres():
+        return  # SQLite: nothing to lock, and this transaction already found the member
     row = _HOLD.one(member_id)
     if row is None:
         raise DomainError(ErrorCode.MEMBER_NOT_FOUND, f"no member with id {member_id}", field_name)
-    transaction_memo()["joined", member_id] = sql.read_instant(row[0])
+    memo["joined", member_id] = sql.read_instant(row[0])
 
 
 def latest(member_id: int, event_type: str) -> datetime | None:
