@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from server.core import auth, program
+from server.core.errors import DomainError, ErrorCode
 from server.core.program import ProgramSettings
 from server.store.db import write_transaction
 from server.store.models import Checkin, Event, LedgerTransaction
@@ -113,9 +114,11 @@ def test_nothing_happened_before_the_program_began(api, clock):
         assert program.started_at(clock.now()) == began
 
 
-def test_the_window_is_a_program_setting(api, clock, ada):
+def test_the_window_is_a_program_setting_that_publishing_rules_keeps(api, clock, ada):
     with write_transaction():
-        program.save(ProgramSettings(backdate_hours=24))
+        program.set_backdate_hours(24)
+    assert api.call(PUBLISH, {"s": RULES})["rulesPublish"]["userErrors"] == []
+    assert program.load().backdate_hours == 24
     at = clock.now() - timedelta(hours=25)
     body = api.as_("service").call(EVENT, {"id": ada, "key": "a", "at": at.isoformat()})
     assert errors(body) == [("OCCURRED_AT_TOO_OLD", "occurredAt")]
@@ -124,3 +127,11 @@ def test_the_window_is_a_program_setting(api, clock, ada):
         EVENT, {"id": ada, "key": "b", "at": (at + timedelta(hours=2)).isoformat()}
     )
     assert errors(body) == []
+
+
+@pytest.mark.parametrize("hours", [-1, program.MAX_BACKDATE_HOURS + 1])
+def test_the_window_is_bounded(db, hours):
+    with pytest.raises(DomainError) as refused, write_transaction():
+        program.set_backdate_hours(hours)
+    assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_INPUT, "backdateHours")
+    assert program.load().backdate_hours == 72
