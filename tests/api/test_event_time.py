@@ -109,7 +109,7 @@ def test_nothing_happened_before_the_program_began(api, clock):
     assert began.isoformat() in body["eventRecord"]["userErrors"][0]["message"]
     body = service.call(EVENT, {"id": ada, "key": "b", "at": began.isoformat()})
     assert errors(body) == []
-    # Recorded once: a later record cannot move the beginning.
+    # Recorded once, in a setting of its own, whatever is recorded later.
     with write_transaction():
         assert program.started_at(clock.now()) == began
 
