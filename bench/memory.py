@@ -49,6 +49,17 @@ def bodies(total: int, members: int, first_day: datetime) -> list[dict]:
     ]
 
 
+def allow_backdating(url: str, hours: int) -> None:
+    """The days of history are sent through eventsRecord, each with its own occurredAt."""
+    from server.core import program
+    from server.store.db import bind, open_database, write_transaction
+
+    db = bind(open_database(url))
+    with write_transaction():
+        program.set_backdate_hours(hours)
+    db.close_all()
+
+
 def measure(total: int, members: int) -> list[tuple[str, str, str, str]]:
     days = -(-total // (members * PER_MEMBER))
     now = datetime.now(UTC)
@@ -56,6 +67,7 @@ def measure(total: int, members: int) -> list[tuple[str, str, str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'memory.db'}"
         key = databases.prepare(url, members, now=first_day - timedelta(hours=1))
+        allow_backdating(url, hours=(days + 2) * 24)
         port = servers.free_port()
         proc = servers.jifen(url, port)
         try:

@@ -201,14 +201,6 @@ OptionalKey = Annotated[
 ]
 
 
-def _once(key: str | None, operation: str, arguments: dict, now, work) -> idempotency.Outcome:
-    """`work` once per idempotency key, or simply once in a transaction without a key."""
-    if key is None:
-        with write_transaction():
-            return idempotency.Outcome(work(), replayed=False)
-    return idempotency.run_once(key, operation, arguments, now, work)
-
-
 def _item_id(value: str, field: str = "itemId") -> int:
     return ids.decode("item", value, field)
 
@@ -312,7 +304,9 @@ class CatalogMutation:
 
         def work():
             arguments = {k: str(v) for k, v in vars(input.to_core()).items()}
-            outcome = _once(idempotency_key, "catalogItemCreate", arguments, ctx.now, create)
+            outcome = idempotency.run_once_if_keyed(
+                ctx.scope, idempotency_key, "catalogItemCreate", arguments, ctx.now, create
+            )
             return CatalogItemPayload(
                 item=CatalogItem(row=models.CatalogItem.get_by_id(outcome.result_id)),
                 replayed=outcome.replayed,
@@ -372,7 +366,9 @@ class CatalogMutation:
                 return row.id
 
             arguments = {"itemId": iid, "quantity": quantity}
-            outcome = _once(idempotency_key, "catalogItemRestock", arguments, ctx.now, restock)
+            outcome = idempotency.run_once_if_keyed(
+                ctx.scope, idempotency_key, "catalogItemRestock", arguments, ctx.now, restock
+            )
             return CatalogItemPayload(
                 item=CatalogItem(row=models.CatalogItem.get_by_id(iid)), replayed=outcome.replayed
             )
@@ -412,6 +408,7 @@ class CatalogMutation:
             ctx.check_member(mid)
             iid = _item_id(input.item_id)
             outcome = idempotency.run_once(
+                ctx.scope,
                 input.idempotency_key,
                 "redemptionCreate",
                 {"memberId": mid, "itemId": iid, "quantity": input.quantity},

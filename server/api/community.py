@@ -359,6 +359,7 @@ class CommunityMutation:
             ctx.check_member(mid)
             tid = _task_id(input.task_id)
             outcome = idempotency.run_once(
+                ctx.scope,
                 input.idempotency_key,
                 "submissionCreate",
                 {"memberId": mid, "taskId": tid, "proof": input.proof, "links": input.links},

@@ -9,7 +9,7 @@ from typing import Any
 from strawberry.types import Info as StrawberryInfo
 
 from server.api.errors import ApiError
-from server.core import auth, program
+from server.core import auth, idempotency, program
 from server.core.auth import Principal, Role
 from server.core.clock import Clock
 from server.core.errors import ErrorCode
@@ -67,6 +67,16 @@ class Context:
         """The name the ledger records for who did something."""
         principal = self.require_principal()
         return f"{principal.role.value}:{principal.name}"
+
+    @property
+    def scope(self) -> str:
+        """Whose idempotency keys this request's are: its API key's, or its member's."""
+        principal = self.require_principal()
+        if principal.role is Role.MEMBER:
+            return idempotency.member_scope(principal.member_id)
+        # An API key is `jf_<prefix>_<secret>`: the prefix names the key and is not secret.
+        prefix = self.token[len(auth.KEY_PREFIX) :].partition("_")[0]
+        return idempotency.api_key_scope(prefix)
 
     def check_member(self, member_id: int | None) -> None:
         """A member token may only read and act on its own member (None: no member's)."""

@@ -15,6 +15,7 @@ from server.api.gate import gate
 from server.api.ownership import owned
 from server.api.refs import MemberRef, TransactionRef
 from server.core import events, idempotency
+from server.core.auth import Role
 from server.core.errors import DomainError, ErrorCode
 from server.store import models
 from server.store.db import write_transaction
@@ -74,7 +75,9 @@ class EventRecordInput:
     idempotency_key: str = strawberry.field(description="Retries with this key record it once.")
     community: str | None = strawberry.field(default=None, description="Where it happened.")
     occurred_at: datetime | None = strawberry.field(
-        default=None, description="When it happened (with offset); default now."
+        default=None,
+        description="When it happened (with offset), at most the program's backdating "
+        "window (72 hours by default) ago; default now.",
     )
     attributes: JSON | None = strawberry.field(default=None, description="Free attributes.")
 
@@ -96,7 +99,9 @@ class CheckinRecordInput:
     idempotency_key: str = strawberry.field(description="Retries with this key check in once.")
     community: str | None = strawberry.field(default=None, description="Where from.")
     occurred_at: datetime | None = strawberry.field(
-        default=None, description="When (with offset); default now."
+        default=None,
+        description="When (with offset), at most the program's backdating window ago; "
+        "default now. Member tokens leave it out.",
     )
 
 
@@ -154,6 +159,13 @@ def _record(
     ctx = info.context
     mid = ids.decode("member", member_id, "memberId")
     ctx.check_member(mid)
+    if occurred_at is not None and ctx.require_principal().role is Role.MEMBER:
+        raise DomainError(
+            ErrorCode.OCCURRED_AT_NOT_ALLOWED,
+            "a member token cannot set occurredAt: leave it out and the program records "
+            "when it happened",
+            "occurredAt",
+        )
     args = {
         "memberId": mid,
         "type": event_type,
@@ -176,7 +188,7 @@ def _record(
         made.append(event)
         return event.id
 
-    outcome = idempotency.run_once(key, operation, args, ctx.now, work)
+    outcome = idempotency.run_once(ctx.scope, key, operation, args, ctx.now, work)
     if outcome.replayed:
         return models.Event.get_by_id(outcome.result_id), True
     return made[0], False

@@ -403,7 +403,7 @@ class LedgerMutation:
                 return -done.id if isinstance(done, models.AdjustmentRequest) else done.id
 
             outcome = idempotency.run_once(
-                input.idempotency_key, "pointsAdjust", args, ctx.now, work_once
+                ctx.scope, input.idempotency_key, "pointsAdjust", args, ctx.now, work_once
             )
             if outcome.result_id < 0:
                 request = models.AdjustmentRequest.get_by_id(-outcome.result_id)

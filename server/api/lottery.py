@@ -363,6 +363,7 @@ class LotteryMutation:
             ctx.check_member(mid)
             lid = _lottery_id(input.lottery_id)
             outcome = idempotency.run_once(
+                ctx.scope,
                 input.idempotency_key,
                 "lotteryDraw",
                 {"memberId": mid, "lotteryId": lid},

@@ -20,6 +20,7 @@ def emit(now: datetime, settings: ProgramSettings) -> int:
     emitted = 0
     for member in Member.select(Member.id).where(Member.birthday_md.in_(days)):
         outcome = idempotency.run_once(
+            idempotency.PROGRAM,
             f"birthday:{member.id}:{today.year}",
             "birthday",
             {"member": member.id, "year": today.year},

@@ -29,7 +29,7 @@ from server.core.periods import period_key
 from server.core.program import ProgramSettings
 from server.core.rules import InForce, book
 from server.store import sql
-from server.store.db import transaction_memo
+from server.store.db import is_postgres, transaction_memo
 from server.store.models import (
     AwardLink,
     Event,
@@ -96,13 +96,21 @@ def evaluate(event: Any, day: date, rules: InForce, store: Store) -> list[Grant]
 
 
 def process(
-    event: Event, settings: ProgramSettings, *, now: datetime, reviewed: bool = False
+    event: Event,
+    settings: ProgramSettings,
+    *,
+    now: datetime,
+    reviewed: bool = False,
+    held: bool = False,
 ) -> list[LedgerTransaction]:
     """Run the rules on a stored event; returns the transactions it caused.
 
     `reviewed`: a person already approved this event (a task submission), so awards
     `after review` are made spendable at once instead of waiting for a second review.
+    `held`: the caller already holds the member (hold_member) and put the event in order.
     """
+    if not held:
+        _hold_in_order(event)
     day = settings.local_day(event.occurred_at)
     if _ignored(event):
         return []
@@ -337,12 +345,24 @@ _ADD_USE = Sql(
     "DO UPDATE SET times = period_counter.times + 1, points = period_counter.points + ?"
 )
 _JOINED = Sql("SELECT joined_at FROM member WHERE id = ?")
+# The member's row lock serializes their events across connections and processes; FOR NO
+# KEY UPDATE leaves alone the key-share locks that inserts referencing the member take.
+_HOLD = Sql(
+    "SELECT joined_at FROM member WHERE id = ?",
+    postgres="SELECT joined_at FROM member WHERE id = ? FOR NO KEY UPDATE",
+)
+# A statement of its own, after the lock: one statement sees the rows of its snapshot,
+# taken before it waited for the lock.
+_LATEST = Sql("SELECT last_at FROM member_counter WHERE member_id = ? AND event_type = ?")
+_RESTAMP = Sql("UPDATE event SET occurred_at = ? WHERE id = ?")
 
 
 class DatabaseStore:
     """The engine's counts and budgets in the database, inside the caller's transaction."""
 
     def counter(self, member_id: int, event_type: str) -> Counter | None:
+        # Read, then written back whole by save_counter: safe because every event of the
+        # member is decided under hold_member's lock (SQLite: the one writer).
         row = _COUNTER.one(member_id, event_type)
         if row is None:
             return None
@@ -385,6 +405,40 @@ def joined_at(member_id: int, field_name: str = "memberId") -> datetime | None:
             )
         memo["joined", member_id] = sql.read_instant(row[0])
     return memo["joined", member_id]
+
+
+def hold_member(member_id: int, field_name: str = "memberId") -> None:
+    """Hold the member until the transaction ends, so that their events are decided one at
+    a time: on PostgreSQL this locks the member's row; on SQLite the write lock already
+    serializes every transaction. MEMBER_NOT_FOUND naming `field_name` when there is no
+    such member."""
+    memo = transaction_memo()
+    if ("joined", member_id) in memo and not is_postgres():
+        return  # SQLite: nothing to lock, and this transaction already found the member
+    row = _HOLD.one(member_id)
+    if row is None:
+        raise DomainError(ErrorCode.MEMBER_NOT_FOUND, f"no member with id {member_id}", field_name)
+    memo["joined", member_id] = sql.read_instant(row[0])
+
+
+def latest(member_id: int, event_type: str) -> datetime | None:
+    """When the member's latest `event_type` event happened (None: never); read it after
+    hold_member, so no event of theirs can be decided meanwhile."""
+    row = _LATEST.one(member_id, event_type)
+    return sql.read_instant(row[0]) if row is not None else None
+
+
+def _hold_in_order(event: Event) -> None:
+    """For events stored without events.record (joins, referrals, leaves): hold the member,
+    and move an event stamped by the program's clock up to the member's latest one of its
+    type, which a concurrent request may have stamped later while this one waited."""
+    hold_member(event.member_id)
+    if event.occurred_at != event.recorded_at:
+        return
+    last = latest(event.member_id, event.type)
+    if last is not None and event.occurred_at < last:
+        event.occurred_at = last
+        _RESTAMP.run(sql.instant(last), event.id)
 
 
 def _pay(g: Grant, event: Event, settings: ProgramSettings, now: datetime) -> LedgerTransaction:

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from server.core import engine, members
+from server.core import engine, members, program
 from server.core.errors import DomainError, ErrorCode
 from server.core.program import ProgramSettings
 from server.store import sql
@@ -70,6 +70,32 @@ def check_attributes(attributes: Any) -> dict[str, Any]:
     return attributes
 
 
+def check_occurred_at(occurred_at: datetime, now: datetime, settings: ProgramSettings) -> None:
+    """A caller's own `occurredAt`: with an offset, not in the future, within the program's
+    backdating window, and not before the program began."""
+    if occurred_at.tzinfo is None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "occurredAt needs a time zone offset", "occurredAt"
+        )
+    if occurred_at > now + CLOCK_SKEW:
+        raise DomainError(ErrorCode.EVENT_OUT_OF_ORDER, "occurredAt is in the future", "occurredAt")
+    earliest = now - settings.backdate_window
+    if occurred_at < earliest:
+        raise DomainError(
+            ErrorCode.OCCURRED_AT_TOO_OLD,
+            f"occurredAt may be at most {settings.backdate_hours} hours ago "
+            f"(not before {earliest.isoformat()}); older history is imported by an admin",
+            "occurredAt",
+        )
+    began = program.started_at(now)
+    if occurred_at < began:
+        raise DomainError(
+            ErrorCode.OCCURRED_AT_BEFORE_PROGRAM,
+            f"occurredAt is before the program began ({began.isoformat()})",
+            "occurredAt",
+        )
+
+
 def record(
     member_id: int,
     event_type: str,
@@ -82,20 +108,24 @@ def record(
     by_program: bool = False,
     reviewed: bool = False,
 ) -> Event:
-    """Store one event (inside the caller's transaction); a check-in also claims its day."""
+    """Store one event (inside the caller's transaction); a check-in also claims its day.
+
+    `occurred_at`: when the caller says it happened (see check_occurred_at); without it,
+    the program's clock says, once the member's earlier events are all decided.
+    """
     if not by_program:  # the program itself may record the reserved types
         check_type(event_type)
     attributes = check_attributes(attributes)
     if community is not None:
         members.check_community(community)
-    occurred_at = occurred_at or now
-    if occurred_at.tzinfo is None:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "occurredAt needs a time zone offset", "occurredAt"
-        )
-    if occurred_at > now + CLOCK_SKEW:
-        raise DomainError(ErrorCode.EVENT_OUT_OF_ORDER, "occurredAt is in the future", "occurredAt")
-    engine.joined_at(member_id)  # the member exists (and the rules may ask when they joined)
+    if occurred_at is not None:
+        check_occurred_at(occurred_at, now, settings)
+    engine.hold_member(member_id)
+    if occurred_at is None:
+        # `now` was read before this request waited for the member: a concurrent event
+        # may have been stamped later meanwhile, and this one must not come before it.
+        last = engine.latest(member_id, event_type)
+        occurred_at = max(now, last) if last is not None else now
     event = Event(
         type=event_type,
         member=member_id,
@@ -120,5 +150,5 @@ def record(
                 f"already checked in on {day.isoformat()} ({settings.timezone})",
                 "occurredAt",
             )
-    engine.process(event, settings, now=now, reviewed=reviewed)
+    engine.process(event, settings, now=now, reviewed=reviewed, held=True)
     return event

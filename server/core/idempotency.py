@@ -1,4 +1,9 @@
-"""Exactly one effect per idempotency key, however often and however concurrently it is sent."""
+"""Exactly one effect per idempotency key, however often and however concurrently it is sent.
+
+Keys belong to whoever sends them, as Stripe's belong to an account: each API key and each
+member has a namespace of its own (a scope), so one caller can never use up, collide with
+or replay another's key, however predictable the key is.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,28 @@ from server.store.models import IdempotencyKey
 from server.store.sql import Sql
 
 MAX_KEY_LENGTH = 200
+PROGRAM = "program"  # the program's own jobs (the scheduler): no caller can send into it
+# Keys stored before keys had owners (migration 0009). Their owner is unknown, so only the
+# very same request (key, operation and arguments) finds them: it replays, as it did before
+# the upgrade. Any other request ignores them.
+LEGACY = "legacy"
 _CLAIM = Sql(
-    "INSERT INTO idempotency_key (key, operation, request_hash, created_at) "
-    "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+    "INSERT INTO idempotency_key (scope, key, operation, request_hash, created_at) "
+    "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM idempotency_key "
+    "WHERE scope = 'legacy' AND key = ? AND operation = ? AND request_hash = ?) "
+    "ON CONFLICT (scope, key) DO NOTHING"
 )
-_RESULT = Sql("UPDATE idempotency_key SET result_id = ? WHERE key = ?")
+_RESULT = Sql("UPDATE idempotency_key SET result_id = ? WHERE scope = ? AND key = ?")
+
+
+def api_key_scope(prefix: str) -> str:
+    """The scope of the keys sent with one API key (by its public prefix)."""
+    return f"key:{prefix}"
+
+
+def member_scope(member_id: int) -> str:
+    """The scope of the keys a member sends with their own tokens."""
+    return f"member:{member_id}"
 
 
 @dataclass(frozen=True)
@@ -58,9 +80,14 @@ def check_key(key: str) -> str:
 
 
 def run_once(
-    key: str, operation: str, arguments: dict[str, Any], now: datetime, work: Callable[[], int]
+    scope: str,
+    key: str,
+    operation: str,
+    arguments: dict[str, Any],
+    now: datetime,
+    work: Callable[[], int],
 ) -> Outcome:
-    """Run `work` in a write transaction unless this key already has a result.
+    """Run `work` in a write transaction unless `scope` already used this key.
 
     The key is inserted before the work, under a unique constraint: a concurrent
     request with the same key waits on it (PostgreSQL) or on the write lock (SQLite)
@@ -71,17 +98,47 @@ def run_once(
     for _ in range(5):
         try:
             with write_transaction():
-                if not _CLAIM.count(key, operation, digest, sql.instant(now)):
-                    row = IdempotencyKey.get_or_none(IdempotencyKey.key == key)
-                    if row is None:
-                        raise _KeyTaken  # its first request rolled back meanwhile
-                    return _replay(row, operation, digest)
+                claimed = _CLAIM.count(
+                    scope, key, operation, digest, sql.instant(now), key, operation, digest
+                )
+                if not claimed:
+                    return _replay(_find(scope, key, operation, digest), operation, digest)
                 result_id = work()
-                _RESULT.run(result_id, key)
+                _RESULT.run(result_id, scope, key)
                 return Outcome(result_id, replayed=False)
         except _KeyTaken:
             continue
-    raise RuntimeError(f"idempotency key {key!r} kept changing hands")
+    raise RuntimeError(f"idempotency key {key!r} of {scope} kept changing hands")
+
+
+def _find(scope: str, key: str, operation: str, digest: str) -> IdempotencyKey:
+    row = IdempotencyKey.get_or_none(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+    if row is None:
+        row = IdempotencyKey.get_or_none(
+            IdempotencyKey.scope == LEGACY,
+            IdempotencyKey.key == key,
+            IdempotencyKey.operation == operation,
+            IdempotencyKey.request_hash == digest,
+        )
+    if row is None:
+        raise _KeyTaken  # its first request rolled back meanwhile
+    return row
+
+
+def run_once_if_keyed(
+    scope: str,
+    key: str | None,
+    operation: str,
+    arguments: dict[str, Any],
+    now: datetime,
+    work: Callable[[], int],
+) -> Outcome:
+    """`run_once` where the caller gave a key; without one, `work` in a write transaction
+    (an operation whose key is optional: every call without one does it again)."""
+    if key is None:
+        with write_transaction():
+            return Outcome(work(), replayed=False)
+    return run_once(scope, key, operation, arguments, now, work)
 
 
 def _replay(row: IdempotencyKey, operation: str, digest: str) -> Outcome:

@@ -162,9 +162,10 @@ def test_checkin_once_per_local_day_in_the_program_time_zone(api, clock):
     with write_transaction():
         program.save(ProgramSettings(timezone="Asia/Shanghai"))
     member = upsert(api, externalId="a")["member"]
+    clock.set(datetime(2026, 3, 3, 10, 0, tzinfo=UTC))  # 18:00 on 3 March, local
     # 23:30 and 00:30 in Shanghai are two calendar days.
-    late = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)  # 23:30 on 1 March, local
-    early = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)  # 00:30 on 2 March, local
+    late = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)  # 23:30 on 2 March, local
+    early = datetime(2026, 3, 2, 16, 30, tzinfo=UTC)  # 00:30 on 3 March, local
     one = api.call(
         CHECKIN,
         {
@@ -185,12 +186,12 @@ def test_checkin_once_per_local_day_in_the_program_time_zone(api, clock):
             }
         },
     )["checkinRecord"]
-    assert (one["day"], two["day"]) == ("2026-03-01", "2026-03-02")
+    assert (one["day"], two["day"]) == ("2026-03-02", "2026-03-03")
     three = api.call(
         CHECKIN, {"input": {"memberId": member["id"], "idempotencyKey": "c3", "community": "other"}}
     )["checkinRecord"]
     assert three["userErrors"][0]["code"] == "ALREADY_CHECKED_IN"
-    assert "2026-03-02" in three["userErrors"][0]["message"]
+    assert "2026-03-03" in three["userErrors"][0]["message"]
     assert Checkin.select().count() == 2
     assert Event.select().where(Event.type == "checkin").count() == 2
 

@@ -37,7 +37,9 @@ def _worker(url, barrier, results, member_id, points, key):
         try:
             with db.connection_context():
                 if key:
-                    outcome = idempotency.run_once(key, "pointsAdjust", {"p": points}, now, work)
+                    outcome = idempotency.run_once(
+                        "key:test", key, "pointsAdjust", {"p": points}, now, work
+                    )
                     results.put(("ok", outcome.result_id))
                 else:
                     with write_transaction():

@@ -262,7 +262,7 @@ def make_machine(db, clock):
                 ).id
 
             return idempotency.run_once(
-                key, "adjust", {"m": member, "p": points}, clock.now(), work
+                "key:test", key, "adjust", {"m": member, "p": points}, clock.now(), work
             )
 
         def _send(self, request):

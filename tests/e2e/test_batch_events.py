@@ -85,7 +85,7 @@ def _transactions(result: dict) -> list:
 
 
 def test_a_batch_awards_exactly_what_the_same_events_sent_alone_award(program, clock):
-    clock.set(local(2026, 9, 5, 9, 0))
+    clock.set(local(2026, 9, 5, 7, 0))  # the first event is 71 hours old: within the window
     batched, alone = join(program, "batched"), join(program, "alone")
     payload = program.call(BATCH, {"events": mixed_events(batched, "b")})["eventsRecord"]
     assert (payload["recorded"], payload["replayed"], payload["failed"]) == (15, 0, 0)
@@ -99,11 +99,11 @@ def test_a_batch_awards_exactly_what_the_same_events_sent_alone_award(program, c
 
 
 def test_a_refused_event_undoes_only_itself(program, clock):
-    clock.set(local(2026, 9, 5, 9, 0))
+    clock.set(local(2026, 9, 5, 7, 0))  # the first event is 71 hours old: within the window
     member = join(program, "m")
     events = mixed_events(member, "k")[:5]
     events[1] = {**events[1], "type": "join"}  # reserved: recorded by memberUpsert only
-    events[3] = {**events[3], "occurredAt": local(2026, 9, 1, 0, 0).isoformat()}  # out of order
+    events[3] = {**events[3], "occurredAt": local(2026, 9, 2, 7, 30).isoformat()}  # out of order
     before = Event.select().count()
     payload = program.call(BATCH, {"events": events})["eventsRecord"]
     assert (payload["recorded"], payload["failed"]) == (3, 2)
@@ -122,7 +122,7 @@ def test_a_refused_event_undoes_only_itself(program, clock):
 
 
 def test_a_resent_batch_records_nothing_twice(program, clock):
-    clock.set(local(2026, 9, 5, 9, 0))
+    clock.set(local(2026, 9, 5, 7, 0))  # the first event is 71 hours old: within the window
     member = join(program, "m")
     events = mixed_events(member, "r")
     first = program.call(BATCH, {"events": events})["eventsRecord"]
@@ -134,7 +134,7 @@ def test_a_resent_batch_records_nothing_twice(program, clock):
     ]
     assert LedgerTransaction.select().count() == transactions
     # The same key twice in one batch: the second is a replay of the first.
-    extra = _event(member, "share_live", "dup", local(2026, 9, 5, 8, 0))
+    extra = _event(member, "share_live", "dup", local(2026, 9, 5, 6, 0))
     twice = program.call(BATCH, {"events": [extra, extra]})["eventsRecord"]
     assert [r["replayed"] for r in twice["results"]] == [False, True]
 

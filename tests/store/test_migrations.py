@@ -8,11 +8,18 @@ from datetime import UTC, datetime
 
 from playhouse.schema_diff import diff_models
 
-from server.core import budgets
+from server.core import budgets, idempotency
 from server.core.verify import verify
 from server.store import migrate
 from server.store.db import bind, open_database
-from server.store.models import ALL_MODELS, CampaignBudget, Lot, Member, Posting
+from server.store.models import (
+    ALL_MODELS,
+    CampaignBudget,
+    IdempotencyKey,
+    Lot,
+    Member,
+    Posting,
+)
 
 
 def test_migrated_schema_matches_the_models(empty_db_url):
@@ -88,4 +95,38 @@ def test_two_processes_upgrading_at_once_both_succeed(empty_db_url):
     assert migrate.pending(db) == []
     names = [r[0] for r in db.execute_sql(f"SELECT name FROM {migrate.HISTORY_TABLE}")]
     assert sorted(names) == sorted(set(names))
+    db.close_all()
+
+
+def test_keys_stored_before_scopes_still_replay_their_own_request_only(empty_db_url):
+    db = bind(open_database(empty_db_url))
+    assert migrate.upgrade(db, target="0008_read_path_indexes")
+    args = {"memberId": 1, "points": 50, "reason": "welcome gift"}
+    digest = idempotency.request_hash("pointsAdjust", args)
+    db.execute_sql(
+        "INSERT INTO idempotency_key (key, operation, request_hash, result_id, created_at) "
+        f"VALUES ('welcome-wx-1', 'pointsAdjust', '{digest}', 7, '2026-01-05 08:00:00.000000')"
+    )
+    assert migrate.upgrade(db)[0] == "0009_idempotency_scope"
+    assert [(k.scope, k.key) for k in IdempotencyKey.select()] == [("legacy", "welcome-wx-1")]
+    now = datetime(2026, 2, 1, tzinfo=UTC)
+    ran = []
+
+    def work() -> int:
+        ran.append(1)
+        return 100 + len(ran)
+
+    # The retry of the request made before the upgrade replays it, whoever sends it...
+    same = idempotency.run_once("key:abc", "welcome-wx-1", "pointsAdjust", args, now, work)
+    assert (same.result_id, same.replayed, ran) == (7, True, [])
+    # ...any other request with that key is a new one, in its sender's own scope.
+    other = {**args, "memberId": 2}
+    fresh = idempotency.run_once("member:2", "welcome-wx-1", "pointsAdjust", other, now, work)
+    assert (fresh.result_id, fresh.replayed) == (101, False)
+    again = idempotency.run_once("member:2", "welcome-wx-1", "pointsAdjust", other, now, work)
+    assert (again.result_id, again.replayed, len(ran)) == (101, True, 1)
+    # Downgrading keeps one row per key: the oldest request's.
+    migrate.runner(db).down("0009_idempotency_scope")
+    rows = db.execute_sql("SELECT key, result_id FROM idempotency_key").fetchall()
+    assert rows == [("welcome-wx-1", 7)]
     db.close_all()

@@ -191,8 +191,14 @@ class LotUse(BaseModel):
 
 
 class IdempotencyKey(BaseModel):
-    key = CharField(max_length=200, primary_key=True)
+    """A request done once: keys belong to a scope (an API key, a member, the program)."""
+
+    scope = CharField(max_length=64)
+    key = CharField(max_length=200)
     operation = CharField(max_length=64)
     request_hash = CharField(max_length=64)
     result_id = BigIntegerField(null=True)
     created_at = UtcDateTimeField()
+
+    class Meta:
+        primary_key = CompositeKey("scope", "key")
