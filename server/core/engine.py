@@ -208,6 +208,8 @@ def _grant(
     source = rule.source
     own = sorted({p.period for p in (source.limit, source.cap) if p is not None})
     periods = tuple((f"rule:{rule.rule_id}", period_key(p, day)) for p in own)
+    if rule.event == "join":
+        periods += ((_welcome_scope(campaign), EVER),)
     streak = source.qualifier(Streak)
     return Grant(
         campaign,
@@ -221,6 +223,15 @@ def _grant(
         periods=periods + _campaign_periods(campaign, day),
         streak=streak.days if streak is not None else None,
     )
+
+
+EVER = "ever"  # the period key of what may happen once per member, ever
+
+
+def _welcome_scope(campaign: CompiledCampaign) -> str:
+    # Per campaign, not per rule: a republished campaign (new rule ids) welcomes nobody
+    # twice, and joining made-up communities one after another earns one welcome.
+    return f"join:{campaign.key}"
 
 
 def _campaign_periods(campaign: CompiledCampaign, day: date) -> tuple[tuple[str, str], ...]:
@@ -243,6 +254,10 @@ def _within_limits(
 ) -> int:
     """Cut an award to the rule's `limit` and the rule's and campaign's `max` caps."""
     points = g.points
+    if rule is not None and rule.event == "join":
+        times, _ = store.used(member_id, _welcome_scope(g.campaign), EVER)
+        if times:
+            return 0  # a member is welcomed once per campaign, however many groups they join
     if rule is not None and (limit := rule.source.limit) is not None:
         scope = f"rule:{rule.rule_id}"
         times, _ = store.used(member_id, scope, period_key(limit.period, day))

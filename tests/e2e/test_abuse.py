@@ -96,3 +96,12 @@ def test_repeated_messages_and_floods_earn_nothing(farm, clock):
     assert LedgerTransaction.select().where(
         LedgerTransaction.campaign == "speak"
     ).count() == points(api, ada)
+
+
+def test_joining_made_up_communities_earns_one_welcome(farm):
+    api = farm
+    ada = api.call(UPSERT, {"e": "ada", "c": "fans"})["memberUpsert"]["member"]["id"]
+    for i in range(5):
+        joined = api.call(UPSERT, {"e": "ada", "c": f"made-up-{i}"})["memberUpsert"]
+        assert [e["type"] for e in joined["events"]] == ["join"]
+    assert points(api, ada) == 50
