@@ -46,7 +46,7 @@ def fill(url: str, entries: int) -> str:
     from server.core.accounts import AccountKind
     from server.store import migrate
     from server.store.db import bind, database, open_database, write_transaction
-    from server.store.fields import _FORMAT
+    from server.store.sql import instant
 
     db = bind(open_database(url))
     migrate.upgrade(db)
@@ -67,7 +67,7 @@ def fill(url: str, entries: int) -> str:
         txns, postings = [], []
         for n in range(first, min(first + chunk, transactions)):
             member = 1 if n % 10 == 0 else 2 + n % (MEMBERS - 1)
-            at = (START + timedelta(seconds=n * step)).strftime(_FORMAT)
+            at = instant(START + timedelta(seconds=n * step))
             balances[member] += 1
             txns.append((n + 1, "award", member, at, "speak", 1, 3, "message award 1"))
             postings.append((2 * n + 1, n + 1, wallets[member], 1, member, at, balances[member]))

@@ -38,7 +38,7 @@ def fill(url: str, messages: int, members: int) -> str:
     from server.core.periods import period_key
     from server.store import migrate
     from server.store.db import bind, database, open_database, write_transaction
-    from server.store.fields import _FORMAT
+    from server.store.sql import instant
 
     db = bind(open_database(url))
     migrate.upgrade(db)
@@ -48,7 +48,7 @@ def fill(url: str, messages: int, members: int) -> str:
         hour=0, minute=0, second=0, microsecond=0
     )
     span = max((now - week_start).total_seconds() - 60, 60)
-    joined = (week_start - timedelta(days=30)).astimezone(UTC).strftime(_FORMAT)
+    joined = instant(week_start - timedelta(days=30))
     with write_transaction():
         _, key = auth.create_key(auth.Role.ADMIN, "bench", now=now)
         database.obj.cursor().executemany(
@@ -67,7 +67,7 @@ def fill(url: str, messages: int, members: int) -> str:
             member = min(int(rng.paretovariate(1.2)), members)  # a long tail of talkers
             member = member if rng.random() < 0.3 else rng.randint(1, members)
             at = week_start + timedelta(seconds=times[n])
-            stamp = at.astimezone(UTC).strftime(_FORMAT)
+            stamp = instant(at)
             rows.append((n + 1, "message", member, "fans", stamp, stamp, '{"length":12}'))
             day = at.date()
             for period in ("day", "week", "month"):

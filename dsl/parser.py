@@ -87,15 +87,23 @@ class _FileBuilder:
         if kind == "program":
             if self.block:
                 return self._nested("program", pos)
-            if self.program is not None:
-                return self.error(
+            duplicate = self.program is not None
+            if duplicate:
+                self.error(
                     "DUPLICATE_PROGRAM",
                     "a second `program` block in this file: keep the settings in one block",
                     pos.line,
                     pos.column,
                 )
+            # A duplicate is still a block: its settings and `}` are not errors of their own.
             self.block = "program"
-            self.current = {"name": value, "pos": pos, "settings": {}, "where": []}
+            self.current = {
+                "name": value,
+                "pos": pos,
+                "settings": {},
+                "where": [],
+                "duplicate": duplicate,
+            }
         elif kind == "campaign":
             if self.block:
                 return self._nested("campaign", pos)
@@ -162,7 +170,9 @@ class _FileBuilder:
 
     def _close(self) -> None:
         data, self.current = self.current, None
-        if self.block == "program":
+        if self.block == "program" and data["duplicate"]:
+            pass  # reported where it opened; the first block's settings stand
+        elif self.block == "program":
             s = data["settings"]
             self.program = ast.Program(
                 name=data["name"],

@@ -7,7 +7,11 @@ from datetime import UTC, datetime
 
 from peewee import DateTimeField, SqliteDatabase, TextField
 
-_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+def sqlite_text(naive: datetime) -> str:
+    """`YYYY-MM-DD HH:MM:SS.ffffff`, the year always four digits: strftime's `%Y` drops
+    the leading zeros of years before 1000, which then neither read back nor sort."""
+    return naive.isoformat(sep=" ", timespec="microseconds")
 
 
 class UtcDateTimeField(DateTimeField):
@@ -25,14 +29,14 @@ class UtcDateTimeField(DateTimeField):
             raise ValueError("UtcDateTimeField needs an aware datetime")
         naive = value.astimezone(UTC).replace(tzinfo=None)
         if isinstance(_database_of(self), SqliteDatabase):
-            return naive.strftime(_FORMAT)
+            return sqlite_text(naive)
         return naive
 
     def python_value(self, value):
         if value is None:
             return None
         if isinstance(value, str):
-            value = datetime.fromisoformat(value)  # reads _FORMAT, and ten times faster
+            value = datetime.fromisoformat(value)  # reads sqlite_text, and ten times faster
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)

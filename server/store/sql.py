@@ -16,7 +16,7 @@ from typing import Any
 from peewee import PostgresqlDatabase
 
 from server.store.db import database
-from server.store.fields import _FORMAT
+from server.store.fields import sqlite_text
 
 
 class Sql:
@@ -51,7 +51,7 @@ def instant(value: datetime | None) -> Any:
     naive = value.astimezone(UTC).replace(tzinfo=None)
     if isinstance(database.obj, PostgresqlDatabase):
         return naive
-    return naive.strftime(_FORMAT)
+    return sqlite_text(naive)
 
 
 def day(value: date | None) -> Any:

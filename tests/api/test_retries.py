@@ -46,9 +46,10 @@ def test_it_gives_up_after_a_few_attempts():
         attempts.append(1)
         raise _failure("40P01")
 
-    with pytest.raises(OperationalError):
+    with pytest.raises(OperationalError) as raised:
         errors.mutation(dict, work)
     assert len(attempts) == errors.RETRIES
+    assert raised.value.__cause__.sqlstate == "40P01"  # the last failure, as it was
 
 
 def test_other_database_errors_are_not_retried():
@@ -58,9 +59,10 @@ def test_other_database_errors_are_not_retried():
         attempts.append(1)
         raise _failure("23505")  # a unique violation is an answer, not bad luck
 
-    with pytest.raises(OperationalError):
+    with pytest.raises(OperationalError) as raised:
         errors.mutation(dict, work)
     assert len(attempts) == 1 and not retryable(_failure("23505"))
+    assert raised.value.__cause__.sqlstate == "23505"
 
 
 def test_the_drivers_deadlock_as_peewee_raises_it_counts_as_retryable():

@@ -70,6 +70,7 @@ def race(db_url, member_id, points, key=None):
     out = [results.get(timeout=120) for _ in range(PROCESSES * THREADS)]
     for p in procs:
         p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
     assert [r for r in out if r[0] == "crash"] == []
     return out
 
@@ -151,6 +152,7 @@ def test_a_budget_is_exact_under_concurrent_awards(db, db_url, clock):
     out = [results.get(timeout=120) for _ in ids]
     for p in procs:
         p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
     assert [r for r in out if r[0] == "crash"] == []
     issued = -accounts.balance(accounts.program_account(AccountKind.ISSUANCE, "tiny"))
     assert issued == 51

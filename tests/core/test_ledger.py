@@ -109,8 +109,9 @@ def test_reversal_of_spent_points_may_go_negative_then_credits_repay_first(db, c
         reverse(award.id, now=clock.now(), cause=Cause(reason="invitee left"))
     assert available(alice) == -40
     assert sum(lot.remaining for lot in Lot.select()) == 0
-    with pytest.raises(DomainError):  # a negative wallet cannot spend
+    with pytest.raises(DomainError) as refused:  # a negative wallet cannot spend
         adjust(alice, -1, clock)
+    assert refused.value.code is ErrorCode.INSUFFICIENT_POINTS
     adjust(alice, 100, clock)
     assert available(alice) == 60
     assert sum(lot.remaining for lot in Lot.select()) == 60

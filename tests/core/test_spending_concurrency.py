@@ -58,6 +58,7 @@ def race(db_url, job, target, ids):
     out = [results.get(timeout=120) for _ in ids]
     for p in procs:
         p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
     assert [r for r in out if r[0] == "crash"] == []
     return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from server.store.models import Event, LedgerTransaction
@@ -85,14 +87,16 @@ def test_repeated_messages_and_floods_earn_nothing(farm, clock):
     repeat = api.call(MESSAGE, {"m": ada, "k": "m2", "a": {"text": " hello ALL ", "length": 11}})
     assert repeat["eventRecord"]["event"]["transactions"] == []
     assert repeat["eventRecord"]["event"]["attributes"]["ignored"] == "duplicate"
-    clock.advance(minutes=1)
-    sent = []
-    for i in range(15):  # in one minute, more than the default 10
+    clock.set(clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1))
+    sent, ignored = [], []
+    for i in range(15):  # within one clock minute, more than the default 10
         clock.advance(seconds=1)
         result = api.call(MESSAGE, {"m": ada, "k": f"f{i}", "a": {"text": f"new {i}"}})
         sent.append(bool(result["eventRecord"]["event"]["transactions"]))
-    assert sent.count(True) <= 10 and sent[-1] is False
-    assert points(api, ada) == 1 + sent.count(True)
+        ignored.append(result["eventRecord"]["event"]["attributes"].get("ignored"))
+    assert sent == [True] * 10 + [False] * 5
+    assert ignored == [None] * 10 + ["flood"] * 5
+    assert points(api, ada) == 1 + 10
     assert LedgerTransaction.select().where(
         LedgerTransaction.campaign == "speak"
     ).count() == points(api, ada)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import queue
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -48,13 +50,16 @@ def club(api, clock):
     return api
 
 
-def _close_in_process(url, at_iso):
+def _close_in_process(url, at_iso, start, results):
+    """One process closing periods: waits at `start` so both claim the period at once."""
     from server.core import program as program_module
     from server.store.db import bind, open_database
 
     db = bind(open_database(url))
     with db.connection_context():
-        leaderboard.close_periods(datetime.fromisoformat(at_iso), program_module.load())
+        settings = program_module.load()
+        start.wait(timeout=60)
+        results.put(leaderboard.close_periods(datetime.fromisoformat(at_iso), settings))
     db.close_all()
 
 
@@ -80,26 +85,35 @@ def test_a_week_of_messages_pays_the_weekly_top_five_once(club, clock, db, db_ur
         ("m2", 4),
     ]
     assert [e["rank"] for e in board[:6]] == [1, 2, 3, 4, 5, 6]
-    # Monday 9 March, 00:05 in Shanghai: the week has closed.
+    assert PeriodPayout.select().count() == 0  # nothing has closed the week yet
+    # Monday 9 March, 00:05 in Shanghai: the week has closed and is unpaid. Two processes
+    # close it at the same moment; between them they pay it once.
     after = local(2026, 3, 9, 0, 5)
-    clock.set(after)
-    assert tick.tick(clock.now()).periods_paid == 1
-    assert tick.tick(clock.now()).periods_paid == 0
     db.close()
     ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(2), ctx.Queue()
     procs = [
-        ctx.Process(target=_close_in_process, args=(db_url, after.isoformat())) for _ in range(2)
+        ctx.Process(target=_close_in_process, args=(db_url, after.isoformat(), start, results))
+        for _ in range(2)
     ]
     for p in procs:
         p.start()
+    reported = []
+    with contextlib.suppress(queue.Empty):  # a process that failed reports nothing
+        for _ in procs:
+            reported.append(results.get(timeout=120))
     for p in procs:
         p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert sorted(reported) == [0, 1]  # one paid the week, the other found it paid
     payouts = LedgerTransaction.select().where(LedgerTransaction.kind == "leaderboard")
     paid = sorted((t.member_id, sum(p.amount for p in t.postings if p.member_id)) for t in payouts)
     assert paid == [(4, 10), (5, 10), (6, 20), (7, 30), (8, 50)]
     assert PeriodPayout.select().where(PeriodPayout.period == "w2026-10").count() == 1
     winner = payouts.order_by(LedgerTransaction.id).first()
     assert winner.reason == "week 2026-10 rank 1 by message"
+    clock.set(after)
+    assert tick.tick(clock.now()).periods_paid == 0  # and the periodic job finds it paid
     assert verify().ok
 
 

@@ -1,4 +1,9 @@
-"""Subscriptions over graphql-transport-ws: across server processes, and who may listen."""
+"""Subscriptions over graphql-transport-ws: across server processes, and who may listen.
+
+No test sleeps before a notice is due: a subscription counts as established once the
+server holds it (in this process, the broker shows the subscriber) or once a first
+notice came through it (across processes), and every wait has a deadline.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,20 @@ import time
 
 import httpx2 as httpx
 import pytest
-from gql import Client, GraphQLRequest, gql
-from gql.transport.exceptions import TransportQueryError
-from gql.transport.websockets import WebsocketsTransport
+from websockets.exceptions import ConnectionClosedError
 
+from server.app import create_app
 from server.core import adjustments, auth, members, notify
 from server.core.program import ProgramSettings
 from server.store.db import write_transaction
-from tests.e2e.servers import Server, free_port
+from tests.e2e.servers import Server
+from tests.e2e.subscriptions import Socket, serve_in_thread, until
 
-POINTS = gql("""subscription($m: ID!) { pointsChanged(memberId: $m) {
-  memberId delta available kind reason } }""")
-ACTIVITY = gql("subscription { activity { kind text memberName } }")
-
-
-def transport(base: str, token: str | None) -> WebsocketsTransport:
-    init = {"authorization": f"Bearer {token}"} if token else {}
-    return WebsocketsTransport(
-        url=base.replace("http", "ws") + "/graphql",
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload=init,
-        connect_timeout=10,
-    )
+POINTS = """subscription($m: ID!) { pointsChanged(memberId: $m) {
+  memberId delta available kind reason } }"""
+ACTIVITY = "subscription { activity { kind text memberName } }"
+ADJUST = """mutation($m: ID!, $p: Int!, $r: String!, $k: String!) { pointsAdjust(input: {
+  memberId: $m, points: $p, reason: $r, idempotencyKey: $k}) { userErrors { code } } }"""
 
 
 @pytest.fixture
@@ -74,36 +71,36 @@ def test_a_change_made_through_one_process_reaches_a_subscriber_of_another(two_s
         {"e": "ada"},
     )["memberUpsert"]["member"]["id"]
 
+    def adjust(points, reason, key):
+        payload = call(ADJUST, {"m": member, "p": points, "r": reason, "k": key})
+        assert payload["pointsAdjust"]["userErrors"] == []
+
     async def scenario():
-        async with Client(transport=transport(base_a, key)) as session:
-            received = []
-
-            async def listen():
-                async for result in session.subscribe(
-                    GraphQLRequest(POINTS, variable_values={"m": member})
-                ):
-                    received.append((time.monotonic(), result["pointsChanged"]))
-                    return
-
-            listener = asyncio.create_task(listen())
-            await asyncio.sleep(0.5)  # the subscription is registered
+        async with Socket.open(base_a, key) as ws:
+            await ws.subscribe(POINTS, {"m": member})
+            # Server A holds the subscription once a change made through B reaches it:
+            # nudge by a point at a time until one does, then read up to the last nudge.
+            nudges, deadline, seen = 0, time.monotonic() + 30, None
+            while seen is None:
+                assert time.monotonic() < deadline, "no change ever reached the subscriber"
+                nudges += 1
+                await asyncio.to_thread(adjust, 1, "nudge", f"nudge-{nudges}")
+                try:
+                    seen = (await ws.next(timeout=0.5))["pointsChanged"]
+                except TimeoutError:
+                    continue
+            while seen["available"] != nudges:
+                seen = (await ws.next())["pointsChanged"]
             sent = time.monotonic()
-            await asyncio.to_thread(
-                call,
-                "mutation($m: ID!) { pointsAdjust(input: {memberId: "
-                '$m, points: 25, reason: "hello", idempotencyKey: "k"}) '
-                "{ userErrors { code } } }",
-                {"m": member},
-            )
-            await asyncio.wait_for(listener, timeout=5)
-            return sent, received
+            await asyncio.to_thread(adjust, 25, "hello", "k")
+            change = (await ws.next())["pointsChanged"]
+            return nudges, sent, time.monotonic(), change
 
-    sent, received = asyncio.run(scenario())
-    ((arrived, change),) = received
+    nudges, sent, arrived, change = asyncio.run(scenario())
     assert change == {
         "memberId": member,
         "delta": 25,
-        "available": 25,
+        "available": nudges + 25,
         "kind": "adjustment",
         "reason": "hello",
     }
@@ -112,57 +109,34 @@ def test_a_change_made_through_one_process_reaches_a_subscriber_of_another(two_s
 
 def test_subscriptions_need_a_token_and_a_member_only_hears_itself(db, clock):
     # In one process on either database; the server runs in a thread here.
-    import threading
-
-    import uvicorn
-
-    from server.app import create_app
-
     with write_transaction():
         ada = members.upsert("ada", now=clock.now()).member
         bob = members.upsert("bob", now=clock.now()).member
     token = auth.member_token(ada.id, now=clock.now())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(clock=clock), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    while not server.started:
-        time.sleep(0.05)
 
-    async def scenario():
-        with pytest.raises(Exception):  # noqa: B017 - the server closes the socket: 4403
-            async with Client(transport=transport(base, None)) as session:
-                async for _ in session.subscribe(
-                    GraphQLRequest(POINTS, variable_values={"m": f"mbr_{ada.id}"})
-                ):
-                    break
-        with pytest.raises(TransportQueryError, match="own member"):
-            async with Client(transport=transport(base, token)) as session:
-                async for _ in session.subscribe(
-                    GraphQLRequest(POINTS, variable_values={"m": f"mbr_{bob.id}"})
-                ):
-                    break
-        async with Client(transport=transport(base, token)) as session:
-            got = []
-
-            async def listen():
-                request = GraphQLRequest(POINTS, variable_values={"m": f"mbr_{ada.id}"})
-                async for result in session.subscribe(request):
-                    got.append(result["pointsChanged"]["delta"])
-                    return
-
-            task = asyncio.create_task(listen())
-            await asyncio.sleep(0.3)
+    async def scenario(base):
+        with pytest.raises(ConnectionClosedError) as refused:
+            async with Socket.open(base, None):
+                pass
+        assert (refused.value.rcvd.code, refused.value.rcvd.reason) == (4403, "Forbidden")
+        async with Socket.open(base, token) as ws:
+            await ws.subscribe(POINTS, {"m": f"mbr_{bob.id}"})
+            refusal, end = await ws.receive(), await ws.receive()
+        # An execution error: a `next` carrying it, then `complete` (graphql-transport-ws).
+        assert (refusal["type"], refusal["id"], refusal["payload"]["data"]) == ("next", "1", None)
+        assert [e["extensions"]["code"] for e in refusal["payload"]["errors"]] == ["FORBIDDEN"]
+        assert end == {"id": "1", "type": "complete"}
+        assert notify.broker.subscribers(notify.points_topic(bob.id)) == 0
+        async with Socket.open(base, token) as ws:
+            await ws.subscribe(POINTS, {"m": f"mbr_{ada.id}"})
+            topic = notify.points_topic(ada.id)
+            await until(lambda: notify.broker.subscribers(topic) == 1, what="subscribing")
             await asyncio.to_thread(_adjust, ada.id, 7, clock)
-            await asyncio.wait_for(task, timeout=5)
-            return got
+            return (await ws.next())["pointsChanged"]
 
-    try:
-        assert asyncio.run(scenario()) == [7]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(create_app(clock=clock)) as base:
+        change = asyncio.run(scenario(base))
+    assert (change["memberId"], change["delta"], change["available"]) == (f"mbr_{ada.id}", 7, 7)
 
 
 def _adjust(member_id, points, clock):
@@ -193,11 +167,12 @@ def test_a_slow_subscriber_loses_old_notices_and_never_blocks(db, clock):
             # Nobody reads the queue; every mutation still completes.
             for _ in range(notify.QUEUE_SIZE + 50):
                 await asyncio.to_thread(_adjust, ada.id, 1, clock)
-            for _ in range(50):
-                await asyncio.sleep(0.05)
-                newest = queue._queue[-1] if queue.qsize() else None
-                if newest and newest["available"] == notify.QUEUE_SIZE + 50:
-                    break
+            last = notify.QUEUE_SIZE + 50
+
+            def newest_arrived():
+                return queue.qsize() and queue._queue[-1]["available"] == last
+
+            await until(newest_arrived, what="the newest notice arriving")
             assert queue.qsize() == notify.QUEUE_SIZE  # the oldest 50 were dropped
             newest = [queue.get_nowait() for _ in range(queue.qsize())][-1]
         if listener is not None:
@@ -208,11 +183,6 @@ def test_a_slow_subscriber_loses_old_notices_and_never_blocks(db, clock):
 
 
 def test_the_activity_feed_tells_who_just_won_what(db, clock):
-    import threading
-
-    import uvicorn
-
-    from server.app import create_app
     from server.core import catalog
 
     with write_transaction():
@@ -224,12 +194,6 @@ def test_the_activity_feed_tells_who_just_won_what(db, clock):
             catalog.ItemInput(title="Tote bag", points_price=200), now=clock.now()
         )
     token = auth.member_token(ada.id, now=clock.now())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(clock=clock), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
 
     def redeem():
         from server.store.db import database
@@ -237,24 +201,18 @@ def test_the_activity_feed_tells_who_just_won_what(db, clock):
         with database.connection_context(), write_transaction():
             catalog.redeem(ada.id, item.id, 1, now=clock.now(), settings=ProgramSettings())
 
-    async def scenario():
-        async with Client(transport=transport(f"http://127.0.0.1:{port}", token)) as session:
-
-            async def listen():
-                async for result in session.subscribe(ACTIVITY):
-                    return result["activity"]
-
-            task = asyncio.create_task(listen())
-            await asyncio.sleep(0.3)
+    async def scenario(base):
+        async with Socket.open(base, token) as ws:
+            await ws.subscribe(ACTIVITY)
+            topic = notify.activity_topic(None)
+            await until(lambda: notify.broker.subscribers(topic) == 1, what="subscribing")
             await asyncio.to_thread(redeem)
-            return await asyncio.wait_for(task, timeout=5)
+            return (await ws.next())["activity"]
 
-    try:
-        assert asyncio.run(scenario()) == {
-            "kind": "redemption",
-            "memberName": "Ada",
-            "text": "Ada redeemed Tote bag",
-        }
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(create_app(clock=clock)) as base:
+        activity = asyncio.run(scenario(base))
+    assert activity == {
+        "kind": "redemption",
+        "memberName": "Ada",
+        "text": "Ada redeemed Tote bag",
+    }

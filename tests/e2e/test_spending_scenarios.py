@@ -84,14 +84,17 @@ def test_redeem_limits_stock_and_cancel_once(shop):
     bob = member(api, "bob", 1000)
     for i in range(2):
         api.mutate(REDEEM, {"m": bob, "i": item["id"], "q": 1, "k": f"b{i}"})
+    # One poster left: a member who cannot afford it is told so, and it stays in stock.
+    poor = member(api, "poor", 50)
+    broke = api.call(REDEEM, {"m": poor, "i": item["id"], "q": 1, "k": "p"})["redemptionCreate"]
+    assert [e["code"] for e in broke["userErrors"]] == ["INSUFFICIENT_POINTS"]
+    assert broke["redemption"] is None
+    assert balance(api, poor) == (50, 0)
     carl = member(api, "carl", 1000)
     api.mutate(REDEEM, {"m": carl, "i": item["id"], "q": 1, "k": "c1"})
     out = api.call(REDEEM, {"m": carl, "i": item["id"], "q": 1, "k": "c2"})["redemptionCreate"]
-    assert out["userErrors"][0]["code"] == "OUT_OF_STOCK"
+    assert [e["code"] for e in out["userErrors"]] == ["OUT_OF_STOCK"]
     assert balance(api, carl) == (900, 0)
-    poor = member(api, "poor", 50)
-    broke = api.call(REDEEM, {"m": poor, "i": item["id"], "q": 1, "k": "p"})["redemptionCreate"]
-    assert broke["userErrors"][0]["code"] in ("INSUFFICIENT_POINTS", "OUT_OF_STOCK")
     assert verify().ok
 
 
@@ -245,11 +248,12 @@ def test_lottery_with_a_guaranteed_win_and_a_pity_count(shop, app, clock):
     odds = {o["prize"]["label"]: o["probability"] for o in created["lottery"]["odds"]}
     assert odds == {"Thanks!": 0.9, "100 points": 0.09, "Jackpot": 0.01}  # no miss: guaranteed
     lottery_id = created["lottery"]["id"]
-    outcomes = []
+    outcomes, labels = [], []
     for i in range(30):
         draw = api.call(DRAW, {"l": lottery_id, "m": ada, "k": f"d{i}"})["lotteryDraw"]
         assert draw["userErrors"] == []
         outcomes.append((draw["draw"]["outcome"], draw["draw"]["pity"]))
+        labels.append(draw["draw"]["prize"]["label"])
     assert all(o != "none" for o, _ in outcomes)
     misses = 0
     for outcome, pity in outcomes:
@@ -258,8 +262,9 @@ def test_lottery_with_a_guaranteed_win_and_a_pity_count(shop, app, clock):
         assert misses <= 4
     limit = api.call(DRAW, {"l": lottery_id, "m": ada, "k": "d30"})["lotteryDraw"]
     assert limit["userErrors"][0]["code"] == "DRAW_LIMIT_REACHED"
+    # Each "100 points" won took one of its 5 from stock.
     prize = LotteryPrize.get(LotteryPrize.label == "100 points")
-    assert prize.stock >= 0
+    assert prize.stock == 5 - labels.count("100 points"), labels
     assert verify().ok
 
 
