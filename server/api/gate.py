@@ -49,7 +49,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.redemptionCancel": frozenset({ADMIN, OPERATOR, SERVICE}),
     "Query.checkoutQuote": frozenset({ADMIN, SERVICE, MEMBER}),
     "Query.checkout": frozenset({ADMIN, OPERATOR, ANALYST, SERVICE}),
-    "Mutation.checkoutHold": frozenset({ADMIN, SERVICE, MEMBER}),
+    "Mutation.checkoutHold": frozenset({ADMIN, SERVICE}),
     "Mutation.checkoutCapture": frozenset({ADMIN, SERVICE}),
     "Mutation.checkoutVoid": frozenset({ADMIN, SERVICE}),
     "Mutation.checkoutRefund": frozenset({ADMIN, SERVICE}),

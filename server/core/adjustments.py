@@ -11,7 +11,7 @@ from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
 from server.core.program import ProgramSettings
 from server.store.db import locked
-from server.store.models import AdjustmentRequest, LedgerTransaction
+from server.store.models import AdjustmentRequest, LedgerTransaction, Review
 
 MAX_REASON = 500
 
@@ -168,6 +168,7 @@ def reverse_by_operator(
     Asking again with the same reason replays the reversal made (True).
     """
     reason = check_reason(reason)
+    _check_reversible(txn_id)
     try:
         txn = reverse(txn_id, now=now, cause=Cause(actor=actor, reason=reason))
     except DomainError as exc:
@@ -181,3 +182,40 @@ def reverse_by_operator(
         actor, "transaction.reverse", str(txn_id), {"reason": reason, "reversal": txn.id}, now=now
     )
     return txn, False
+
+
+# What an operator may undo by hand: credits and debits that no other record depends on.
+# Everything else has its own way back, which keeps its records true (a hold, a
+# redemption, a review) — reversing the transaction alone would leave them lying.
+OPERATOR_REVERSIBLE = frozenset({"adjustment", "award", "leaderboard", "lottery_prize"})
+_THE_WAY_BACK = {
+    "checkout_hold": "checkoutVoid",
+    "checkout_capture": "checkoutRefund",
+    "checkout_refund": "pointsAdjust",
+    "checkout_release": "checkoutHold (a new hold)",
+    "redemption": "redemptionCancel",
+    "approval": "pointsAdjust",
+    "expiry": "pointsAdjust",
+}
+
+
+def _check_reversible(txn_id: int) -> None:
+    txn = LedgerTransaction.get_or_none(LedgerTransaction.id == txn_id)
+    if txn is None:
+        return  # reverse() says TRANSACTION_NOT_FOUND
+    if txn.kind == "award" and Review.select().where(Review.txn == txn.id).exists():
+        raise DomainError(
+            ErrorCode.NOT_REVERSIBLE,
+            "this award is in the review queue: reject it there (awardReview), or, once "
+            "approved, deduct with pointsAdjust",
+            "transactionId",
+        )
+    if txn.kind not in OPERATOR_REVERSIBLE and txn.reverses_id is None:
+        way = _THE_WAY_BACK.get(txn.kind)
+        raise DomainError(
+            ErrorCode.NOT_REVERSIBLE,
+            f"a {txn.kind} transaction is undone through its own records"
+            + (f" ({way})" if way else "")
+            + ", not by reversing it",
+            "transactionId",
+        )

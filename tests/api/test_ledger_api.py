@@ -161,6 +161,46 @@ def test_reverse_once_with_links_both_ways(api):
     assert verify().ok
 
 
+REVIEWED_RULES = """campaign "reviewed" {
+  checkin award 7 after review
+}
+"""
+
+
+def test_transactions_with_records_of_their_own_are_undone_through_them(api):
+    """Reversing a pending award by hand would leave its review open over points that
+    are gone (approving it later would mint them); a hold's, a redemption's likewise."""
+    api.mutate(
+        "mutation($s: String!) { rulesPublish(input: {source: $s}) { userErrors { code } } }",
+        {"s": REVIEWED_RULES},
+    )
+    alice = new_member(api)
+    adjust(api, alice, 100, "seed")
+    api.mutate(
+        """mutation($m: ID!) { checkinRecord(input: {memberId: $m, idempotencyKey: "c"}) {
+        userErrors { code } } }""",
+        {"m": alice},
+    )
+    (award,) = LedgerTransaction.select().where(LedgerTransaction.kind == "award")
+    item = api.mutate(
+        """mutation { catalogItemCreate(input: {title: "Mug", pointsPrice: 10}) {
+        item { id } userErrors { code } } }"""
+    )["item"]["id"]
+    api.mutate(
+        """mutation($m: ID!, $i: ID!) { redemptionCreate(input: {memberId: $m, itemId: $i,
+        idempotencyKey: "r"}) { userErrors { code } } }""",
+        {"m": alice, "i": item},
+    )
+    (redemption,) = LedgerTransaction.select().where(LedgerTransaction.kind == "redemption")
+    for txn, names in ((award, "awardReview"), (redemption, "redemptionCancel")):
+        refused = api.call(REVERSE, {"id": f"txn_{txn.id}", "reason": "x"})["transactionReverse"]
+        [error] = refused["userErrors"]
+        assert (error["code"], error["field"]) == ("NOT_REVERSIBLE", "transactionId")
+        assert names in error["message"]
+    assert LedgerTransaction.select().where(LedgerTransaction.kind == "reversal").count() == 0
+    assert verify().ok
+
+
 def test_member_ledger_pages_newest_first_with_running_balance(api, clock):
     alice = new_member(api)
     for i, points in enumerate([5, 7, -3, 11]):
