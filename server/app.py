@@ -30,7 +30,7 @@ from server.api.schema import build_schema, schema
 from server.config import Config
 from server.core import auth, history, notify, rules
 from server.core.clock import Clock, SystemClock
-from server.store import migrate
+from server.store import migrate, writer
 from server.store.db import (
     bind,
     database,
@@ -128,7 +128,9 @@ def create_app(
             listener = asyncio.create_task(
                 listen(dsn_of(database.obj), notify.CHANNEL, notify.dispatch)
             )
+        writer.start()
         yield
+        await run_in_threadpool(writer.stop)
         for task in (scheduler, listener):
             if task is not None:
                 task.cancel()

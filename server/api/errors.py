@@ -13,6 +13,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 
 from server.core.errors import DomainError, ErrorCode
 from server.store.db import DatabaseUnavailable, connection_problem, retryable
+from server.store.writer import write
 
 log = logging.getLogger("jifen.api")
 
@@ -52,14 +53,18 @@ RETRIES = 5  # attempts of a mutation that keeps meeting deadlocks
 
 
 def mutation(payload: Callable[..., P], work: Callable[[], P]) -> P:
-    """Run a mutation's work; expected failures become the payload's userErrors.
+    """Run a mutation's work in a write transaction; expected failures become the
+    payload's userErrors, and then nothing the work did is kept.
 
-    A deadlock or serialization failure rolled the whole transaction back, idempotency
-    keys included, so the work simply runs again (a few times) before it is an error.
+    The transaction is shared with the mutations that arrive meanwhile (group commit,
+    server/store/writer.py): the work runs in a savepoint of its own and the request is
+    answered once the shared commit is durable. A deadlock or serialization failure undid
+    the work, idempotency keys included, so it simply runs again (a few times) before it
+    is an error.
     """
     for attempt in range(RETRIES):
         try:
-            return work()
+            return write(work)
         except (OperationalError, InterfaceError) as exc:
             if not retryable(exc) or attempt == RETRIES - 1:
                 raise

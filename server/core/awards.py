@@ -82,8 +82,9 @@ def decide(
             expires_at=settings.expiry_for(now),
         )
     else:
-        decision = reverse(txn_id, now=now, cause=cause, kind="rejection")
+        # The budget before the wallets, as an award takes it (docs/ledger.md, lock order).
         budgets.give_back(award.campaign, review.points)
+        decision = reverse(txn_id, now=now, cause=cause, kind="rejection")
     Review.update(decision_txn=decision).where(Review.txn == txn_id).execute()
     audit.record(
         reviewer,
@@ -135,6 +136,6 @@ def invitee_left(invitee: Member, community: str, leave: Event, *, now: datetime
         elif review is not None:
             Review.update(status="revoked", decided_at=now).where(Review.txn == award.id).execute()
         points = sum(p.amount for p in award.postings if p.member_id is not None)
-        reversed_ids.append(reverse(award.id, now=now, cause=cause, kind="clawback").id)
         budgets.give_back(award.campaign, points)
+        reversed_ids.append(reverse(award.id, now=now, cause=cause, kind="clawback").id)
     return reversed_ids

@@ -115,6 +115,11 @@ def after_commit(callback: Callable[[], None]) -> None:
         pending.append(callback)
 
 
+def in_write_transaction() -> bool:
+    """Whether this thread is inside a write transaction."""
+    return getattr(_hooks, "pending", None) is not None
+
+
 def transaction_memo() -> dict:
     """A dict that lives as long as the outermost write transaction (empty outside one).
 
@@ -152,8 +157,10 @@ def write_transaction():
     if outermost:
         _hooks.pending = []
         _hooks.memo = {}
-    # A nested transaction is a savepoint: if it rolls back, so do the hooks it added.
+    # A nested transaction is a savepoint: if it rolls back, so do the hooks it added and
+    # what it memoized (rows it read or made may be gone, their ids given out again).
     mark = len(_hooks.pending)
+    memo = None if outermost else dict(_hooks.memo)
     # SQLite takes one writer at a time. Threads of this process queue on a lock instead
     # of on SQLite's busy handler, which sleeps in growing steps and starves late comers;
     # other processes still wait on busy_timeout.
@@ -164,6 +171,9 @@ def write_transaction():
                 yield
             except BaseException:
                 del _hooks.pending[mark:]
+                if memo is not None:
+                    _hooks.memo.clear()
+                    _hooks.memo.update(memo)
                 raise
     except (OperationalError, InterfaceError) as exc:
         if connection_problem(exc):
