@@ -14,11 +14,10 @@ from server.api.errors import UserError, mutation
 from server.api.gate import gate
 from server.api.ownership import owned
 from server.api.refs import MemberRef, TransactionRef
-from server.core import events, idempotency
+from server.core import idempotency, ingest
 from server.core.auth import Role
 from server.core.errors import DomainError, ErrorCode
 from server.store import models
-from server.store.db import write_transaction
 
 
 @owned(lambda e: e.row.member_id)
@@ -146,7 +145,7 @@ class EventsRecordPayload:
     )
 
 
-def _record(
+def _incoming(
     info: Info,
     operation: str,
     member_id: str,
@@ -155,7 +154,8 @@ def _record(
     community: str | None,
     occurred_at: datetime | None,
     attributes,
-) -> tuple:
+) -> ingest.Incoming:
+    """An event as the caller sent it, cleaned: whose it is, and the key it is sent under."""
     ctx = info.context
     mid = ids.decode("member", member_id, "memberId")
     ctx.check_member(mid)
@@ -166,6 +166,7 @@ def _record(
             "when it happened",
             "occurredAt",
         )
+    key = idempotency.check_key(key)
     args = {
         "memberId": mid,
         "type": event_type,
@@ -173,46 +174,68 @@ def _record(
         "occurredAt": occurred_at.isoformat() if occurred_at else None,
         "attributes": attributes,
     }
-    made: list[models.Event] = []
-
-    def work() -> int:
-        event = events.record(
-            mid,
-            event_type,
-            now=ctx.now,
-            settings=ctx.settings,
-            community=community,
-            occurred_at=occurred_at,
-            attributes=attributes,
-        )
-        made.append(event)
-        return event.id
-
-    outcome = idempotency.run_once(ctx.scope, key, operation, args, ctx.now, work)
-    if outcome.replayed:
-        return models.Event.get_by_id(outcome.result_id), True
-    return made[0], False
+    claim = ingest.Claim(ctx.scope, key, operation, idempotency.request_hash(operation, args))
+    return ingest.Incoming(
+        mid, event_type, community, occurred_at, attributes if attributes else None, claim
+    )
 
 
-def _record_one(info: Info, index: int, item: EventRecordInput) -> EventRecordPayload:
-    """One event of a batch, in a savepoint of its own: a refusal undoes only this event."""
-    try:
-        event, replayed = _record(
-            info,
-            "eventRecord",
-            item.member_id,
-            item.type,
-            item.idempotency_key,
-            item.community,
-            item.occurred_at,
-            item.attributes,
-        )
-    except DomainError as exc:
-        field = f"events.{index}.{exc.field}" if exc.field else f"events.{index}"
-        return EventRecordPayload(
-            user_errors=[UserError(code=exc.code, message=exc.message, field=field)]
-        )
-    return EventRecordPayload(event=Event(row=event), replayed=replayed)
+def _record(info: Info, incoming: ingest.Incoming) -> tuple[models.Event, bool]:
+    """Record one event; (the event, whether its key only replayed an earlier request)."""
+    ctx = info.context
+    (result,) = ingest.record([incoming], now=ctx.now, settings=ctx.settings)
+    if result.error is not None:
+        raise result.error
+    if result.event is not None:
+        return result.event, False
+    return models.Event.get_by_id(result.replayed_id), True
+
+
+def _batch(info: Info, items: list[EventRecordInput]) -> list[EventRecordPayload]:
+    """Every event of a batch: cleaned one by one, recorded together; a refusal names its
+    place (`events.N.field`) and stops nothing else."""
+    ctx = info.context
+    out: list[EventRecordPayload | None] = [None] * len(items)
+    incoming: list[tuple[int, ingest.Incoming]] = []
+    for index, item in enumerate(items):
+        try:
+            incoming.append(
+                (
+                    index,
+                    _incoming(
+                        info,
+                        "eventRecord",
+                        item.member_id,
+                        item.type,
+                        item.idempotency_key,
+                        item.community,
+                        item.occurred_at,
+                        item.attributes,
+                    ),
+                )
+            )
+        except DomainError as exc:
+            out[index] = _refused(index, exc)
+    results = ingest.record([i for _, i in incoming], now=ctx.now, settings=ctx.settings)
+    replayed = {r.replayed_id for r in results if r.replayed_id is not None}
+    earlier = {e.id: e for e in models.Event.select().where(models.Event.id.in_(replayed))}
+    for (index, _), result in zip(incoming, results, strict=True):
+        if result.error is not None:
+            out[index] = _refused(index, result.error)
+        elif result.event is not None:
+            out[index] = EventRecordPayload(event=Event(row=result.event))
+        else:
+            out[index] = EventRecordPayload(
+                event=Event(row=earlier[result.replayed_id]), replayed=True
+            )
+    return out
+
+
+def _refused(index: int, exc: DomainError) -> EventRecordPayload:
+    field = f"events.{index}.{exc.field}" if exc.field else f"events.{index}"
+    return EventRecordPayload(
+        user_errors=[UserError(code=exc.code, message=exc.message, field=field)]
+    )
 
 
 @strawberry.type
@@ -229,13 +252,16 @@ class EventMutation:
         def work():
             event, replayed = _record(
                 info,
-                "eventRecord",
-                input.member_id,
-                input.type,
-                input.idempotency_key,
-                input.community,
-                input.occurred_at,
-                input.attributes,
+                _incoming(
+                    info,
+                    "eventRecord",
+                    input.member_id,
+                    input.type,
+                    input.idempotency_key,
+                    input.community,
+                    input.occurred_at,
+                    input.attributes,
+                ),
             )
             return EventRecordPayload(event=Event(row=event), replayed=replayed)
 
@@ -259,10 +285,7 @@ class EventMutation:
                     f"at most {MAX_BATCH} events per request, got {len(input.events)}",
                     "events",
                 )
-            payload = EventsRecordPayload()
-            with write_transaction():
-                for index, item in enumerate(input.events):
-                    payload.results.append(_record_one(info, index, item))
+            payload = EventsRecordPayload(results=_batch(info, input.events))
             for result in payload.results:
                 if result.user_errors:
                     payload.failed += 1
@@ -287,13 +310,16 @@ class EventMutation:
         def work():
             event, replayed = _record(
                 info,
-                "checkinRecord",
-                input.member_id,
-                "checkin",
-                input.idempotency_key,
-                input.community,
-                input.occurred_at,
-                None,
+                _incoming(
+                    info,
+                    "checkinRecord",
+                    input.member_id,
+                    "checkin",
+                    input.idempotency_key,
+                    input.community,
+                    input.occurred_at,
+                    None,
+                ),
             )
             return CheckinRecordPayload(
                 event=Event(row=event),

@@ -7,13 +7,15 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from starlette.concurrency import run_in_threadpool
 
 from server.api import ids
 from server.api.context import Info
 from server.api.errors import query
 from server.api.gate import gate
 from server.api.ownership import owned
-from server.core import notify
+from server.core import accounts, notify
+from server.store.db import database
 
 
 @owned(lambda p: p.owner)
@@ -43,6 +45,17 @@ class ActivityItem:
     member_name: str = strawberry.field(description="Who, as shown to others.")
     text: str = strawberry.field(description="One line to show.")
     at: datetime = strawberry.field(description="When.")
+
+
+def _with_balances(change: dict) -> dict:
+    """A notice with the balances of the wallets its transaction did not move, read now."""
+    with database.connection_context():
+        now = accounts.balances(change["memberId"])
+    filled = dict(change)
+    for kind in ("available", "pending", "held"):
+        if filled[kind] is None:
+            filled[kind] = now.get(accounts.AccountKind(kind), 0)
+    return filled
 
 
 def _points(p: dict) -> PointsChange:
@@ -77,7 +90,10 @@ class Subscription:
         info.context.check_member(mid)
         async with notify.broker.subscription(notify.points_topic(mid)) as queue:
             while True:
-                yield _points(await queue.get())
+                change = await queue.get()
+                if None in (change["available"], change["pending"], change["held"]):
+                    change = await run_in_threadpool(_with_balances, change)
+                yield _points(change)
 
     @strawberry.subscription(
         description="What happens in a community (or everywhere): "

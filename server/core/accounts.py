@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from enum import StrEnum
 
 from peewee import fn
@@ -54,6 +55,17 @@ def wallets(member_id: int) -> dict[AccountKind, Account]:
     """The member's wallets by kind."""
     rows = Account.select().where(Account.member == member_id)
     return {AccountKind(a.kind): a for a in rows}
+
+
+def balances(member_id: int) -> dict[AccountKind, int]:
+    """The member's wallet balances by kind."""
+    rows = Account.select(Account.kind, Account.balance).where(Account.member == member_id)
+    return {AccountKind(a.kind): a.balance for a in rows}
+
+
+def random_slot() -> int:
+    """A draw for this transaction's slot of every program account (and budget share)."""
+    return random.randrange(1 << 30)
 
 
 def wallet(member_id: int, kind: AccountKind) -> Account:

@@ -13,6 +13,7 @@ from server.core import accounts, members, notify
 from server.core.accounts import AccountKind
 from server.core.checkout import minor_unit
 from server.core.errors import DomainError, ErrorCode
+from server.core.event_input import check_community
 from server.core.ledger import MAX_POINTS, Cause, Leg, post, reverse
 from server.core.periods import period_start
 from server.core.program import ProgramSettings
@@ -201,7 +202,7 @@ def _clean(data: ItemInput, creating: bool) -> dict[str, Any]:
     if creating:
         _check_window(out.get("available_from"), out.get("available_until"))
     if data.community is not None:
-        out["community"] = members.check_community(data.community)
+        out["community"] = check_community(data.community)
     if data.tags is not None:
         # Bounded as given, before duplicates fold: the list itself is input too.
         tags = sorted({t.strip().lower() for t in data.tags})

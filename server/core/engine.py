@@ -1,12 +1,14 @@
-"""Events -> rules -> awards, inside the event's own database transaction.
+"""Events -> rules -> awards: every decision the rules make about one event.
 
 For each event: the member's counters move (incrementally, never by scanning history),
-the rules in force for that event type run in file order, and each award becomes a
-ledger transaction naming the event, campaign, version and rule line. Limits and caps
-come from per-period counters; a campaign's budget row is touched last.
+the abuse filter may set the event aside (a re-join, a repeated or flooding message:
+stored, but earning and counting for nothing), and the rules in force for its type run
+in file order; limits and caps come from per-period counters, and a budgeted campaign's
+budget is taken last.
 
-The decisions (`evaluate`) read and write counters through a `Store`, so a simulation
-can run the very same code over an in-memory store without writing anything.
+Everything is read and written through a `Store`: the live path (server/core/ingest.py)
+keeps it in memory for a batch of events and writes the outcome set-based; a simulation
+(server/core/simulate.py) runs the very same decisions over a store that writes nothing.
 """
 
 from __future__ import annotations
@@ -21,24 +23,9 @@ from typing import Any, Protocol
 
 from dsl.ast import Streak
 from dsl.compiler import CompiledCampaign, CompiledMultiplier, CompiledRule, Facts
-from server.core import accounts, budgets, notify, standings
-from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
-from server.core.ledger import Cause, Leg, post
 from server.core.periods import period_key
-from server.core.program import ProgramSettings
-from server.core.rules import InForce, book
-from server.store import sql
-from server.store.db import is_postgres, transaction_memo
-from server.store.models import (
-    AwardLink,
-    Event,
-    LedgerTransaction,
-    Member,
-    MessageMemory,
-    Review,
-)
-from server.store.sql import Sql
+from server.core.rules import InForce
 
 
 @dataclass(frozen=True)
@@ -83,6 +70,31 @@ class Store(Protocol):
 
     def joined_at(self, member_id: int) -> datetime | None: ...
 
+    def recent_messages(self, member_id: int) -> list[str]: ...
+
+    def remember_messages(self, member_id: int, recent: list[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules decided about one event: set aside (and why), or its awards."""
+
+    ignored: str | None  # "rejoin", "duplicate", "flood", or None
+    grants: list[Grant]
+
+
+def judge(event: Any, day: date, rules: InForce, store: Store) -> Verdict:
+    """Filter, then evaluate: the one decision the live engine and simulations share.
+
+    EVENT_OUT_OF_ORDER (an event older than the member's latest of its type) is raised
+    before anything moves.
+    """
+    _check_order(event, store)
+    reason = _ignored(event, store)
+    if reason is not None:
+        return Verdict(reason, [])
+    return Verdict(None, evaluate(event, day, rules, store))
+
 
 def evaluate(event: Any, day: date, rules: InForce, store: Store) -> list[Grant]:
     """Move the member's counters and decide every award for one event.
@@ -95,48 +107,22 @@ def evaluate(event: Any, day: date, rules: InForce, store: Store) -> list[Grant]
     return _within_budgets(grants, store)
 
 
-def process(
-    event: Event,
-    settings: ProgramSettings,
-    *,
-    now: datetime,
-    reviewed: bool = False,
-    held: bool = False,
-) -> list[LedgerTransaction]:
-    """Run the rules on a stored event; returns the transactions it caused.
-
-    `reviewed`: a person already approved this event (a task submission), so awards
-    `after review` are made spendable at once instead of waiting for a second review.
-    `held`: the caller already holds the member (hold_member) and put the event in order.
-    """
-    if not held:
-        _hold_in_order(event)
-    day = settings.local_day(event.occurred_at)
-    if _ignored(event):
-        return []
-    grants = evaluate(event, day, book.at(event.occurred_at), DB)
-    if reviewed:
-        grants = [replace(g, pending=False) for g in grants]
-    paid = [_pay(g, event, settings, now) for g in grants]
-    # Leaderboards: the event counts for its type, and what it earned counts as points.
-    standings.count(event.type, event.member_id, event.community, event.occurred_at, day)
-    earned = sum(g.points for g in grants if not g.pending)
-    if earned:
-        standings.count("points", event.member_id, event.community, event.occurred_at, day, earned)
-    return paid
-
-
-def _count(event: Any, day: date, store: Store) -> Facts:
+def _check_order(event: Any, store: Store) -> None:
     counter = store.counter(event.member_id, event.type)
-    new = counter is None
-    counter = counter or Counter()
-    if counter.last_at is not None and event.occurred_at < counter.last_at:
+    if counter is not None and counter.last_at is not None and event.occurred_at < counter.last_at:
         raise DomainError(
             ErrorCode.EVENT_OUT_OF_ORDER,
             f"this member's latest `{event.type}` event happened at "
             f"{counter.last_at.isoformat()}, after this one",
             "occurredAt",
         )
+
+
+def _count(event: Any, day: date, store: Store) -> Facts:
+    _check_order(event, store)
+    counter = store.counter(event.member_id, event.type)
+    new = counter is None
+    counter = counter or Counter()
     new_day = counter.last_day != day
     if not new_day:
         streak = counter.streak
@@ -288,6 +274,7 @@ def _within_budgets(grants: list[Grant], store: Store) -> list[Grant]:
 
 
 MESSAGE_MEMORY = 5  # how many of a member's recent messages a repeat is compared with
+FLOOD = "flood:message"  # the period counter of a member's messages per minute
 
 
 def message_rate() -> int:
@@ -295,205 +282,55 @@ def message_rate() -> int:
     return int(os.environ.get("JIFEN_MESSAGE_RATE", "10"))
 
 
-def _ignored(event: Event) -> bool:
-    """Events that farm points earn nothing and count for nothing: a re-join's `join`, a
-    message repeating one of the member's recent ones, and messages beyond the rate."""
+def flood_minute(at: datetime) -> str:
+    """The period key of the minute a message was sent in (fits the 16 characters)."""
+    return at.strftime("t%Y%m%d%H%M")
+
+
+def _ignored(event: Any, store: Store) -> str | None:
+    """Why an event that farms points earns nothing and counts for nothing, if it does: a
+    re-join's `join`, a message repeating one of the member's recent ones, and messages
+    beyond the rate."""
     attributes = event.attributes or {}
-    reason = None
     if event.type == "join" and attributes.get("rejoin"):
-        reason = "rejoin"
-    elif event.type == "message":
-        reason = _spam(event, attributes)
-    if reason is None:
-        return False
-    if reason != "rejoin":
-        event.attributes = {**attributes, "ignored": reason}
-        Event.update(attributes=event.attributes).where(Event.id == event.id).execute()
-    return True
-
-
-def _spam(event: Event, attributes: dict) -> str | None:
-    minute = event.occurred_at.strftime("t%Y%m%d%H%M")  # fits the 16-character period
-    times, _ = DB.used(event.member_id, "flood:message", minute)
-    DB.add_use(event.member_id, "flood:message", minute, 0)
+        return "rejoin"
+    if event.type != "message":
+        return None
+    minute = flood_minute(event.occurred_at)
+    times, _ = store.used(event.member_id, FLOOD, minute)
+    store.add_use(event.member_id, FLOOD, minute, 0)
     if times >= message_rate():
         return "flood"
     content = attributes.get("contentHash") or attributes.get("text")
     if content is None:
         return None
-    # One message however it is spaced, cased or written (full-width letters, ideographic
-    # spaces): NFKC, then runs of white space as one space, then case folded.
-    text = " ".join(unicodedata.normalize("NFKC", str(content)).split()).casefold()
-    fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
-    memory = MessageMemory.get_or_none(MessageMemory.member == event.member_id)
-    recent = list(memory.recent) if memory else []
+    recent = store.recent_messages(event.member_id)
+    fingerprint = message_fingerprint(content)
     if fingerprint in recent:
         return "duplicate"
-    recent = [*recent, fingerprint][-MESSAGE_MEMORY:]
-    (
-        MessageMemory.insert(member=event.member_id, recent=recent)
-        .on_conflict(conflict_target=[MessageMemory.member], update={MessageMemory.recent: recent})
-        .execute()
-    )
+    store.remember_messages(event.member_id, [*recent, fingerprint][-MESSAGE_MEMORY:])
     return None
 
 
-_COUNTER = Sql(
-    "SELECT total, active, streak, last_day, last_at FROM member_counter "
-    "WHERE member_id = ? AND event_type = ?"
-)
-_COUNTER_NEW = Sql(
-    "INSERT INTO member_counter (member_id, event_type, total, active, streak, last_day, "
-    "last_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-# `active` moves by difference: a referral revoked meanwhile must stay revoked.
-_COUNTER_MOVE = Sql(
-    "UPDATE member_counter SET total = ?, active = active + 1, streak = ?, last_day = ?, "
-    "last_at = ? WHERE member_id = ? AND event_type = ?"
-)
-_USED = Sql(
-    "SELECT times, points FROM period_counter WHERE member_id = ? AND scope = ? AND period = ?"
-)
-_ADD_USE = Sql(
-    "INSERT INTO period_counter (member_id, scope, period, times, points) "
-    "VALUES (?, ?, ?, 1, ?) ON CONFLICT (member_id, scope, period) "
-    "DO UPDATE SET times = period_counter.times + 1, points = period_counter.points + ?"
-)
-_JOINED = Sql("SELECT joined_at FROM member WHERE id = ?")
-# The member's row lock serializes their events across connections and processes; FOR NO
-# KEY UPDATE leaves alone the key-share locks that inserts referencing the member take.
-_HOLD = Sql(
-    "SELECT joined_at FROM member WHERE id = ?",
-    postgres="SELECT joined_at FROM member WHERE id = ? FOR NO KEY UPDATE",
-)
-# A statement of its own, after the lock: one statement sees the rows of its snapshot,
-# taken before it waited for the lock.
-_LATEST = Sql("SELECT last_at FROM member_counter WHERE member_id = ? AND event_type = ?")
-_RESTAMP = Sql("UPDATE event SET occurred_at = ? WHERE id = ?")
+def message_fingerprint(content: Any) -> str:
+    """One message however it is spaced, cased or written (full-width letters, ideographic
+    spaces): NFKC, then runs of white space as one space, then case folded."""
+    text = " ".join(unicodedata.normalize("NFKC", str(content)).split()).casefold()
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class DatabaseStore:
-    """The engine's counts and budgets in the database, inside the caller's transaction."""
-
-    def counter(self, member_id: int, event_type: str) -> Counter | None:
-        # Read, then written back whole by save_counter: safe because every event of the
-        # member is decided under hold_member's lock (SQLite: the one writer).
-        row = _COUNTER.one(member_id, event_type)
-        if row is None:
-            return None
-        total, active, streak, last_day, last_at = row
-        return Counter(total, active, streak, sql.read_date(last_day), sql.read_instant(last_at))
-
-    def save_counter(self, member_id: int, event_type: str, c: Counter, new: bool) -> None:
-        last_day, last_at = sql.day(c.last_day), sql.instant(c.last_at)
-        if new:
-            _COUNTER_NEW.run(member_id, event_type, c.total, c.active, c.streak, last_day, last_at)
-        else:
-            _COUNTER_MOVE.run(c.total, c.streak, last_day, last_at, member_id, event_type)
-
-    def used(self, member_id: int, scope: str, period: str) -> tuple[int, int]:
-        row = _USED.one(member_id, scope, period)
-        return (row[0], row[1]) if row is not None else (0, 0)
-
-    def add_use(self, member_id: int, scope: str, period: str, points: int) -> None:
-        _ADD_USE.run(member_id, scope, period, points, points)
-
-    def take_budget(self, campaign: CompiledCampaign, points: int) -> int:
-        return budgets.take(campaign.key, points)
-
-    def joined_at(self, member_id: int) -> datetime | None:
-        return joined_at(member_id)
-
-
-DB = DatabaseStore()
-
-
-def joined_at(member_id: int, field_name: str = "memberId") -> datetime | None:
-    """When the member first joined (None: never), read once per write transaction;
-    MEMBER_NOT_FOUND naming `field_name` when there is no such member."""
-    memo = transaction_memo()
-    if ("joined", member_id) not in memo:
-        row = _JOINED.one(member_id)
-        if row is None:
-            raise DomainError(
-                ErrorCode.MEMBER_NOT_FOUND, f"no member with id {member_id}", field_name
-            )
-        memo["joined", member_id] = sql.read_instant(row[0])
-    return memo["joined", member_id]
-
-
-def hold_member(member_id: int, field_name: str = "memberId") -> None:
-    """Hold the member until the transaction ends, so that their events are decided one at
-    a time: on PostgreSQL this locks the member's row; on SQLite the write lock already
-    serializes every transaction. MEMBER_NOT_FOUND naming `field_name` when there is no
-    such member."""
-    memo = transaction_memo()
-    if ("joined", member_id) in memo and not is_postgres():
-        return  # SQLite: nothing to lock, and this transaction already found the member
-    row = _HOLD.one(member_id)
-    if row is None:
-        raise DomainError(ErrorCode.MEMBER_NOT_FOUND, f"no member with id {member_id}", field_name)
-    memo["joined", member_id] = sql.read_instant(row[0])
-
-
-def latest(member_id: int, event_type: str) -> datetime | None:
-    """When the member's latest `event_type` event happened (None: never); read it after
-    hold_member, so no event of theirs can be decided meanwhile."""
-    row = _LATEST.one(member_id, event_type)
-    return sql.read_instant(row[0]) if row is not None else None
-
-
-def _hold_in_order(event: Event) -> None:
-    """For events stored without events.record (joins, referrals, leaves): hold the member,
-    and move an event stamped by the program's clock up to the member's latest one of its
-    type, which a concurrent request may have stamped later while this one waited."""
-    hold_member(event.member_id)
-    if event.occurred_at != event.recorded_at:
-        return
-    last = latest(event.member_id, event.type)
-    if last is not None and event.occurred_at < last:
-        event.occurred_at = last
-        _RESTAMP.run(sql.instant(last), event.id)
-
-
-def _pay(g: Grant, event: Event, settings: ProgramSettings, now: datetime) -> LedgerTransaction:
-    member_id = event.member_id
-    wallet = accounts.posting_wallet(
-        member_id, AccountKind.PENDING if g.pending else AccountKind.AVAILABLE
-    )
-    issuance = accounts.program_account(AccountKind.ISSUANCE, g.campaign.key)
-    txn = post(
-        "award",
-        [Leg(wallet, g.points), Leg(issuance, -g.points)],
-        now=now,
-        member_id=member_id,
-        cause=Cause(
-            event_id=event.id,
-            campaign=g.campaign.key,
-            campaign_version=g.version,
-            rule_line=g.line,
-            rule_text=g.text,
-        ),
-        expires_at=None if g.pending else settings.expiry_for(now),
-    )
-    for scope, period in g.periods:
-        DB.add_use(member_id, scope, period, g.points)
-    if g.pending:
-        Review.create(
-            txn=txn, member=member_id, campaign=g.campaign.key, points=g.points, created_at=now
-        )
-    if g.streak is not None:
-        member = Member.get_by_id(member_id)
-        notify.announce(
-            event.community,
-            "streak",
-            member,
-            f"{member.display_name or member.external_id} reached a "
-            f"{g.streak}-day {event.type} streak",
-            now,
-        )
-    if g.until_invitee_leaves:
-        invitee = (event.attributes or {}).get("inviteeMemberId")
-        if invitee is not None:
-            AwardLink.create(txn=txn, invitee=invitee, community=event.community)
-    return txn
+def reads(event_type: str, rules: InForce, day: date) -> set[tuple[str, str]]:
+    """The (scope, period) counters deciding an event of this type on `day` may read."""
+    out: set[tuple[str, str]] = set()
+    for rule in rules.by_event.get(event_type, ()):
+        campaign = rules.campaigns[rule.campaign]
+        source = rule.source
+        for limit in (source.limit, source.cap):
+            if limit is not None:
+                out.add((f"rule:{rule.rule_id}", period_key(limit.period, day)))
+        out |= set(_campaign_periods(campaign, day))
+        if rule.event == "join":
+            out.add((_welcome_scope(campaign), EVER))
+    for m in rules.multipliers.get(event_type, ()):
+        out |= set(_campaign_periods(rules.campaigns[m.campaign], day))
+    return out

@@ -139,29 +139,19 @@ def post(
 
 def _announce(txn: LedgerTransaction, member_id: int, wallets: dict[str, tuple[int, int]]) -> None:
     topic = notify.points_topic(member_id)
-    if not notify.anyone_listening(topic):
-        return
-    balances = {
-        a.kind: a.balance
-        for a in Account.select(Account.kind, Account.balance).where(Account.member == member_id)
-    }
-    balances.update({kind: after for kind, (_, after) in wallets.items()})
-    notify.publish(
-        topic,
-        {
-            "memberId": member_id,
-            "transactionId": txn.id,
-            "kind": txn.kind,
-            "delta": wallets.get(AccountKind.AVAILABLE.value, (0, 0))[0],
-            "pendingDelta": wallets.get(AccountKind.PENDING.value, (0, 0))[0],
-            "available": balances.get(AccountKind.AVAILABLE.value, 0),
-            "pending": balances.get(AccountKind.PENDING.value, 0),
-            "held": balances.get(AccountKind.HELD.value, 0),
-            "reason": txn.rule_text or txn.reason or txn.kind,
-            "campaign": txn.campaign,
-            "at": txn.created_at.isoformat(),
-        },
-    )
+    if notify.anyone_listening(topic):
+        notify.publish(
+            topic,
+            notify.points_payload(
+                txn.id,
+                txn.kind,
+                member_id,
+                wallets,
+                txn.rule_text or txn.reason or txn.kind,
+                txn.campaign,
+                txn.created_at,
+            ),
+        )
 
 
 def _post_to_wallet(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from server.core import accounts, awards, engine, program
+from server.core import accounts, awards, ingest, program
 from server.core.errors import DomainError, ErrorCode
+from server.core.event_input import check_community
 from server.core.program import ProgramSettings
 from server.store.models import Event, Member, Membership
 
-COMMUNITY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 MAX_EXTERNAL_ID = 128
 MAX_DISPLAY_NAME = 200
 
@@ -38,16 +37,6 @@ def by_external_id(external_id: str, field_name: str = "externalId") -> Member:
             ErrorCode.MEMBER_NOT_FOUND, f"no member with externalId {external_id!r}", field_name
         )
     return member
-
-
-def check_community(community: str, field_name: str = "community") -> str:
-    if not COMMUNITY_KEY.match(community or ""):
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            "community must be 1-64 letters, digits or _ . : - and start with a letter or digit",
-            field_name,
-        )
-    return community
 
 
 def upsert(
@@ -113,15 +102,23 @@ def upsert(
             member = Member.get_by_id(member.id)
     result = UpsertResult(member, created)
     if community is not None:
-        result.events = _join(member, community, inviter, now)
+        joined = _join(member, community, inviter, now)
         result.member = Member.get_by_id(member.id)
-        settings = settings or program.load()
-        for event in result.events:
-            engine.process(event, settings, now=now)
+        if joined:
+            recorded = ingest.record(joined, now=now, settings=settings or program.load())
+            result.events = [_stored(r) for r in recorded]
     return result
 
 
-def _join(member: Member, community: str, inviter: Member | None, now: datetime) -> list[Event]:
+def _stored(result: ingest.Recorded) -> Event:
+    if result.error is not None:
+        raise result.error
+    return result.event
+
+
+def _join(
+    member: Member, community: str, inviter: Member | None, now: datetime
+) -> list[ingest.Incoming]:
     stint = Membership.get_or_none(
         Membership.member == member.id, Membership.community == community
     )
@@ -160,24 +157,18 @@ def _join(member: Member, community: str, inviter: Member | None, now: datetime)
     if inviter is not None:
         attributes["invitedBy"] = inviter.external_id
     events = [
-        Event.create(
-            type="join",
-            member=member.id,
-            community=community,
-            occurred_at=now,
-            recorded_at=now,
-            attributes=attributes,
+        ingest.Incoming(
+            member.id, "join", community=community, attributes=attributes, by_program=True
         )
     ]
     if inviter is not None:
         events.append(
-            Event.create(
-                type="referral",
-                member=inviter.id,
+            ingest.Incoming(
+                inviter.id,
+                "referral",
                 community=community,
-                occurred_at=now,
-                recorded_at=now,
                 attributes={"invitee": member.external_id, "inviteeMemberId": member.id},
+                by_program=True,
             )
         )
     return events
@@ -218,15 +209,12 @@ def leave(
         if previous is None:
             raise _not_in(member, community)
         return previous, True
-    event = Event.create(
-        type="leave",
-        member=member.id,
-        community=community,
-        occurred_at=now,
-        recorded_at=now,
-        attributes={},
+    (recorded,) = ingest.record(
+        [ingest.Incoming(member.id, "leave", community=community, by_program=True)],
+        now=now,
+        settings=settings or program.load(),
     )
-    engine.process(event, settings or program.load(), now=now)
+    event = _stored(recorded)
     awards.invitee_left(member, community, event, now=now)
     return event, False
 

@@ -97,6 +97,33 @@ def dispatch(message: str) -> None:
         log.warning("ignored a malformed notice: %.200s", message)
 
 
+def points_payload(
+    transaction_id: int,
+    kind: str,
+    member_id: int,
+    moved: dict[str, tuple[int, int]],
+    reason: str,
+    campaign: str | None,
+    at,
+) -> dict[str, Any]:
+    """A `pointsChanged` notice: each wallet the transaction moved (kind -> (delta, balance
+    after)); the balances of wallets it did not move are left out (None) and read by the
+    process that delivers the notice, only when someone is listening."""
+    return {
+        "memberId": member_id,
+        "transactionId": transaction_id,
+        "kind": kind,
+        "delta": moved.get("available", (0, None))[0],
+        "pendingDelta": moved.get("pending", (0, None))[0],
+        "available": moved.get("available", (0, None))[1],
+        "pending": moved.get("pending", (0, None))[1],
+        "held": moved.get("held", (0, None))[1],
+        "reason": reason,
+        "campaign": campaign,
+        "at": at.isoformat(),
+    }
+
+
 def points_topic(member_id: int) -> str:
     return f"points:{member_id}"
 

@@ -15,7 +15,7 @@ import dsl
 from dsl.compiler import CompiledCampaign
 from dsl.errors import RulesError
 from server.core import program
-from server.core.engine import Counter, Grant, evaluate
+from server.core.engine import Counter, Grant, judge
 from server.core.errors import DomainError, ErrorCode
 from server.core.rules import InForce, _settings
 from server.store.models import Event, Member
@@ -63,6 +63,7 @@ class MemoryStore:
         self.spent: dict[str, int] = {}
         self.joined: dict[int, datetime | None] = {}
         self.budget_hit: dict[str, bool] = {}
+        self.messages: dict[int, list[str]] = {}
 
     def counter(self, member_id: int, event_type: str) -> Counter | None:
         return self.counters.get((member_id, event_type))
@@ -91,6 +92,12 @@ class MemoryStore:
         if member_id not in self.joined:
             self.joined[member_id] = Member.get_by_id(member_id).joined_at
         return self.joined[member_id]
+
+    def recent_messages(self, member_id: int) -> list[str]:
+        return self.messages.get(member_id, [])
+
+    def remember_messages(self, member_id: int, recent: list[str]) -> None:
+        self.messages[member_id] = recent
 
 
 def simulate(
@@ -132,7 +139,9 @@ def simulate(
         if event.type == "referral":
             inviters.setdefault((invitee, event.community), event.member_id)
         try:
-            grants = evaluate(event, settings.local_day(event.occurred_at), draft, store)
+            # The live engine's own decision, abuse filter included: a re-join, a repeated
+            # or flooding message earn nothing here either.
+            grants = judge(event, settings.local_day(event.occurred_at), draft, store).grants
         except DomainError:
             grants = []  # the live engine refused it too: it was stored without awards
         for g in grants:

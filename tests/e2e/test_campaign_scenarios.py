@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import dsl
-from server.core import engine
+from server.core.awards_batch import AwardsBatch
 from server.core.verify import verify
 from server.store.models import Event, LedgerTransaction, MemberCounter, Posting
 
@@ -285,22 +285,21 @@ def test_a_failure_during_evaluation_leaves_nothing_behind(program, clock, monke
     api = program
     ada = join(api, "ada")
     events_before = Event.select().count()
-    real_pay = engine._pay
-    calls = []
+    real_post = AwardsBatch._post
 
-    def pay_then_fail(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("disk on fire")
-        return real_pay(*args, **kwargs)
+    def fail_midway(self, *args, **kwargs):
+        # The event, its counters, the award transactions and the wallets are written by
+        # now; the postings are not.
+        raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(engine, "_pay", pay_then_fail)
+    monkeypatch.setattr(AwardsBatch, "_post", fail_midway)
     body = api.raw(CHECKIN, {"id": ada, "key": "boom"})
     assert body["errors"][0]["extensions"]["code"] == "INTERNAL"
     assert Event.select().count() == events_before
     assert not MemberCounter.select().where(MemberCounter.event_type == "checkin").exists()
+    assert not LedgerTransaction.select().where(LedgerTransaction.kind == "award").exists()
     assert balance(api, ada) == (0, 0)
-    monkeypatch.setattr(engine, "_pay", real_pay)
+    monkeypatch.setattr(AwardsBatch, "_post", real_post)
     assert api.call(CHECKIN, {"id": ada, "key": "boom"})["checkinRecord"]["userErrors"] == []
     assert balance(api, ada) == (2, 20)
 

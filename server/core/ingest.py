@@ -1,0 +1,728 @@
+"""Recording events, set-based: a batch read at once, decided in memory, written at once.
+
+One event or a thousand go the same way, inside the caller's write transaction:
+
+1. each event's own input is checked (type, attributes, community, `occurredAt`);
+2. idempotency keys are claimed in one statement (a key another request holds is
+   waited for, then replayed or refused);
+3. the members are read (and on PostgreSQL locked, in id order: one member's events are
+   decided one at a time across processes), with their counters, and the per-period
+   counters and recent messages the rules in force may read;
+4. every event is decided in order by the engine (`engine.judge`) over that in-memory
+   store, exactly as one-by-one: counters, the abuse filter, limits, caps, budgets;
+5. each table is written once: events, check-ins, counters, period counters, recent
+   messages, the awards' ledger rows (server/core/awards_batch.py), reviews, clawback
+   links, leaderboard standings; keys of refused events are given back.
+
+A refused event changes nothing; the others are written. Per-event results keep the
+order given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+from server.core import budgets, event_input, notify, program
+from server.core.awards_batch import Award, AwardsBatch
+from server.core.engine import Counter, Grant, flood_minute, judge, reads
+from server.core.errors import DomainError, ErrorCode
+from server.core.idempotency import LEGACY
+from server.core.ledger import Cause
+from server.core.periods import period_key
+from server.core.program import ProgramSettings
+from server.core.rules import book
+from server.core.standings import PERIODS
+from server.store import bulk, sql
+from server.store.db import is_postgres, write_transaction
+from server.store.models import Event
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key this event is recorded under (scope: whose keys)."""
+
+    scope: str
+    key: str
+    operation: str
+    digest: str
+
+
+@dataclass
+class Incoming:
+    """One event to record, as its caller (or the program) tells it."""
+
+    member_id: int
+    type: str
+    community: str | None = None
+    occurred_at: datetime | None = None  # None: now, after the member's earlier events
+    attributes: dict[str, Any] | None = None
+    claim: Claim | None = None
+    by_program: bool = False  # the program records the reserved types (join, leave, ...)
+    reviewed: bool = False  # a person approved it already: `after review` pays at once
+
+
+@dataclass
+class Recorded:
+    """What became of one incoming event."""
+
+    event: Event | None = None  # stored now (None when replayed or refused)
+    replayed_id: int | None = None  # the event a retried key recorded before
+    error: DomainError | None = None
+    grants: list[Grant] = field(default_factory=list)
+    awards: list[Award] = field(default_factory=list)
+
+    @property
+    def event_id(self) -> int | None:
+        return self.event.id if self.event is not None else self.replayed_id
+
+
+def record(items: list[Incoming], *, now: datetime, settings: ProgramSettings) -> list[Recorded]:
+    """Record a batch of events (inside the caller's write transaction)."""
+    for _ in range(5):
+        try:
+            with write_transaction():  # a savepoint: a try that must start over leaves nothing
+                return _Batch(items, now, settings).run()
+        except _KeyMoved:
+            continue
+    raise RuntimeError("idempotency keys of a batch kept changing hands")
+
+
+@dataclass
+class _Member:
+    joined_at: datetime | None
+    display_name: str | None
+    external_id: str
+
+
+class _Store:
+    """The engine's store over what the batch read; each event's changes are kept only if
+    the event is accepted (`keep`) and written at the end."""
+
+    def __init__(self, members: dict[int, _Member]) -> None:
+        self.members = members
+        self.counters: dict[tuple[int, str], Counter] = {}
+        self.new_counters: set[tuple[int, str]] = set()
+        self.active_moved: dict[tuple[int, str], int] = defaultdict(int)
+        self.periods: dict[tuple[int, str, str], tuple[int, int]] = {}
+        self.read_keys: set[tuple[str, str]] = set()  # (scope, period) read for every member
+        self.period_moved: dict[tuple[int, str, str], tuple[int, int]] = {}
+        self.messages: dict[int, list[str]] = {}
+        self.messages_moved: set[int] = set()
+        self._draft: dict[str, dict] = _empty()
+        self.budget_taken: list[tuple[str, int]] = []
+
+    # -- the engine's Store ---------------------------------------------------------
+    def counter(self, member_id: int, event_type: str) -> Counter | None:
+        key = (member_id, event_type)
+        draft = self._draft["counters"]
+        return draft[key] if key in draft else self.counters.get(key)
+
+    def save_counter(self, member_id: int, event_type: str, c: Counter, new: bool) -> None:
+        self._draft["counters"][(member_id, event_type)] = c
+
+    def used(self, member_id: int, scope: str, period: str) -> tuple[int, int]:
+        key = (member_id, scope, period)
+        draft = self._draft["periods"]
+        if key in draft:
+            return draft[key]
+        if (scope, period) not in self.read_keys:  # not foreseen: read it now
+            self.periods.update(_period_counters(sorted(self.members), {(scope, period)}))
+            self.read_keys.add((scope, period))
+        return self.periods.get(key, (0, 0))
+
+    def add_use(self, member_id: int, scope: str, period: str, points: int) -> None:
+        times, total = self.used(member_id, scope, period)
+        self._draft["periods"][(member_id, scope, period)] = (times + 1, total + points)
+
+    def take_budget(self, campaign, points: int) -> int:
+        taken = budgets.take(campaign.key, points)  # a database row: exact across processes
+        self.budget_taken.append((campaign.key, taken))
+        return taken
+
+    def joined_at(self, member_id: int) -> datetime | None:
+        return self.members[member_id].joined_at
+
+    def recent_messages(self, member_id: int) -> list[str]:
+        draft = self._draft["messages"]
+        return draft[member_id] if member_id in draft else self.messages.get(member_id, [])
+
+    def remember_messages(self, member_id: int, recent: list[str]) -> None:
+        self._draft["messages"][member_id] = recent
+
+    # -- one event at a time ---------------------------------------------------------
+    def begin(self) -> None:
+        self._draft = _empty()
+        self.budget_taken = []
+
+    def keep(self) -> None:
+        for key, c in self._draft["counters"].items():
+            if key not in self.counters:
+                self.new_counters.add(key)
+            previous = self.counters.get(key, Counter())
+            self.active_moved[key] += c.active - previous.active
+            self.counters[key] = c
+        for key, value in self._draft["periods"].items():
+            before = self.periods.get(key, (0, 0))
+            moved = self.period_moved.get(key, (0, 0))
+            self.period_moved[key] = (
+                moved[0] + value[0] - before[0],
+                moved[1] + value[1] - before[1],
+            )
+            self.periods[key] = value
+        for member_id, recent in self._draft["messages"].items():
+            self.messages[member_id] = recent
+            self.messages_moved.add(member_id)
+        self._draft = _empty()
+
+    def drop(self) -> None:
+        for campaign, taken in self.budget_taken:
+            if taken > 0:
+                budgets.give_back(campaign, taken)
+        self._draft = _empty()
+
+
+def _empty() -> dict[str, dict]:
+    return {"counters": {}, "periods": {}, "messages": {}}
+
+
+class _Event:
+    """An event being decided: what the engine reads (type, member_id, community,
+    occurred_at, attributes)."""
+
+    __slots__ = ("type", "member_id", "community", "occurred_at", "attributes", "index")
+
+    def __init__(self, item: Incoming, occurred_at: datetime, index: int) -> None:
+        self.type = item.type
+        self.member_id = item.member_id
+        self.community = item.community
+        self.occurred_at = occurred_at
+        self.attributes = item.attributes or {}
+        self.index = index
+
+
+class _Batch:
+    def __init__(self, items: list[Incoming], now: datetime, settings: ProgramSettings) -> None:
+        self.items = items
+        self.now = now
+        self.settings = settings
+        self.results = [Recorded() for _ in items]
+        self.claimed: dict[tuple[str, str], int | None] = {}  # -> event id (PostgreSQL)
+        self.duplicates: dict[int, int] = {}  # a key's later use in the batch -> its first
+
+    def run(self) -> list[Recorded]:
+        live = [i for i, item in enumerate(self.items) if self._check(i, item)]
+        live = self._claim(live)
+        if not live:
+            self._give_back_keys()
+            return self.results
+        store = self._load(live)
+        accepted: list[tuple[int, _Event, date, str | None]] = []
+        for i in live:
+            decided = self._decide(i, store)
+            if decided is not None:
+                accepted.append(decided)
+        self._write(accepted, store)
+        self._give_back_keys()
+        return self.results
+
+    # -- 1. input ----------------------------------------------------------------------
+    def _check(self, i: int, item: Incoming) -> bool:
+        try:
+            if not item.by_program:
+                event_input.check_type(item.type)
+            item.attributes = event_input.check_attributes(item.attributes)
+            if item.community is not None:
+                event_input.check_community(item.community)
+            if item.occurred_at is not None:
+                event_input.check_occurred_at(item.occurred_at, self.now, self.settings)
+        except DomainError as exc:
+            self.results[i].error = exc
+            return False
+        return True
+
+    # -- 2. idempotency keys ---------------------------------------------------------
+    def _claim(self, live: list[int]) -> list[int]:
+        """Claim the keys of the events that have one. An event whose key another request
+        holds replays it (or is refused as a reuse); a key used twice in this batch makes
+        its second use a replay of its first."""
+        first: dict[tuple[str, str], int] = {}
+        rows = []
+        for i in live:
+            claim = self.items[i].claim
+            if claim is not None and (claim.scope, claim.key) not in first:
+                first[(claim.scope, claim.key)] = i
+                rows.append((claim.scope, claim.key, claim.operation, claim.digest))
+        if rows:
+            self.claimed = _claim_keys(rows, self.now)
+        out, taken = [], []
+        for i in live:
+            claim = self.items[i].claim
+            if claim is None:
+                out.append(i)
+                continue
+            earlier = first[(claim.scope, claim.key)]
+            if earlier != i:
+                if self.items[earlier].claim.digest != claim.digest or (
+                    self.items[earlier].claim.operation != claim.operation
+                ):
+                    self.results[i].error = _reused()
+                else:
+                    self.duplicates[i] = earlier
+            elif (claim.scope, claim.key) in self.claimed:
+                out.append(i)
+            else:
+                taken.append(i)
+        if taken:
+            self._replay(taken)
+        return out
+
+    def _replay(self, taken: list[int]) -> None:
+        stored = _stored_keys([self.items[i].claim for i in taken])
+        for i in taken:
+            claim = self.items[i].claim
+            row = stored.get((claim.scope, claim.key)) or stored.get(
+                (LEGACY, claim.key, claim.operation, claim.digest)
+            )
+            if row is None:  # claimed and given up by another request meanwhile: rare
+                raise _KeyMoved
+            operation, digest, result_id = row
+            if operation != claim.operation or digest != claim.digest:
+                self.results[i].error = _reused()
+            else:
+                self.results[i].replayed_id = result_id
+
+    # -- 3. what the batch reads --------------------------------------------------------
+    def _load(self, live: list[int]) -> _Store:
+        member_ids = sorted({self.items[i].member_id for i in live})
+        types = sorted({self.items[i].type for i in live})
+        members, counters = _members(member_ids, types)
+        store = _Store(members)
+        store.counters = counters
+        keys: set[tuple[str, str]] = set()
+        messages = False
+        for i in live:
+            item = self.items[i]
+            at = item.occurred_at or self.now
+            day = self.settings.local_day(at)
+            keys |= reads(item.type, book.at(at), day)
+            if item.type == "message":
+                messages = True
+                keys.add(("flood:message", flood_minute(at)))
+        present = [m for m in member_ids if m in members]
+        if keys and present:
+            store.periods = _period_counters(present, keys)
+        store.read_keys = keys
+        if messages and present:
+            store.messages = _recent_messages(present)
+        return store
+
+    # -- 4. deciding ---------------------------------------------------------------------
+    def _decide(self, i: int, store: _Store) -> tuple[int, _Event, date, str | None] | None:
+        item = self.items[i]
+        result = self.results[i]
+        if item.member_id not in store.members:
+            result.error = DomainError(
+                ErrorCode.MEMBER_NOT_FOUND, f"no member with id {item.member_id}", "memberId"
+            )
+            return None
+        occurred_at = item.occurred_at
+        if occurred_at is None:
+            # `now` was read before this request waited for the member: an event of theirs
+            # decided meanwhile may carry a later time, and this one must not come first.
+            last = store.counter(item.member_id, item.type)
+            last_at = last.last_at if last is not None else None
+            occurred_at = max(self.now, last_at) if last_at is not None else self.now
+        day = self.settings.local_day(occurred_at)
+        event = _Event(item, occurred_at, i)
+        store.begin()
+        try:
+            if item.type == "checkin":
+                last = store.counter(item.member_id, "checkin")
+                if last is not None and last.last_day == day:
+                    raise DomainError(
+                        ErrorCode.ALREADY_CHECKED_IN,
+                        f"already checked in on {day.isoformat()} ({self.settings.timezone})",
+                        "occurredAt",
+                    )
+            verdict = judge(event, day, book.at(occurred_at), store)
+        except DomainError as exc:
+            store.drop()
+            result.error = exc
+            return None
+        grants = verdict.grants
+        if item.reviewed:
+            grants = [replace(g, pending=False) for g in grants]
+        for g in grants:  # what later events of the batch read for their limits and caps
+            for scope, period in g.periods:
+                store.add_use(item.member_id, scope, period, g.points)
+        store.keep()
+        result.grants = grants
+        return i, event, day, verdict.ignored
+
+    # -- 5. writing ----------------------------------------------------------------------
+    def _write(self, accepted: list[tuple[int, _Event, date, str | None]], store: _Store) -> None:
+        if not accepted:
+            return
+        now = self.now
+        stored = self._insert_events(accepted)
+        checkins = [
+            (e.member_id, sql.day(day), stored[i].id)
+            for i, e, day, _ in accepted
+            if e.type == "checkin"
+        ]
+        if checkins:
+            bulk.insert("checkin", ("member_id", "day", "event_id"), checkins)
+        _write_counters(store)
+        awards = AwardsBatch(now)
+        reviews, links, standings, streaks = [], [], _Standings(), []
+        for i, e, day, ignored in accepted:
+            event = stored[i]
+            result = self.results[i]
+            result.event = event
+            if ignored is not None:
+                continue
+            standings.add(e.type, e.member_id, e.community, e.occurred_at, day, 1)
+            earned = 0
+            for g in result.grants:
+                award = awards.add(
+                    Award(
+                        e.member_id,
+                        g.campaign.key,
+                        g.points,
+                        g.pending,
+                        Cause(
+                            event_id=event.id,
+                            campaign=g.campaign.key,
+                            campaign_version=g.version,
+                            rule_line=g.line,
+                            rule_text=g.text,
+                        ),
+                        None if g.pending else self.settings.expiry_for(now),
+                    )
+                )
+                result.awards.append(award)
+                earned += 0 if g.pending else g.points
+                if g.pending:
+                    reviews.append((award, e.member_id, g))
+                invitee = e.attributes.get("inviteeMemberId")
+                if g.until_invitee_leaves and invitee is not None:
+                    links.append((award, invitee, e.community))
+                if g.streak is not None:
+                    streaks.append((e, g.streak))
+            if earned:
+                standings.add("points", e.member_id, e.community, e.occurred_at, day, earned)
+        _write_period_counters(store)
+        _write_messages(store)
+        awards.flush()
+        if reviews:
+            bulk.insert(
+                "review",
+                ("txn_id", "member_id", "campaign", "points", "status", "created_at"),
+                [
+                    (a.id, m, g.campaign.key, g.points, "pending", sql.instant(now))
+                    for a, m, g in reviews
+                ],
+            )
+        if links:
+            bulk.insert(
+                "award_link",
+                ("txn_id", "invitee_id", "community"),
+                [(a.id, invitee, community) for a, invitee, community in links],
+            )
+        standings.write()
+        for e, days in streaks:
+            member = store.members[e.member_id]
+            who = member.display_name or member.external_id
+            notify.announce(
+                e.community,
+                "streak",
+                _Named(e.member_id, member),
+                f"{who} reached a {days}-day {e.type} streak",
+                now,
+            )
+
+    def _insert_events(self, accepted) -> dict[int, Event]:
+        now = sql.instant(self.now)
+        postgres = is_postgres()
+        rows, made = [], []
+        for i, e, _day, ignored in accepted:
+            attributes = e.attributes
+            if ignored is not None and ignored != "rejoin":
+                attributes = {**attributes, "ignored": ignored}
+            claim = self.items[i].claim
+            known = self.claimed.get((claim.scope, claim.key)) if claim else None
+            row = (
+                e.type,
+                e.member_id,
+                e.community,
+                sql.instant(e.occurred_at),
+                now,
+                sql.document(attributes),
+            )
+            rows.append(((known if known is not None else bulk.DEFAULT), *row) if postgres else row)
+            made.append((i, e, attributes))
+        columns = ("type", "member_id", "community", "occurred_at", "recorded_at", "attributes")
+        ids = bulk.insert("event", (("id",) if postgres else ()) + columns, rows, ids=True)
+        stored = {}
+        for (i, e, attributes), event_id in zip(made, ids, strict=True):
+            stored[i] = Event(
+                id=event_id,
+                type=e.type,
+                member=e.member_id,
+                community=e.community,
+                occurred_at=e.occurred_at,
+                recorded_at=self.now,
+                attributes=attributes,
+            )
+        if not postgres:
+            keyed = [
+                (stored[i].id, self.items[i].claim.scope, self.items[i].claim.key)
+                for i, *_ in accepted
+                if self.items[i].claim is not None
+            ]
+            if keyed:
+                table, params = bulk.rows_of(("r", "s", "k"), keyed)
+                bulk.run(
+                    f"UPDATE idempotency_key SET result_id = v.r FROM {table} AS v "
+                    "WHERE idempotency_key.scope = v.s AND idempotency_key.key = v.k",
+                    params,
+                )
+        return stored
+
+    def _give_back_keys(self) -> None:
+        """Keys claimed for events that were then refused stay free for a corrected retry;
+        later uses of a key first used in this batch replay what the first one became."""
+        refused = sorted(
+            {
+                (item.claim.scope, item.claim.key)
+                for item, result in zip(self.items, self.results, strict=True)
+                if item.claim is not None
+                and result.error is not None
+                and (item.claim.scope, item.claim.key) in self.claimed
+            }
+        )
+        for i, earlier in self.duplicates.items():
+            first = self.results[earlier]
+            if first.event is not None:
+                self.results[i].replayed_id = first.event.id
+            else:
+                self.results[i].error = first.error
+        if refused:
+            table, params = bulk.rows_of(("s", "k"), refused)
+            bulk.run(
+                "DELETE FROM idempotency_key WHERE (scope, key) IN "
+                f"(SELECT s, k FROM {table} AS v)",
+                params,
+            )
+
+
+class _KeyMoved(Exception):
+    """A key was neither claimable nor stored: its holder rolled back meanwhile."""
+
+
+class _Named:
+    """What the activity feed needs of a member."""
+
+    def __init__(self, member_id: int, member: _Member) -> None:
+        self.id = member_id
+        self.display_name = member.display_name
+        self.external_id = member.external_id
+
+
+class _Standings:
+    """Leaderboard scores of the batch, added up per board row, written in one statement."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str, int], list] = {}
+
+    def add(self, metric, member_id, community, at: datetime, day: date, amount: int) -> None:
+        scopes = ("", community) if community else ("",)
+        for period in PERIODS:
+            key = period_key(period, day)
+            for scope in scopes:
+                row = self.rows.setdefault((metric, key, scope, member_id), [0, at])
+                row[0] += amount
+                row[1] = at
+
+    def write(self) -> None:
+        if not self.rows:
+            return
+        bulk.insert(
+            "standing",
+            ("metric", "period", "scope", "member_id", "score", "reached_at"),
+            [(*key, score, sql.instant(at)) for key, (score, at) in self.rows.items()],
+            tail="ON CONFLICT (metric, period, scope, member_id) DO UPDATE SET "
+            "score = standing.score + excluded.score, reached_at = excluded.reached_at",
+        )
+
+
+def _reused() -> DomainError:
+    return DomainError(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        "this idempotencyKey was already used for a different request",
+        "idempotencyKey",
+    )
+
+
+# -- statements -------------------------------------------------------------------------
+
+
+def _claim_keys(rows: list[tuple[str, str, str, str]], now: datetime) -> dict:
+    """Insert the keys nobody holds; those inserted, with (PostgreSQL) the id their event
+    will have. A key another transaction holds is waited for by the insert."""
+    stamp = sql.instant(now)
+    out: dict[tuple[str, str], int | None] = {}
+    postgres = is_postgres()
+    result = "nextval('event_id_seq')" if postgres else "NULL"
+    for chunk in bulk.each_chunk(("s", "k", "o", "h", "c"), rows):
+        table, params = bulk.rows_of(("s", "k", "o", "h", "c"), [(*r, stamp) for r in chunk])
+        claimed = bulk.run(
+            "INSERT INTO idempotency_key (scope, key, operation, request_hash, created_at, "
+            f"result_id) SELECT v.s, v.k, v.o, v.h, v.c, {result} FROM {table} AS v "
+            "WHERE NOT EXISTS (SELECT 1 FROM idempotency_key l WHERE l.scope = 'legacy' "
+            "AND l.key = v.k AND l.operation = v.o AND l.request_hash = v.h) "
+            "ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key, result_id",
+            params,
+        ).fetchall()
+        for scope, key, result_id in claimed:
+            out[(scope, key)] = result_id
+    return out
+
+
+def _stored_keys(claims: list[Claim]) -> dict:
+    """The stored keys of these claims (and legacy keys of the same requests):
+    (scope, key) or (legacy, key, operation, digest) -> (operation, digest, result id)."""
+    pairs = sorted({(c.scope, c.key) for c in claims} | {(LEGACY, c.key) for c in claims})
+    table, params = bulk.rows_of(("s", "k"), pairs)
+    rows = bulk.run(
+        "SELECT scope, key, operation, request_hash, result_id FROM idempotency_key "
+        f"WHERE (scope, key) IN (SELECT s, k FROM {table} AS v)",
+        params,
+    ).fetchall()
+    out: dict = {}
+    for scope, key, operation, digest, result_id in rows:
+        if scope == LEGACY:
+            out[(LEGACY, key, operation, digest)] = (operation, digest, result_id)
+        else:
+            out[(scope, key)] = (operation, digest, result_id)
+    return out
+
+
+def _members(member_ids: list[int], types: list[str]):
+    """The members (locked on PostgreSQL, in id order) and their counters of these types.
+
+    On PostgreSQL the counters are a statement of their own, after the lock: one statement
+    sees the rows of its snapshot, taken before it waited for the lock.
+    """
+    marks = ", ".join("?" * len(member_ids))
+    type_marks = ", ".join("?" * len(types))
+    members: dict[int, _Member] = {}
+    counters: dict[tuple[int, str], Counter] = {}
+    if is_postgres():
+        for mid, joined, name, external in bulk.run(
+            f"SELECT id, joined_at, display_name, external_id FROM member WHERE id IN ({marks}) "
+            "ORDER BY id FOR NO KEY UPDATE",
+            member_ids,
+        ).fetchall():
+            members[mid] = _Member(sql.read_instant(joined), name, external)
+        if not members:
+            return members, counters
+        rows = bulk.run(
+            "SELECT member_id, event_type, total, active, streak, last_day, last_at "
+            f"FROM member_counter WHERE member_id IN ({marks}) AND event_type IN ({type_marks})",
+            [*member_ids, *types],
+        ).fetchall()
+    else:
+        rows = []
+        for mid, joined, name, external, *counter in bulk.run(
+            "SELECT m.id, m.joined_at, m.display_name, m.external_id, c.member_id, "
+            "c.event_type, c.total, c.active, c.streak, c.last_day, c.last_at FROM member m "
+            "LEFT JOIN member_counter c ON c.member_id = m.id "
+            f"AND c.event_type IN ({type_marks}) WHERE m.id IN ({marks})",
+            [*types, *member_ids],
+        ).fetchall():
+            members[mid] = _Member(sql.read_instant(joined), name, external)
+            if counter[0] is not None:
+                rows.append(counter)
+    for mid, event_type, total, active, streak, last_day, last_at in rows:
+        counters[(mid, event_type)] = Counter(
+            total, active, streak, sql.read_date(last_day), sql.read_instant(last_at)
+        )
+    return members, counters
+
+
+def _period_counters(member_ids: list[int], keys: set[tuple[str, str]]) -> dict:
+    scopes = sorted({s for s, _ in keys})
+    periods = sorted({p for _, p in keys})
+    rows = bulk.run(
+        "SELECT member_id, scope, period, times, points FROM period_counter "
+        f"WHERE member_id IN ({', '.join('?' * len(member_ids))}) "
+        f"AND scope IN ({', '.join('?' * len(scopes))}) "
+        f"AND period IN ({', '.join('?' * len(periods))})",
+        [*member_ids, *scopes, *periods],
+    ).fetchall()
+    return {(m, s, p): (t, pts) for m, s, p, t, pts in rows}
+
+
+def _recent_messages(member_ids: list[int]) -> dict[int, list[str]]:
+    rows = bulk.run(
+        "SELECT member_id, recent FROM message_memory "
+        f"WHERE member_id IN ({', '.join('?' * len(member_ids))})",
+        member_ids,
+    ).fetchall()
+    return {m: list(json.loads(r) if isinstance(r, str) else r) for m, r in rows}
+
+
+def _write_counters(store: _Store) -> None:
+    moved = [
+        (
+            mid,
+            event_type,
+            c.total,
+            store.active_moved[(mid, event_type)],
+            c.streak,
+            sql.day(c.last_day),
+            sql.instant(c.last_at),
+        )
+        for (mid, event_type), c in store.counters.items()
+        if (mid, event_type) in store.active_moved
+    ]
+    if moved:
+        # `active` moves by difference: a referral revoked meanwhile must stay revoked.
+        bulk.insert(
+            "member_counter",
+            ("member_id", "event_type", "total", "active", "streak", "last_day", "last_at"),
+            moved,
+            tail="ON CONFLICT (member_id, event_type) DO UPDATE SET total = excluded.total, "
+            "active = member_counter.active + excluded.active, streak = excluded.streak, "
+            "last_day = excluded.last_day, last_at = excluded.last_at",
+        )
+
+
+def _write_period_counters(store: _Store) -> None:
+    if store.period_moved:
+        bulk.insert(
+            "period_counter",
+            ("member_id", "scope", "period", "times", "points"),
+            [(*key, times, points) for key, (times, points) in store.period_moved.items()],
+            tail="ON CONFLICT (member_id, scope, period) DO UPDATE SET "
+            "times = period_counter.times + excluded.times, "
+            "points = period_counter.points + excluded.points",
+        )
+
+
+def _write_messages(store: _Store) -> None:
+    if store.messages_moved:
+        bulk.insert(
+            "message_memory",
+            ("member_id", "recent"),
+            [(m, sql.document(store.messages[m])) for m in sorted(store.messages_moved)],
+            tail="ON CONFLICT (member_id) DO UPDATE SET recent = excluded.recent",
+        )
+
+
+__all__ = ["Claim", "Incoming", "Recorded", "program", "record"]

@@ -1,0 +1,89 @@
+"""Set-based statements: many rows in one statement, the same text for both databases.
+
+A batch of events writes each table once — one multi-row `INSERT`, one `UPDATE ... FROM
+(VALUES ...)` — instead of a statement per row. Rows are given as tuples in column
+order; the VALUES list is exposed as a subquery `v` with named columns, which SQLite and
+PostgreSQL both read (`SELECT column1 AS a, ... FROM (VALUES ...)`). Statements stay
+below SQLite's limit of bound parameters by splitting the rows into chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from server.store.db import database, is_postgres
+
+MAX_PARAMETERS = 30_000  # SQLite allows 32,766 bound parameters per statement
+DEFAULT = object()  # a row value meaning "the column's default" (PostgreSQL only)
+
+
+def _chunks(rows: Sequence[Sequence[Any]], width: int) -> Iterator[Sequence[Sequence[Any]]]:
+    per = max(1, MAX_PARAMETERS // max(width, 1))
+    for start in range(0, len(rows), per):
+        yield rows[start : start + per]
+
+
+def _values(rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    mark = "%s" if is_postgres() else "?"
+    groups, params = [], []
+    for row in rows:
+        cells = []
+        for value in row:
+            if value is DEFAULT:
+                cells.append("DEFAULT")
+            else:
+                cells.append(mark)
+                params.append(value)
+        groups.append("(" + ", ".join(cells) + ")")
+    return ", ".join(groups), params
+
+
+def insert(
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ids: bool = False,
+    tail: str = "",
+) -> list[int]:
+    """INSERT the rows; with `ids`, the new rows' ids in row order.
+
+    On SQLite the ids are read off the last one: the write lock is held, and a table whose
+    id is its rowid hands out max + 1 row after row. On PostgreSQL, RETURNING gives them in
+    the order of the VALUES list. `tail` follows the VALUES (an ON CONFLICT clause).
+    """
+    out: list[int] = []
+    names = ", ".join(columns)
+    for chunk in _chunks(rows, len(columns)):
+        values, params = _values(chunk)
+        text = f"INSERT INTO {table} ({names}) VALUES {values} {tail}"
+        if ids and is_postgres():
+            cursor = database.execute_sql(text + " RETURNING id", params)
+            out += [row[0] for row in cursor.fetchall()]
+        else:
+            cursor = database.execute_sql(text, params)
+            if ids:
+                last = cursor.lastrowid
+                out += range(last - len(chunk) + 1, last + 1)
+    return out
+
+
+def rows_of(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
+    """`(SELECT column1 AS a, column2 AS b FROM (VALUES ...) AS t)` and its parameters:
+    a table of the rows under these column names, for a FROM or IN clause."""
+    values, params = _values(rows)
+    named = ", ".join(f"column{i} AS {name}" for i, name in enumerate(columns, start=1))
+    return f"(SELECT {named} FROM (VALUES {values}) AS t)", params
+
+
+def run(text: str, params: Sequence[Any] = ()) -> Any:
+    """Execute one statement written with `?` marks; the cursor."""
+    if is_postgres():
+        text = text.replace("?", "%s")
+    return database.execute_sql(text, list(params))
+
+
+def each_chunk(columns: Sequence[str], rows: Sequence[Sequence[Any]]):
+    """The rows in chunks small enough for one statement each."""
+    return _chunks(rows, len(columns))
