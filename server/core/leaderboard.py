@@ -165,7 +165,7 @@ def _pay_period(
                 campaign_version=version,
                 rule_line=every.line,
                 rule_text=every.text,
-                reason=f"{every.period} {key[1:]} rank {place} by {every.metric}",
+                reason=f"{every.period} {key[1:]} rank {place} by {every.metric_label}",
             ),
             expires_at=settings.expiry_for(now),
         )
@@ -184,7 +184,7 @@ def _pay_period(
             "leaderboard",
             member,
             f"{member.display_name or member.external_id} placed {place} in the "
-            f"{every.period} top {every.top} by {every.metric}",
+            f"{every.period} top {every.top} by {every.metric_label}",
             now,
         )
     PeriodPayout.update(winners=paid).where(

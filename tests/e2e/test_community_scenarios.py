@@ -111,7 +111,7 @@ def test_a_week_of_messages_pays_the_weekly_top_five_once(club, clock, db, db_ur
     assert paid == [(4, 10), (5, 10), (6, 20), (7, 30), (8, 50)]
     assert PeriodPayout.select().where(PeriodPayout.period == "w2026-10").count() == 1
     winner = payouts.order_by(LedgerTransaction.id).first()
-    assert winner.reason == "week 2026-10 rank 1 by message"
+    assert winner.reason == "week 2026-10 rank 1 by messages"
     clock.set(after)
     assert tick.tick(clock.now()).periods_paid == 0  # and the periodic job finds it paid
     assert verify().ok
