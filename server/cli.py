@@ -131,11 +131,18 @@ def _parser() -> argparse.ArgumentParser:
     ).add_subparsers(title="commands", metavar="COMMAND")
     check = rules.add_parser(
         "check",
-        help="check every *.rules file of a directory",
-        description="Print every problem as file:line:column: error|warning: message, "
-        "with the line and a caret. Exits 1 on any error.",
+        help="check rule files",
+        description="Check rule files, taken together as one program: print every problem "
+        "as file:line:column: error|warning: message, with the line and a caret. Exits 1 on "
+        "any error.",
     )
-    check.add_argument("directory", type=Path, nargs="?", default=DEFAULT_RULES)
+    check.add_argument(
+        "paths",
+        type=Path,
+        nargs="*",
+        default=[DEFAULT_RULES],
+        help="files, or directories of *.rules files (default: rules)",
+    )
     check.set_defaults(func=_rules_check)
     fmt = rules.add_parser(
         "fmt",
@@ -159,8 +166,10 @@ def _parser() -> argparse.ArgumentParser:
         "simulate",
         help="price draft rules against stored events",
         description="Replay stored events in [from, to) against draft rules and print what "
-        "they would issue per campaign and rule, the members reached and when budgets would "
-        "run out. Writes nothing.",
+        "they would issue per campaign and rule (net of clawbacks), the members reached and "
+        "when budgets would run out, and price the leaderboard closes in the range: periods "
+        "over by now from their boards, periods to come (--to may be in the future) at their "
+        "whole prize tables. Writes nothing.",
     )
     sim.add_argument("path", type=Path, help="a .rules file or a directory of them")
     sim.add_argument("--from", dest="since", required=True, type=_instant)
@@ -172,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write a consistent copy of the database",
         description="SQLite: an online backup to a new file, taken while the server runs. "
         "PostgreSQL: pg_dump's custom format (restore with pg_restore). "
-        "See docs/operations.md.",
+        "See docs/security.md, Backups.",
     )
     backup.add_argument("target", type=Path, help="the new file to write")
     backup.set_defaults(func=_backup)
@@ -180,8 +189,18 @@ def _parser() -> argparse.ArgumentParser:
     tick = sub.add_parser(
         "tick",
         help="run the periodic jobs once (for cron)",
-        description="Expire points past their date and checkout holds past their time. "
+        description="Expire points past their date and checkout holds past their time, pay "
+        "the leaderboard periods that closed (every one missed since the last close, oldest "
+        "first) and record today's birthdays; prints what was paid and what could not be. "
         "Safe to run while servers run the same jobs.",
+    )
+    tick.add_argument(
+        "--at",
+        type=_instant,
+        metavar="TIME",
+        help="rehearsal: run the jobs as if it were TIME (ISO date-time with offset) - only "
+        "where JIFEN_ENV=staging or development, and written to the audit log "
+        "(docs/rules.md, Rehearsal)",
     )
     tick.set_defaults(func=_tick)
 
@@ -313,13 +332,36 @@ def _export_ledger(args) -> int:
     return 0
 
 
+def _read_rules(paths: list[Path]) -> list[tuple[str, str]] | None:
+    """(name, text) of the files named and of the *.rules files of the directories named;
+    None, having said so, if a path does not exist."""
+    import dsl
+
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(dsl.read_directory(path))
+        elif path.is_file():
+            files.append((str(path), path.read_text(encoding="utf-8")))
+        else:
+            print(f"jifen: {path} does not exist", file=sys.stderr)
+            return None
+    return files
+
+
 def _report_rules(directory: Path, quiet_ok: bool = False) -> bool:
     """Print the directory's diagnostics; True if there is an error."""
+    import dsl
+
+    return _report_files(dsl.read_directory(directory), quiet_ok)
+
+
+def _report_files(files: list[tuple[str, str]], quiet_ok: bool = False) -> bool:
+    """Print the diagnostics of these files taken together; True if there is an error."""
     from datetime import date
 
     import dsl
 
-    files = dsl.read_directory(directory)
     _, diagnostics = dsl.load(files, today=date.today())
     for d in diagnostics:
         print(d.format(), file=sys.stderr)
@@ -333,10 +375,10 @@ def _report_rules(directory: Path, quiet_ok: bool = False) -> bool:
 
 
 def _rules_check(args) -> int:
-    if not args.directory.is_dir():
-        print(f"jifen: {args.directory} is not a directory", file=sys.stderr)
+    files = _read_rules(args.paths)
+    if files is None:
         return 2
-    return 1 if _report_rules(args.directory) else 0
+    return 1 if _report_files(files) else 0
 
 
 def _rules_fmt(args) -> int:
@@ -345,6 +387,9 @@ def _rules_fmt(args) -> int:
 
     paths = []
     for path in args.paths:
+        if not path.exists():
+            print(f"jifen: {path} does not exist", file=sys.stderr)
+            return 2
         paths.extend(sorted(path.glob("*.rules")) if path.is_dir() else [path])
     status = 0
     for path in paths:
@@ -371,12 +416,8 @@ def _rules_simulate(args) -> int:
     from server.core.errors import DomainError
     from server.core.simulate import simulate
 
-    if args.path.is_dir():
-        files = dsl.read_directory(args.path)
-    elif args.path.is_file():
-        files = [(str(args.path), args.path.read_text(encoding="utf-8"))]
-    else:
-        print(f"jifen: {args.path} does not exist", file=sys.stderr)
+    files = _read_rules([args.path])
+    if files is None:
         return 2
     _open()
 
@@ -393,10 +434,23 @@ def _rules_simulate(args) -> int:
     except DomainError as exc:
         print(f"jifen: {exc.message}", file=sys.stderr)
         return 2
+    _print_simulation(report, files, args.since, args.until)
+    return 0
+
+
+def _print_simulation(report, files, since: datetime, until: datetime) -> None:
+    import dsl
+    from server.core import leaderboard, rules
+
+    now = SystemClock().now()
+    compiled, _ = dsl.load(files, today=now.date())  # simulate() found no error in them
+    where = {key: c.file or key for key, c in compiled.campaigns.items()}
     print(
-        f"{report.events_in_range:,} events from {args.since:%Y-%m-%d %H:%M} to "
-        f"{args.until:%Y-%m-%d %H:%M}; {len(report.members):,} members reached; "
+        f"{report.events_in_range:,} events from {since:%Y-%m-%d %H:%M} to "
+        f"{until:%Y-%m-%d %H:%M}; {len(report.members):,} members reached; "
         f"{sum(c.points for c in report.campaigns.values()):,} points in all\n"
+        "Points are net of clawbacks: an award taken back in the range (its invitee left) "
+        "is not counted.\n"
     )
     print(f"{'campaign':<24} {'points':>10} {'awards':>8} {'members':>8}  budget")
     for c in report.campaigns.values():
@@ -407,11 +461,37 @@ def _rules_simulate(args) -> int:
             + (f", runs out {c.budget_hit_at:%Y-%m-%d %H:%M}" if c.budget_hit_at else "")
         )
         print(f"{c.campaign:<24} {c.points:>10,} {c.awards:>8,} {len(c.members):>8,}  {budget}")
-    print(f"\n{'rule':<60} {'points':>10} {'awards':>8}")
-    for r in report.rules.values():
-        label = f"{r.campaign}:{r.line} {r.text}"
-        print(f"{label[:60]:<60} {r.points:>10,} {r.awards:>8,}")
-    return 0
+    rows = [(f"{where[r.campaign]}:{r.line}", r) for r in report.rules.values()]
+    width = max([len("rule"), *(len(label) for label, _ in rows)])
+    print(f"\n{'rule':<{width}} {'points':>10} {'awards':>8}  text")
+    for label, r in rows:
+        print(f"{label:<{width}} {r.points:>10,} {r.awards:>8,}  {r.text}")
+    closes = leaderboard.price_closes(
+        compiled.campaigns.values(),
+        since,
+        until,
+        now=now,
+        settings=rules.program_settings(compiled),
+    )
+    if not closes:
+        return
+    print(
+        "\nBoard closes in the range: a period over by now is priced from its board as "
+        "recorded, one still to come at its whole prize table (the most it can cost); "
+        "budgets not applied."
+    )
+    by_rule: dict[tuple[str, int], list] = {}
+    for close in closes:
+        by_rule.setdefault((close.campaign, close.line), []).append(close)
+    labels = {key: f"{where[key[0]]}:{key[1]}" for key in by_rule}
+    width = max([len("rule"), *(len(label) for label in labels.values())])
+    print(f"{'rule':<{width}} {'points':>18} {'periods':>16}  text")
+    for key, group in by_rule.items():
+        points = sum(c.points for c in group)
+        to_come = sum(1 for c in group if not c.ended)
+        shown = f"at most {points:,}" if to_come else f"{points:,}"
+        periods = f"{len(group)} ({to_come} to come)" if to_come else str(len(group))
+        print(f"{labels[key]:<{width}} {shown:>18} {periods:>16}  {group[0].text}")
 
 
 def _backup(args) -> int:
@@ -428,11 +508,39 @@ def _backup(args) -> int:
 
 
 def _tick(args) -> int:
+    from server.core import audit
+    from server.core.clock import RehearsalRefused, environment, rehearsal_clock
     from server.core.tick import tick
 
+    now = SystemClock().now()
+    at = now
+    if args.at is not None:
+        try:
+            at = rehearsal_clock(args.at).now()
+        except RehearsalRefused as exc:
+            print(f"jifen: {exc}", file=sys.stderr)  # before the database is even opened
+            return 2
     _open()
-    print(tick(SystemClock().now()))
+    if args.at is not None:
+        with write_transaction():
+            audit.record(
+                f"cli:{_user()}",
+                "tick.rehearse",
+                None,
+                {"at": at.isoformat(), "environment": environment()},
+                now=now,
+            )
+    print(tick(at))
     return 0
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container): say so
+        return "unknown"
 
 
 def _schema(args) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -191,6 +192,61 @@ def close_periods(now: datetime, settings: ProgramSettings) -> list[Closing]:
         if period not in stuck:
             with write_transaction():
                 _mark_closed(period, end)
+    return out
+
+
+@dataclass(frozen=True)
+class PricedClose:
+    """What one draft `every` rule would pay for one period, for a simulation."""
+
+    campaign: str
+    period: str
+    file: str | None
+    line: int
+    text: str
+    points: int
+    ended: bool  # False: the period is not over, and `points` is the most it can pay
+
+    @property
+    def label(self) -> str:
+        return Closing(self.campaign, self.period, self.file, self.line, self.text).label
+
+
+def price_closes(
+    campaigns: Iterable[CompiledCampaign],
+    since: datetime,
+    until: datetime,
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+) -> list[PricedClose]:
+    """Each `every` rule's closes that fall in (since, until], rule by rule, oldest first.
+
+    A period over by `now` is priced from its board as recorded (the prizes of the places
+    members reached); one that is not, at its whole prize table: the most it can cost.
+    Budgets are not applied; nothing is written.
+    """
+    out = []
+    for campaign in campaigns:
+        for every in campaign.every:
+            for key, end in periods_between(every.period, since, until, settings):
+                ended = end <= now
+                places = every.top
+                if ended:
+                    board = _ordered(every.metric, key, campaign.community or "")
+                    places = len(board.limit(every.top))
+                points = sum(every.prize(rank) for rank in range(1, places + 1))
+                out.append(
+                    PricedClose(
+                        every.campaign,
+                        key,
+                        campaign.file,
+                        every.line,
+                        every.text,
+                        points,
+                        ended,
+                    )
+                )
     return out
 
 

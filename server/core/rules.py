@@ -167,6 +167,11 @@ def _live_campaigns() -> set[str]:
     return live
 
 
+def program_settings(compiled: dsl.CompiledProgram) -> ProgramSettings:
+    """What a set of rules' `program` block sets; without one, the settings in force."""
+    return _settings(compiled.program) if compiled.program else program.load()
+
+
 def _settings(block) -> ProgramSettings:
     if block is None:
         return ProgramSettings()
@@ -287,6 +292,7 @@ __all__ = [
     "RulesError",
     "book",
     "compile_version",
+    "program_settings",
     "publish",
     "validate",
 ]

@@ -7,6 +7,7 @@ import multiprocessing
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import dsl
 from server.core import events, leaderboard, members, program, rules
 from server.core.tick import tick
 from server.core.verify import verify
@@ -151,3 +152,38 @@ def test_two_processes_catching_up_at_once_pay_each_period_once(db, db_url, cloc
     assert len(prizes()) == 6
     assert PeriodPayout.select().count() == 3
     assert verify().ok
+
+
+DRAFT = """program "club" {
+  timezone "Asia/Shanghai"
+}
+campaign "prizes" {
+  every week top 2 by messages award 50, 30
+  every week top 5 by messages award 10
+}
+"""
+
+
+def test_a_draft_prices_ended_periods_from_their_boards_and_the_rest_at_most(db, clock):
+    clock.set(MONDAY)
+    publish(clock)
+    talk(clock, weeks=2)  # weeks 10 and 11: three members on each board
+    compiled, _ = dsl.load([("prizes.rules", DRAFT)], today=MONDAY.date())
+    priced = leaderboard.price_closes(
+        compiled.campaigns.values(),
+        MONDAY,
+        local(2026, 3, 30),
+        now=local(2026, 3, 17, 12),  # weeks 12 and 13 have not ended
+        settings=program.load(),
+    )
+    assert [(p.label, p.points, p.ended) for p in priced] == [
+        ("prizes week 2026-10 (prizes.rules:5)", 80, True),
+        ("prizes week 2026-11 (prizes.rules:5)", 80, True),
+        ("prizes week 2026-12 (prizes.rules:5)", 80, False),
+        ("prizes week 2026-13 (prizes.rules:5)", 80, False),
+        ("prizes week 2026-10 (prizes.rules:6)", 30, True),  # three of five places
+        ("prizes week 2026-11 (prizes.rules:6)", 30, True),
+        ("prizes week 2026-12 (prizes.rules:6)", 50, False),  # all five, at most
+        ("prizes week 2026-13 (prizes.rules:6)", 50, False),
+    ]
+    assert PeriodPayout.select().count() == 0  # priced, not paid
