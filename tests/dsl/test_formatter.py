@@ -19,7 +19,10 @@ LAYOUT = [
     ("checkin multiply 1.50", "checkin multiply 1.50"),
     ("order award 1 per 10 amount", "order award 1 per 10 amount"),
     ('task "share-live" award 30 after review', 'task "share-live" award 30 after review'),
-    ('checkin where channel = "caf\\u00e9" award 1', 'checkin where channel = "caf\\u00e9" award 1'),
+    (
+        'checkin where channel = "caf\\u00e9" award 1',
+        'checkin where channel = "caf\\u00e9" award 1',
+    ),
     (
         "message where (length >= 5 and length < 9) or length > 100 award 1",
         "message where (length >= 5 and length < 9) or length > 100 award 1",
@@ -87,7 +90,7 @@ def test_blocks_are_indented_and_comment_lines_go_with_them():
     written = (
         "# the program\n"
         'PROGRAM "p"{\n'
-        "timezone \"UTC\"\n"
+        'timezone "UTC"\n'
         "      # a note inside\n"
         "}\n"
         "\n"
