@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from server import cli_rules as rule_files
 from server.core.clock import SystemClock
 from server.store.db import bind, database_url, open_database, write_transaction
 
@@ -143,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[DEFAULT_RULES],
         help="files, or directories of *.rules files (default: rules)",
     )
-    check.set_defaults(func=_rules_check)
+    check.set_defaults(func=rule_files.check)
     fmt = rules.add_parser(
         "fmt",
         help="rewrite rule files in canonical form",
@@ -161,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="change nothing; exit 1 if a file is not in canonical form",
     )
-    fmt.set_defaults(func=_rules_fmt)
+    fmt.set_defaults(func=rule_files.fmt)
     sim = rules.add_parser(
         "simulate",
         help="price draft rules against stored events",
@@ -174,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("path", type=Path, help="a .rules file or a directory of them")
     sim.add_argument("--from", dest="since", required=True, type=_instant)
     sim.add_argument("--to", dest="until", required=True, type=_instant)
-    sim.set_defaults(func=_rules_simulate)
+    sim.set_defaults(func=rule_files.simulate)
 
     backup = sub.add_parser(
         "backup",
@@ -229,7 +230,7 @@ def _serve(args) -> int:
     if not args.rules.is_dir():
         print(f"jifen: rules directory {args.rules} does not exist", file=sys.stderr)
         return 2
-    if _report_rules(args.rules, quiet_ok=True):
+    if rule_files.report_directory(args.rules, quiet_ok=True):
         print("jifen: the rules have errors; fix them before starting", file=sys.stderr)
         return 1
     app = create_app(database_url=database_url(), rules_dir=args.rules)
@@ -330,168 +331,6 @@ def _export_ledger(args) -> int:
         if args.output:
             out.close()
     return 0
-
-
-def _read_rules(paths: list[Path]) -> list[tuple[str, str]] | None:
-    """(name, text) of the files named and of the *.rules files of the directories named;
-    None, having said so, if a path does not exist."""
-    import dsl
-
-    files = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(dsl.read_directory(path))
-        elif path.is_file():
-            files.append((str(path), path.read_text(encoding="utf-8")))
-        else:
-            print(f"jifen: {path} does not exist", file=sys.stderr)
-            return None
-    return files
-
-
-def _report_rules(directory: Path, quiet_ok: bool = False) -> bool:
-    """Print the directory's diagnostics; True if there is an error."""
-    import dsl
-
-    return _report_files(dsl.read_directory(directory), quiet_ok)
-
-
-def _report_files(files: list[tuple[str, str]], quiet_ok: bool = False) -> bool:
-    """Print the diagnostics of these files taken together; True if there is an error."""
-    from datetime import date
-
-    import dsl
-
-    _, diagnostics = dsl.load(files, today=date.today())
-    for d in diagnostics:
-        print(d.format(), file=sys.stderr)
-    errors = sum(d.is_error for d in diagnostics)
-    if not quiet_ok or diagnostics:
-        print(
-            f"{len(files)} file(s): {errors} error(s), {len(diagnostics) - errors} warning(s)",
-            file=sys.stderr,
-        )
-    return errors > 0
-
-
-def _rules_check(args) -> int:
-    files = _read_rules(args.paths)
-    if files is None:
-        return 2
-    return 1 if _report_files(files) else 0
-
-
-def _rules_fmt(args) -> int:
-    from dsl.errors import RulesError
-    from dsl.formatter import format_source
-
-    paths = []
-    for path in args.paths:
-        if not path.exists():
-            print(f"jifen: {path} does not exist", file=sys.stderr)
-            return 2
-        paths.extend(sorted(path.glob("*.rules")) if path.is_dir() else [path])
-    status = 0
-    for path in paths:
-        text = path.read_text(encoding="utf-8")
-        try:
-            formatted = format_source(text, str(path))
-        except RulesError as exc:
-            for d in exc.diagnostics:
-                print(d.format(), file=sys.stderr)
-            status = 1
-            continue
-        if formatted != text:
-            if args.check:
-                print(f"{path}: not in canonical form", file=sys.stderr)
-                status = 1
-            else:
-                path.write_text(formatted, encoding="utf-8")
-                print(f"formatted {path}")
-    return status
-
-
-def _rules_simulate(args) -> int:
-    import dsl
-    from server.core.errors import DomainError
-    from server.core.simulate import simulate
-
-    files = _read_rules([args.path])
-    if files is None:
-        return 2
-    _open()
-
-    def progress(done: int, total: int) -> None:
-        share = f" ({100 * done // total}%)" if total else ""
-        print(f"replayed {done:,} of {total:,} events{share}", file=sys.stderr, flush=True)
-
-    try:
-        report = simulate(files, args.since, args.until, now=SystemClock().now(), progress=progress)
-    except dsl.RulesError as exc:
-        for d in exc.diagnostics:
-            print(d.format(), file=sys.stderr)
-        return 1
-    except DomainError as exc:
-        print(f"jifen: {exc.message}", file=sys.stderr)
-        return 2
-    _print_simulation(report, files, args.since, args.until)
-    return 0
-
-
-def _print_simulation(report, files, since: datetime, until: datetime) -> None:
-    import dsl
-    from server.core import leaderboard, rules
-
-    now = SystemClock().now()
-    compiled, _ = dsl.load(files, today=now.date())  # simulate() found no error in them
-    where = {key: c.file or key for key, c in compiled.campaigns.items()}
-    print(
-        f"{report.events_in_range:,} events from {since:%Y-%m-%d %H:%M} to "
-        f"{until:%Y-%m-%d %H:%M}; {len(report.members):,} members reached; "
-        f"{sum(c.points for c in report.campaigns.values()):,} points in all\n"
-        "Points are net of clawbacks: an award taken back in the range (its invitee left) "
-        "is not counted.\n"
-    )
-    print(f"{'campaign':<24} {'points':>10} {'awards':>8} {'members':>8}  budget")
-    for c in report.campaigns.values():
-        budget = (
-            ""
-            if c.budget is None
-            else f"{c.budget:,}"
-            + (f", runs out {c.budget_hit_at:%Y-%m-%d %H:%M}" if c.budget_hit_at else "")
-        )
-        print(f"{c.campaign:<24} {c.points:>10,} {c.awards:>8,} {len(c.members):>8,}  {budget}")
-    rows = [(f"{where[r.campaign]}:{r.line}", r) for r in report.rules.values()]
-    width = max([len("rule"), *(len(label) for label, _ in rows)])
-    print(f"\n{'rule':<{width}} {'points':>10} {'awards':>8}  text")
-    for label, r in rows:
-        print(f"{label:<{width}} {r.points:>10,} {r.awards:>8,}  {r.text}")
-    closes = leaderboard.price_closes(
-        compiled.campaigns.values(),
-        since,
-        until,
-        now=now,
-        settings=rules.program_settings(compiled),
-    )
-    if not closes:
-        return
-    print(
-        "\nBoard closes in the range: a period over by now is priced from its board as "
-        "recorded, one still to come at its whole prize table (the most it can cost); "
-        "budgets not applied."
-    )
-    by_rule: dict[tuple[str, int], list] = {}
-    for close in closes:
-        by_rule.setdefault((close.campaign, close.line), []).append(close)
-    labels = {key: f"{where[key[0]]}:{key[1]}" for key in by_rule}
-    width = max([len("rule"), *(len(label) for label in labels.values())])
-    print(f"{'rule':<{width}} {'points':>18} {'periods':>16}  text")
-    for key, group in by_rule.items():
-        points = sum(c.points for c in group)
-        to_come = sum(1 for c in group if not c.ended)
-        shown = f"at most {points:,}" if to_come else f"{points:,}"
-        periods = f"{len(group)} ({to_come} to come)" if to_come else str(len(group))
-        print(f"{labels[key]:<{width}} {shown:>18} {periods:>16}  {group[0].text}")
 
 
 def _backup(args) -> int:
