@@ -114,7 +114,8 @@ class Closing:
             return f"could not pay {self.label} in full: {self.problem}"
         if not self.due:
             return f"nothing to pay for {self.label}: nobody on the board"
-        return f"paid {self.label}: {self.points:,} points to {self.members} members"
+        whom = "1 member" if self.members == 1 else f"{self.members} members"
+        return f"paid {self.label}: {self.points:,} points to {whom}"
 
 
 def period_of(key: str) -> tuple[str, date]:

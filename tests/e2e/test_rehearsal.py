@@ -89,7 +89,7 @@ def test_tick_at_on_staging_rehearses_expiry_boards_and_birthdays(community, db_
     assert done.stdout.splitlines()[0] == (
         "expired 100 points and 0 checkout holds; paid 1 leaderboard periods; 0 birthdays"
     )
-    assert "paid speak week 2026-10 (club.rules:6): 50 points to 1 members" in done.stdout
+    assert "paid speak week 2026-10 (club.rules:6): 50 points to 1 member" in done.stdout
     kinds = [t.kind for t in LedgerTransaction.select().order_by(LedgerTransaction.id)]
     assert kinds == ["adjustment", "leaderboard", "expiry"]
     (entry,) = AuditEntry.select().where(AuditEntry.action == "tick.rehearse")
