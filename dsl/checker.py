@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections import defaultdict
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -34,6 +35,12 @@ METRIC_ALIASES = {
     "orders": "order",
     "tasks": "task",
 }
+# The currencies most traded (BIS triennial survey, 2022), most first: the likelier
+# meaning of a misspelt code.
+COMMON_CURRENCIES = (
+    "USD EUR JPY GBP CNY AUD CAD CHF HKD SGD SEK KRW NOK NZD INR MXN TWD ZAR BRL DKK PLN "
+    "THB ILS IDR CZK AED TRY HUF CLP SAR PHP MYR COP RUB RON PEN".split()
+)
 CURRENCIES = frozenset(
     "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD "
     "BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB "
@@ -135,7 +142,7 @@ class _Checker:
             rate = program.redeem_rate
             if rate is not None:
                 if rate.currency not in CURRENCIES:
-                    hint = _suggest(rate.currency, sorted(CURRENCIES))
+                    hint = _suggest(rate.currency, sorted(CURRENCIES), COMMON_CURRENCIES)
                     self.say(
                         ERROR,
                         "UNKNOWN_CURRENCY",
@@ -364,15 +371,16 @@ class _Checker:
             if isinstance(r, ast.Rule) and (tier := r.qualifier(ast.Tier)) is not None:
                 by_event[(r.event, r.task_key)].append((tier, r))
         for (event, _), tiers in by_event.items():
-            tiers.sort(key=lambda t: (t[0].low, t[0].high or 10**12))
-            reach = 0  # highest count covered so far
+            tiers.sort(key=lambda t: (t[0].low, t[0].high or _NO_END))
+            reach, reacher = 0, None  # highest count covered so far, and by which rule
             for tier, rule in tiers:
                 if tier.low <= reach:
+                    both = _span(tier.low, min(reach, tier.high or _NO_END))
                     self.say(
                         ERROR,
                         "TIER_OVERLAP",
-                        f"the {ordinal(tier.low)} {event} is "
-                        f"already covered by another tier in campaign {c.key}",
+                        f"tiers overlap: the {both} {event} is also covered by "
+                        f"`{reacher.text}` (line {reacher.pos.line}) in campaign {c.key}",
                         rule.pos,
                     )
                 elif tier.low > reach + 1:
@@ -383,12 +391,18 @@ class _Checker:
                         f"the {gap} {event} earns nothing in campaign {c.key}",
                         rule.pos,
                     )
-                reach = max(reach, tier.high if tier.high is not None else 10**12)
+                if (tier.high or _NO_END) > reach:
+                    reach, reacher = tier.high or _NO_END, rule
+
+
+_NO_END = 10**12  # the top of a tier with no upper bound
 
 
 def _span(low: int, high: int) -> str:
     if low == high:
         return ordinal(low)
+    if high >= _NO_END:
+        return f"{ordinal(low)} and every later"
     return f"{ordinal(low)} to {ordinal(high)}"
 
 
@@ -409,6 +423,24 @@ def _word(kind: type) -> str:
     }[kind]
 
 
-def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean `{close[0]}`?)" if close else ""
+def _suggest(word: str, options: list[str], common: tuple[str, ...] = ()) -> str:
+    """` (did you mean `X`?)` for the option most like `word`, or "".
+
+    Most alike by difflib's ratio, letter case aside; among equally alike options, the
+    more commonly used (`common`, most used first), then the one sharing the longer
+    beginning with `word`: `EUX` suggests `EUR` rather than `UGX`.
+    """
+    wanted = word.lower()
+    rank = {option: i for i, option in enumerate(common)}
+    best = None
+    for option in options:
+        matcher = difflib.SequenceMatcher(None, wanted, option.lower())
+        if matcher.real_quick_ratio() < 0.6 or matcher.quick_ratio() < 0.6:
+            continue  # cheap upper bounds first, as get_close_matches does
+        ratio = matcher.ratio()
+        if ratio < 0.6:
+            continue
+        prefix = len(os.path.commonprefix([wanted, option.lower()]))
+        key = (-ratio, rank.get(option, len(rank)), -prefix, option)
+        best = key if best is None or key < best else best
+    return f" (did you mean `{best[3]}`?)" if best else ""

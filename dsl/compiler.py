@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import PurePath
 from typing import Any
 
 from dsl import ast
@@ -71,6 +72,11 @@ class CompiledEvery:
     top: int
     metric: str  # an event type, or "points"
     awards: tuple[int, ...]
+    written_metric: str = ""  # as the operator wrote it: `messages`
+
+    @property
+    def metric_label(self) -> str:
+        return self.written_metric or self.metric
 
     def prize(self, rank: int) -> int:
         if rank > self.top:
@@ -92,6 +98,8 @@ class CompiledCampaign:
     rules: tuple[CompiledRule, ...]
     multipliers: tuple[CompiledMultiplier, ...]
     every: tuple[CompiledEvery, ...]
+    file: str | None = None  # the file's name (no directory) it was written in
+    lines: tuple[int, ...] = ()  # each rule's line in that file, in written order
 
     def active_on(self, day: date) -> bool:
         return (self.active_from is None or day >= self.active_from) and (
@@ -131,28 +139,37 @@ def compile_program(files: list[ast.RuleFile]) -> CompiledProgram:
     )
 
 
-def compile_campaign(c: ast.Campaign) -> CompiledCampaign:
+def compile_campaign(
+    c: ast.Campaign, *, file: str | None = None, lines: Sequence[int] | None = None
+) -> CompiledCampaign:
+    """Compile one campaign. Rules carry the line they were written on: their position in
+    `c`, or, for a campaign read back from its stored canonical text, `lines` (each rule's
+    line in the file it was published from, in written order) and that `file`."""
     source = render_campaign(c)
+    if lines is None or len(lines) != len(c.rules):
+        lines = [r.pos.line for r in c.rules]
+        file = file or file_name(c.pos.file)
     rules, multipliers, every = [], [], []
-    for r in c.rules:
+    for r, line in zip(c.rules, lines, strict=True):
         rule_id = f"{c.key}:{hashlib.sha256(r.text.encode()).hexdigest()[:12]}"
         if isinstance(r, ast.Every):
             every.append(
                 CompiledEvery(
                     c.key,
                     rule_id,
-                    r.pos.line,
+                    line,
                     r.text,
                     r.period,
                     r.top,
                     METRIC_ALIASES.get(r.metric, r.metric),
                     r.awards,
+                    written_metric=r.metric,
                 )
             )
         elif isinstance(r.effect, ast.Multiply):
             multipliers.append(
                 CompiledMultiplier(
-                    c.key, rule_id, r.pos.line, r.text, r.event, r.effect.factor, _condition(r)
+                    c.key, rule_id, line, r.text, r.event, r.effect.factor, _condition(r)
                 )
             )
         else:
@@ -160,7 +177,7 @@ def compile_campaign(c: ast.Campaign) -> CompiledCampaign:
                 CompiledRule(
                     c.key,
                     rule_id,
-                    r.pos.line,
+                    line,
                     r.text,
                     r.event,
                     r,
@@ -182,7 +199,17 @@ def compile_campaign(c: ast.Campaign) -> CompiledCampaign:
         rules=tuple(rules),
         multipliers=tuple(multipliers),
         every=tuple(every),
+        file=file,
+        lines=tuple(lines),
     )
+
+
+def file_name(path: str) -> str | None:
+    """What a rule's file is called in `why` lines: its name without the directory, so a
+    program deployed from another directory is the same program."""
+    if not path or path.startswith("<"):
+        return None
+    return PurePath(path).name
 
 
 def _always(facts: Facts) -> bool:

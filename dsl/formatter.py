@@ -6,35 +6,81 @@ import json
 import re
 from decimal import Decimal
 
+from lark import Tree
+
 from dsl import ast
 from dsl.errors import RulesError
-from dsl.grammar import BLANK, LARK
+from dsl.grammar import BLANK, build_parser
 from dsl.parser import parse
-from dsl.transform import ToAst
 
 _COMMENT = re.compile(r'^((?:[^"#]|"(?:[^"\\]|\\.)*")*)(#.*)$')
 
 
 def format_source(text: str, file: str = "<rules>") -> str:
-    """Rewrite a rules file in canonical form; raises RulesError if it does not parse."""
+    """Rewrite a rules file in canonical layout; raises RulesError if it does not parse.
+
+    Only layout and letter case change: keywords and names in lower case, currency codes
+    in upper case, one space between words (none inside brackets, before `,` or `%`, or
+    within a tier such as `>3` or `3..4`), two spaces of indent per block, two spaces
+    before a comment, no trailing blank lines. Everything the author chose stays as
+    written: numbers (`1_000_000`, `1.50`), tier forms (`>3` is not rewritten `>=4`),
+    dates, quoted texts and parentheses.
+    """
     _, diagnostics = parse(text, file)
     if any(d.is_error for d in diagnostics):
         raise RulesError(diagnostics)
     out, depth = [], 0
-    for number, line in enumerate(text.splitlines(), start=1):
+    for line in text.splitlines():
         if BLANK.match(line):
-            out.append(line.strip())
+            comment = line.strip()
+            out.append("  " * depth + comment if comment else "")
             continue
-        kind, value, _ = ToAst(file, number).transform(LARK.parse(line))
-        if kind == "close":
+        tree = _LAYOUT.parse(line)
+        kind = tree.children[0].data
+        if kind == "block_close":
             depth = max(depth - 1, 0)
-        statement = render_line(kind, value)
+        statement = _GLUED.sub("", " ".join(_layout(tree)))
         comment = _COMMENT.match(line)
         suffix = f"  {comment.group(2).strip()}" if comment else ""
         out.append("  " * depth + statement + suffix)
-        if kind in ("program", "campaign"):
+        if kind in ("program_open", "campaign_open"):
             depth += 1
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+# The same grammar, keeping every token (keywords, brackets) in the tree, in source order.
+_LAYOUT = build_parser(keep_all_tokens=True)
+_TIERS = {"tier_between", "tier_above", "tier_at_least", "tier_below", "tier_at_most"}
+_GLUE = "\0"  # joins two tokens without a space; removed with the spaces around it
+_GLUED = re.compile(" ?\0 ?")
+_NUMBERS = {"INT", "AMOUNT", "NUMBER", "DATE", "STRING"}
+
+
+def _layout(tree: Tree, parent: str = "") -> list[str]:
+    """The statement's words, in order, in canonical case, with glue where no space goes."""
+    words: list[str] = []
+    for child in tree.children:
+        if child is None:  # an optional part the author left out
+            continue
+        if isinstance(child, Tree):
+            inner = _layout(child, child.data)
+            if child.data in _TIERS:
+                inner = [_GLUE.join(inner)]
+            words.extend(inner)
+            continue
+        word = str(child)
+        if child.type in _NUMBERS:
+            pass
+        elif child.type == "NAME":
+            word = word.upper() if parent == "redeem_rate" else word.lower()
+        elif word.isalpha():
+            word = word.lower()
+        if word in (")", "]", ",", "%"):
+            words.append(_GLUE)
+        words.append(word)
+        if word in ("(", "["):
+            words.append(_GLUE)
+    return words
 
 
 def render_line(kind: str, value) -> str:

@@ -33,7 +33,11 @@ def parse(text: str, file: str = "<rules>") -> tuple[ast.RuleFile, list[Diagnost
         try:
             tree = LARK.parse(line)
         except UnexpectedInput as error:
-            builder.error("SYNTAX", message(error, line), number, error_column(error, line))
+            column = error_column(error, line)
+            builder.error("SYNTAX", message(error, line), number, column)
+            opener = _OPENER.match(line)
+            if opener:  # the block is still there: its lines and `}` are not errors of it
+                builder.open_broken(opener.group(1).lower(), ast.Pos(file, number, column))
             continue
         try:
             kind, value, pos = ToAst(file, number).transform(tree)
@@ -59,6 +63,9 @@ def parse_files(files: list[tuple[str, str]]) -> tuple[list[ast.RuleFile], list[
         parsed.append(rule_file)
         problems.extend(diagnostics)
     return parsed, problems
+
+
+_OPENER = re.compile(r"^\s*(campaign|program)\b", re.IGNORECASE)
 
 
 def _implicit_key(file: str) -> str:
@@ -143,6 +150,15 @@ class _FileBuilder:
                 text = statement_text(line)
                 target["rules"].append(replace(value, text=text))
 
+    def open_broken(self, kind: str, pos: ast.Pos) -> None:
+        """A block whose first line does not read (reported already): its statements are
+        read for their own mistakes, then dropped with it."""
+        if self.block:
+            return self._nested(kind, pos)
+        self.block = kind
+        self.current = self._new_campaign("", None, pos)
+        self.current.update(settings={}, duplicate=True, broken=True)
+
     def _new_campaign(self, key: str, title: str | None, pos: ast.Pos) -> dict:
         return {"key": key, "title": title, "pos": pos, "rules": [], "caps": [], "where": []}
 
@@ -170,7 +186,9 @@ class _FileBuilder:
 
     def _close(self) -> None:
         data, self.current = self.current, None
-        if self.block == "program" and data["duplicate"]:
+        if data.get("broken"):
+            pass  # its first line was reported; what it would have been is unknown
+        elif self.block == "program" and data["duplicate"]:
             pass  # reported where it opened; the first block's settings stand
         elif self.block == "program":
             s = data["settings"]
@@ -189,7 +207,9 @@ class _FileBuilder:
         self.block = None
 
     def finish(self) -> tuple[ast.RuleFile, list[Diagnostic]]:
-        if self.block:
+        if self.block and self.current.get("broken"):
+            self._close()  # its first line was reported already
+        elif self.block:
             pos = self.current["pos"]
             self.error(
                 "UNCLOSED_BLOCK",

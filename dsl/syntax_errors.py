@@ -156,6 +156,9 @@ def error_column(error: UnexpectedInput, line: str) -> int:
 def message(error: UnexpectedInput, line: str) -> str:
     column = error_column(error, line)
     after = line[: column - 1].strip() or line.strip()
+    known = _known_fault(line, column, after)
+    if known is not None:
+        return known
     label = error.match_examples(LARK.parse, _LABELS, use_accepts=True)
     word = _offending_word(error, line)
     expected = _expected(error)
@@ -176,6 +179,41 @@ def message(error: UnexpectedInput, line: str) -> str:
             else f"expected {listed}"
         )
     return f"{message} (did you mean `{hint}`?)" if hint else message
+
+
+_NEGATIVE = re.compile(r"-\s*[0-9][0-9_]*(\.[0-9]+)?")
+_AWARD_AMOUNT = re.compile(r"(\baward|,)$", re.IGNORECASE)
+
+
+def _known_fault(line: str, column: int, after: str) -> str | None:
+    """The real fault behind a few mistakes whose parse error would only say what the
+    parser expected: an unterminated text, a negative number."""
+    rest = line[column - 1 :]
+    if rest.startswith('"') and _unterminated(rest):
+        return 'the text is never closed: add the closing `"` where it ends'
+    negative = _NEGATIVE.match(rest)
+    if negative:
+        number = negative.group(0).replace(" ", "")
+        if _AWARD_AMOUNT.search(after):
+            return (
+                f"awards must be positive, not `{number}`: an award gives points; to take "
+                "points back, reverse the transaction or adjust the member's points"
+            )
+        return f"expected a number after `{after}`, not `{number}`: it cannot be negative"
+    return None
+
+
+def _unterminated(text: str) -> bool:
+    """Whether the quoted text `text` starts with runs to the end of the line unclosed."""
+    escaped = False
+    for ch in text[1:]:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            return False
+    return True
 
 
 def _expected(error: UnexpectedInput) -> set[str]:

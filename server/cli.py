@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from server import cli_rules as rule_files
 from server.core.clock import SystemClock
 from server.store.db import bind, database_url, open_database, write_transaction
 
@@ -131,12 +132,19 @@ def _parser() -> argparse.ArgumentParser:
     ).add_subparsers(title="commands", metavar="COMMAND")
     check = rules.add_parser(
         "check",
-        help="check every *.rules file of a directory",
-        description="Print every problem as file:line:column: error|warning: message, "
-        "with the line and a caret. Exits 1 on any error.",
+        help="check rule files",
+        description="Check rule files, taken together as one program: print every problem "
+        "as file:line:column: error|warning: message, with the line and a caret. Exits 1 on "
+        "any error.",
     )
-    check.add_argument("directory", type=Path, nargs="?", default=DEFAULT_RULES)
-    check.set_defaults(func=_rules_check)
+    check.add_argument(
+        "paths",
+        type=Path,
+        nargs="*",
+        default=[DEFAULT_RULES],
+        help="files, or directories of *.rules files (default: rules)",
+    )
+    check.set_defaults(func=rule_files.check)
     fmt = rules.add_parser(
         "fmt",
         help="rewrite rule files in canonical form",
@@ -154,25 +162,27 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="change nothing; exit 1 if a file is not in canonical form",
     )
-    fmt.set_defaults(func=_rules_fmt)
+    fmt.set_defaults(func=rule_files.fmt)
     sim = rules.add_parser(
         "simulate",
         help="price draft rules against stored events",
         description="Replay stored events in [from, to) against draft rules and print what "
-        "they would issue per campaign and rule, the members reached and when budgets would "
-        "run out. Writes nothing.",
+        "they would issue per campaign and rule (net of clawbacks), the members reached and "
+        "when budgets would run out, and price the leaderboard closes in the range: periods "
+        "over by now from their boards, periods to come (--to may be in the future) at their "
+        "whole prize tables. Writes nothing.",
     )
     sim.add_argument("path", type=Path, help="a .rules file or a directory of them")
     sim.add_argument("--from", dest="since", required=True, type=_instant)
     sim.add_argument("--to", dest="until", required=True, type=_instant)
-    sim.set_defaults(func=_rules_simulate)
+    sim.set_defaults(func=rule_files.simulate)
 
     backup = sub.add_parser(
         "backup",
         help="write a consistent copy of the database",
         description="SQLite: an online backup to a new file, taken while the server runs. "
         "PostgreSQL: pg_dump's custom format (restore with pg_restore). "
-        "See docs/operations.md.",
+        "See docs/security.md, Backups.",
     )
     backup.add_argument("target", type=Path, help="the new file to write")
     backup.set_defaults(func=_backup)
@@ -180,8 +190,18 @@ def _parser() -> argparse.ArgumentParser:
     tick = sub.add_parser(
         "tick",
         help="run the periodic jobs once (for cron)",
-        description="Expire points past their date and checkout holds past their time. "
+        description="Expire points past their date and checkout holds past their time, pay "
+        "the leaderboard periods that closed (every one missed since the last close, oldest "
+        "first) and record today's birthdays; prints what was paid and what could not be. "
         "Safe to run while servers run the same jobs.",
+    )
+    tick.add_argument(
+        "--at",
+        type=_instant,
+        metavar="TIME",
+        help="rehearsal: run the jobs as if it were TIME (ISO date-time with offset) - only "
+        "where JIFEN_ENV=staging or development, and written to the audit log "
+        "(docs/rules.md, Rehearsal)",
     )
     tick.set_defaults(func=_tick)
 
@@ -210,7 +230,7 @@ def _serve(args) -> int:
     if not args.rules.is_dir():
         print(f"jifen: rules directory {args.rules} does not exist", file=sys.stderr)
         return 2
-    if _report_rules(args.rules, quiet_ok=True):
+    if rule_files.report_directory(args.rules, quiet_ok=True):
         print("jifen: the rules have errors; fix them before starting", file=sys.stderr)
         return 1
     app = create_app(database_url=database_url(), rules_dir=args.rules)
@@ -313,107 +333,6 @@ def _export_ledger(args) -> int:
     return 0
 
 
-def _report_rules(directory: Path, quiet_ok: bool = False) -> bool:
-    """Print the directory's diagnostics; True if there is an error."""
-    from datetime import date
-
-    import dsl
-
-    files = dsl.read_directory(directory)
-    _, diagnostics = dsl.load(files, today=date.today())
-    for d in diagnostics:
-        print(d.format(), file=sys.stderr)
-    errors = sum(d.is_error for d in diagnostics)
-    if not quiet_ok or diagnostics:
-        print(
-            f"{len(files)} file(s): {errors} error(s), {len(diagnostics) - errors} warning(s)",
-            file=sys.stderr,
-        )
-    return errors > 0
-
-
-def _rules_check(args) -> int:
-    if not args.directory.is_dir():
-        print(f"jifen: {args.directory} is not a directory", file=sys.stderr)
-        return 2
-    return 1 if _report_rules(args.directory) else 0
-
-
-def _rules_fmt(args) -> int:
-    from dsl.errors import RulesError
-    from dsl.formatter import format_source
-
-    paths = []
-    for path in args.paths:
-        paths.extend(sorted(path.glob("*.rules")) if path.is_dir() else [path])
-    status = 0
-    for path in paths:
-        text = path.read_text(encoding="utf-8")
-        try:
-            formatted = format_source(text, str(path))
-        except RulesError as exc:
-            for d in exc.diagnostics:
-                print(d.format(), file=sys.stderr)
-            status = 1
-            continue
-        if formatted != text:
-            if args.check:
-                print(f"{path}: not in canonical form", file=sys.stderr)
-                status = 1
-            else:
-                path.write_text(formatted, encoding="utf-8")
-                print(f"formatted {path}")
-    return status
-
-
-def _rules_simulate(args) -> int:
-    import dsl
-    from server.core.errors import DomainError
-    from server.core.simulate import simulate
-
-    if args.path.is_dir():
-        files = dsl.read_directory(args.path)
-    elif args.path.is_file():
-        files = [(str(args.path), args.path.read_text(encoding="utf-8"))]
-    else:
-        print(f"jifen: {args.path} does not exist", file=sys.stderr)
-        return 2
-    _open()
-
-    def progress(done: int, total: int) -> None:
-        share = f" ({100 * done // total}%)" if total else ""
-        print(f"replayed {done:,} of {total:,} events{share}", file=sys.stderr, flush=True)
-
-    try:
-        report = simulate(files, args.since, args.until, now=SystemClock().now(), progress=progress)
-    except dsl.RulesError as exc:
-        for d in exc.diagnostics:
-            print(d.format(), file=sys.stderr)
-        return 1
-    except DomainError as exc:
-        print(f"jifen: {exc.message}", file=sys.stderr)
-        return 2
-    print(
-        f"{report.events_in_range:,} events from {args.since:%Y-%m-%d %H:%M} to "
-        f"{args.until:%Y-%m-%d %H:%M}; {len(report.members):,} members reached; "
-        f"{sum(c.points for c in report.campaigns.values()):,} points in all\n"
-    )
-    print(f"{'campaign':<24} {'points':>10} {'awards':>8} {'members':>8}  budget")
-    for c in report.campaigns.values():
-        budget = (
-            ""
-            if c.budget is None
-            else f"{c.budget:,}"
-            + (f", runs out {c.budget_hit_at:%Y-%m-%d %H:%M}" if c.budget_hit_at else "")
-        )
-        print(f"{c.campaign:<24} {c.points:>10,} {c.awards:>8,} {len(c.members):>8,}  {budget}")
-    print(f"\n{'rule':<60} {'points':>10} {'awards':>8}")
-    for r in report.rules.values():
-        label = f"{r.campaign}:{r.line} {r.text}"
-        print(f"{label[:60]:<60} {r.points:>10,} {r.awards:>8,}")
-    return 0
-
-
 def _backup(args) -> int:
     from server.store.backup import BackupError, backup
 
@@ -428,11 +347,39 @@ def _backup(args) -> int:
 
 
 def _tick(args) -> int:
+    from server.core import audit
+    from server.core.clock import RehearsalRefused, environment, rehearsal_clock
     from server.core.tick import tick
 
+    now = SystemClock().now()
+    at = now
+    if args.at is not None:
+        try:
+            at = rehearsal_clock(args.at).now()
+        except RehearsalRefused as exc:
+            print(f"jifen: {exc}", file=sys.stderr)  # before the database is even opened
+            return 2
     _open()
-    print(tick(SystemClock().now()))
+    if args.at is not None:
+        with write_transaction():
+            audit.record(
+                f"cli:{_user()}",
+                "tick.rehearse",
+                None,
+                {"at": at.isoformat(), "environment": environment()},
+                now=now,
+            )
+    print(tick(at))
     return 0
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container): say so
+        return "unknown"
 
 
 def _schema(args) -> int:

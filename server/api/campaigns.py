@@ -79,6 +79,13 @@ class Campaign:
     def retired(self) -> bool:
         return self.row.retired
 
+    @strawberry.field(
+        description="The file the latest version was published from (its name, without "
+        "directory); null for versions published before files were remembered."
+    )
+    def file(self) -> str | None:
+        return self.row.file
+
     @strawberry.field(description="The latest version's source, in canonical form.")
     def source(self) -> str:
         return self.row.source

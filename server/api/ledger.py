@@ -128,9 +128,12 @@ class Transaction:
     def approver(self) -> str | None:
         return self.row.approver
 
-    @strawberry.field(description="The reason given by whoever did it.")
+    @strawberry.field(
+        description="The reason given by whoever did it; for an award, the rule's text, and "
+        "for a board's prize, the period, rank and metric (`week 2026-10 rank 1 by messages`)."
+    )
     def reason(self) -> str | None:
-        return self.row.reason
+        return self.row.reason or self.row.rule_text
 
     @strawberry.field(description="The campaign that awarded it.")
     def campaign(self) -> str | None:
@@ -140,7 +143,10 @@ class Transaction:
     def campaign_version(self) -> int | None:
         return self.row.campaign_version
 
-    @strawberry.field(description="The line of the rule that awarded it.")
+    @strawberry.field(
+        description="The line of the rule that awarded it, in the file it was published "
+        "from: the line `jifen rules check` prints."
+    )
     def rule_line(self) -> int | None:
         return self.row.rule_line
 
@@ -190,15 +196,16 @@ class Transaction:
 
 
 def explain(t: models.LedgerTransaction) -> str:
+    """One sentence: the rule, its campaign version and the file and line it is written on
+    (as `jifen rules check` prints them), the event, and who did it and why."""
     parts = []
+    if t.campaign is not None:
+        parts.append(_rule(t))
     if t.event_id is not None:
         event = models.Event.get_by_id(t.event_id)
         parts.append(
             f"{event.type} {ids.encode('event', event.id)} at {event.occurred_at.isoformat()}"
         )
-    if t.campaign is not None:
-        rule = f", line {t.rule_line}: `{t.rule_text}`" if t.rule_line else ""
-        parts.append(f"campaign {t.campaign} v{t.campaign_version}{rule}")
     if t.reverses_id is not None:
         parts.append(f"reverses {ids.encode('transaction', t.reverses_id)}")
     if t.actor:
@@ -206,6 +213,19 @@ def explain(t: models.LedgerTransaction) -> str:
     if t.reason:
         parts.append(f"reason: {t.reason}")
     return f"{t.kind}: " + "; ".join(parts) if parts else t.kind
+
+
+def _rule(t: models.LedgerTransaction) -> str:
+    version = f"{t.campaign} v{t.campaign_version}"
+    if not t.rule_line:
+        return f"campaign {version}"
+    row = models.CampaignVersion.get_or_none(
+        models.CampaignVersion.campaign == t.campaign,
+        models.CampaignVersion.version == t.campaign_version,
+    )
+    # Versions published before files were remembered know only their canonical text.
+    where = f"{row.file}:{t.rule_line}" if row is not None and row.file else f"line {t.rule_line}"
+    return f"{t.rule_text} — {version}, {where}" if t.rule_text else f"{version}, {where}"
 
 
 @strawberry.input(description="Which entries to list.")

@@ -1,8 +1,11 @@
-"""The one clock the program reads; tests set it instead of sleeping."""
+"""The one clock the program reads; tests set it instead of sleeping, and a staging copy
+sets it to rehearse what the program will do."""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -41,3 +44,31 @@ class FixedClock:
         with self._lock:
             self._at += timedelta(**delta)
             return self._at
+
+
+# Where the program's clock may be moved by hand. Unset counts as production: a
+# deployment that forgot to say what it is must not have its periods closed early.
+ENVIRONMENT = "JIFEN_ENV"
+REHEARSAL_SETTINGS = ("staging", "development")
+
+
+class RehearsalRefused(Exception):
+    """Moving the program's clock outside a rehearsal setting."""
+
+
+def environment(environ: Mapping[str, str] | None = None) -> str:
+    """The deployment's setting, `JIFEN_ENV`, lowercased ("" when unset)."""
+    return (environ if environ is not None else os.environ).get(ENVIRONMENT, "").strip().lower()
+
+
+def rehearsal_clock(at: datetime, environ: Mapping[str, str] | None = None) -> FixedClock:
+    """A clock stopped at `at`, to rehearse what the program does then (expiry, board
+    closes, birthdays); only where JIFEN_ENV names a rehearsal setting."""
+    setting = environment(environ)
+    if setting not in REHEARSAL_SETTINGS:
+        here = f"JIFEN_ENV is {setting} here" if setting else "JIFEN_ENV is not set here"
+        raise RehearsalRefused(
+            "--at moves the program's clock, which only a rehearsal copy may do: set "
+            f"JIFEN_ENV=staging (or development) on a copy of the data; {here}"
+        )
+    return FixedClock(at)

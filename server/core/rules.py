@@ -70,11 +70,14 @@ def publish(
     out: list[Published] = []
     for position, (key, campaign) in enumerate(compiled.campaigns.items()):
         latest = _latest(key)
-        if latest is not None and not latest.retired and latest.digest == campaign.digest:
-            if latest.position != position:
-                CampaignVersion.update(position=position).where(
-                    CampaignVersion.id == latest.id
-                ).execute()
+        if _same(latest, campaign):
+            moved = {
+                name: value
+                for name, value in (("position", position), ("lines", list(campaign.lines)))
+                if getattr(latest, name) != value
+            }
+            if moved:  # the same rules, written on other lines: awards from now name those
+                CampaignVersion.update(**moved).where(CampaignVersion.id == latest.id).execute()
             out.append(Published(key, latest.version, changed=False))
             continue
         version = (latest.version if latest else 0) + 1
@@ -84,6 +87,8 @@ def publish(
             title=campaign.title,
             source=campaign.source,
             digest=campaign.digest,
+            file=campaign.file,
+            lines=list(campaign.lines),
             position=position,
             activated_at=now,
             actor=actor,
@@ -122,6 +127,17 @@ def publish(
     return out, diagnostics
 
 
+def _same(latest: CampaignVersion | None, campaign: CompiledCampaign) -> bool:
+    """A version stands while its meaning and its file do: a comment or a blank line is no
+    change, a move to another file is (earlier awards keep naming the file they came from)."""
+    return (
+        latest is not None
+        and not latest.retired
+        and latest.digest == campaign.digest
+        and latest.file == campaign.file
+    )
+
+
 def _lock_generation() -> None:
     """Publishes one at a time: each compares with what the one before it published."""
     Setting.insert(key=_GENERATION, value=uuid.uuid4().hex).on_conflict_ignore().execute()
@@ -149,6 +165,11 @@ def _live_campaigns() -> set[str]:
         if not version.retired:
             live.add(row.campaign)
     return live
+
+
+def program_settings(compiled: dsl.CompiledProgram) -> ProgramSettings:
+    """What a set of rules' `program` block sets; without one, the settings in force."""
+    return _settings(compiled.program) if compiled.program else program.load()
 
 
 def _settings(block) -> ProgramSettings:
@@ -223,9 +244,11 @@ class RuleBook:
 
 
 def compile_version(row: CampaignVersion) -> CompiledCampaign:
-    """A stored campaign version, compiled from its canonical source."""
+    """A stored campaign version, compiled from its canonical source; its rules carry the
+    lines of the file it was published from (versions published before files were
+    remembered carry their line in the canonical text)."""
     parsed, _ = parse(row.source, f"<{row.campaign} v{row.version}>")
-    return compile_campaign(parsed.campaigns[0])
+    return compile_campaign(parsed.campaigns[0], file=row.file, lines=row.lines)
 
 
 def _build(rows: list[CampaignVersion]) -> tuple[list[datetime], list[InForce]]:
@@ -269,6 +292,7 @@ __all__ = [
     "RulesError",
     "book",
     "compile_version",
+    "program_settings",
     "publish",
     "validate",
 ]

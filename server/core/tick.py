@@ -7,25 +7,38 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from server.core import birthdays, checkout, expiry, leaderboard, program
+from server.core.leaderboard import Closing
 
 
 @dataclass(frozen=True)
 class TickReport:
     points_expired: int
     holds_expired: int
-    periods_paid: int = 0
+    closings: tuple[Closing, ...] = ()  # each board period settled, oldest first
     birthdays: int = 0
 
+    @property
+    def periods_paid(self) -> int:
+        return sum(1 for c in self.closings if c.points)
+
+    @property
+    def unpaid(self) -> tuple[Closing, ...]:
+        """Periods that could not be paid in full (a budget ran out)."""
+        return tuple(c for c in self.closings if c.problem is not None)
+
     def __str__(self) -> str:
-        return (
+        lines = [
             f"expired {self.points_expired} points and {self.holds_expired} checkout "
             f"holds; paid {self.periods_paid} leaderboard periods; {self.birthdays} "
             "birthdays"
-        )
+            + (f"; {len(self.unpaid)} periods could not be paid in full" if self.unpaid else "")
+        ]
+        lines += [f"  {c}" for c in self.closings if c.due]
+        return "\n".join(lines)
 
     @property
     def busy(self) -> bool:
-        return any((self.points_expired, self.holds_expired, self.periods_paid, self.birthdays))
+        return any((self.points_expired, self.holds_expired, self.closings, self.birthdays))
 
 
 def tick(now: datetime) -> TickReport:
@@ -36,5 +49,5 @@ def tick(now: datetime) -> TickReport:
     born = birthdays.emit(now, settings)
     points = expiry.expire_due(now)
     return TickReport(
-        points_expired=points, holds_expired=holds, periods_paid=periods, birthdays=born
+        points_expired=points, holds_expired=holds, closings=tuple(periods), birthdays=born
     )

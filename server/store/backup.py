@@ -35,7 +35,7 @@ def backup(db: Database, target: Path) -> Path:
 
 def _pg_dump(db: Database, target: Path) -> Path:
     if shutil.which("pg_dump") is None:
-        raise BackupError("pg_dump is not installed; see docs/operations.md")
+        raise BackupError("pg_dump is not installed; see docs/security.md, Backups")
     params = db.connect_params
     command = [
         "pg_dump",

@@ -367,7 +367,7 @@ def test_formatter_output_reparses_to_the_same_program(name):
 def test_formatter_canonicalizes_case_spacing_and_indent():
     text = 'CAMPAIGN "c"   {\n      Checkin   AWARD 2   # two\nreferral tier >5 award 1\n}\n'
     assert format_source(text) == (
-        'campaign "c" {\n  checkin award 2  # two\n  referral tier >=6 award 1\n}\n'
+        'campaign "c" {\n  checkin award 2  # two\n  referral tier >5 award 1\n}\n'
     )
 
 

@@ -59,7 +59,8 @@ def _close_in_process(url, at_iso, start, results):
     with db.connection_context():
         settings = program_module.load()
         start.wait(timeout=60)
-        results.put(leaderboard.close_periods(datetime.fromisoformat(at_iso), settings))
+        closings = leaderboard.close_periods(datetime.fromisoformat(at_iso), settings)
+        results.put(sum(1 for c in closings if c.points))
     db.close_all()
 
 
@@ -111,7 +112,7 @@ def test_a_week_of_messages_pays_the_weekly_top_five_once(club, clock, db, db_ur
     assert paid == [(4, 10), (5, 10), (6, 20), (7, 30), (8, 50)]
     assert PeriodPayout.select().where(PeriodPayout.period == "w2026-10").count() == 1
     winner = payouts.order_by(LedgerTransaction.id).first()
-    assert winner.reason == "week 2026-10 rank 1 by message"
+    assert winner.reason == "week 2026-10 rank 1 by messages"
     clock.set(after)
     assert tick.tick(clock.now()).periods_paid == 0  # and the periodic job finds it paid
     assert verify().ok
@@ -233,12 +234,15 @@ def test_large_adjustments_need_a_second_operator(club, keys, clock, monkeypatch
     assert verify().ok
 
 
-def test_closed_periods_are_the_ones_just_ended(db):
+def test_periods_between_two_instants_are_the_ones_that_ended_between_them(db):
     settings = program.ProgramSettings(timezone="Asia/Shanghai")
     now = local(2026, 3, 9, 0, 5)
-    weeks = leaderboard.closed_periods("week", now, settings)
-    assert [k for k, _ in weeks] == ["w2026-10", "w2026-09"]
-    assert weeks[0][1] == local(2026, 3, 9)
-    months = leaderboard.closed_periods("month", now, settings)
-    assert [k for k, _ in months] == ["m2026-02", "m2026-01"]
-    assert date(2026, 3, 9).isocalendar()[1] == 11
+    weeks = leaderboard.periods_between("week", local(2026, 2, 25, 12), now, settings)
+    assert weeks == [("w2026-09", local(2026, 3, 2)), ("w2026-10", local(2026, 3, 9))]
+    months = leaderboard.periods_between("month", local(2025, 12, 31, 23), now, settings)
+    assert [k for k, _ in months] == ["m2025-12", "m2026-01", "m2026-02"]
+    # An instant on a boundary belongs to the period it starts.
+    days = leaderboard.periods_between("day", local(2026, 3, 8), now, settings)
+    assert days == [("d2026-03-08", local(2026, 3, 9))]
+    assert leaderboard.period_of("w2026-10") == ("week", date(2026, 3, 2))
+    assert leaderboard.period_of("m2026-12") == ("month", date(2026, 12, 1))

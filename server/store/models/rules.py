@@ -13,7 +13,7 @@ from peewee import (
     TextField,
 )
 
-from server.store.fields import UtcDateTimeField
+from server.store.fields import JsonField, UtcDateTimeField
 from server.store.models.ledger import BaseModel, LedgerTransaction, Member
 
 
@@ -25,6 +25,8 @@ class CampaignVersion(BaseModel):
     title = CharField(max_length=200, null=True)
     source = TextField()  # canonical text of the campaign
     digest = CharField(max_length=64)
+    file = CharField(max_length=255, null=True)  # the file's name, without its directory
+    lines = JsonField(null=True)  # each rule's line in that file, in written order
     position = IntegerField(default=0)  # order in the published rules
     retired = BooleanField(default=False)
     activated_at = UtcDateTimeField()
