@@ -12,7 +12,12 @@ from peewee import InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from server.core.errors import DomainError, ErrorCode
-from server.store.db import DatabaseUnavailable, connection_problem, retryable
+from server.store.db import (
+    DatabaseUnavailable,
+    connection_lost,
+    connection_problem,
+    retryable,
+)
 from server.store.writer import write
 
 log = logging.getLogger("jifen.api")
@@ -109,6 +114,7 @@ class MaskUnexpected(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         if is_unavailable(error.original_error):
+            connection_lost()
             masked.message = "the database is unavailable; retry (with the same idempotency key)"
             masked.extensions = {"code": ErrorCode.UNAVAILABLE.value}
         else:

@@ -47,7 +47,7 @@ from server.api.request import JSON, InputRefused, Params, RequestRefused, prepa
 from server.api.scalars import InputValueError
 from server.core.clock import Clock
 from server.core.errors import ErrorCode
-from server.store.db import DatabaseUnavailable, database
+from server.store.db import DatabaseUnavailable, connection_lost, database
 
 log = logging.getLogger("jifen.http")
 
@@ -118,6 +118,7 @@ class GraphQLHTTP:
         except (OperationalError, InterfaceError, DatabaseUnavailable) as exc:
             if not is_unavailable(exc):
                 raise
+            connection_lost()
             log.warning("database unavailable: %s", exc)
             error = GraphQLError(
                 "the database is unavailable; retry (with the same idempotency key)",

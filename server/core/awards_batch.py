@@ -40,6 +40,7 @@ class Award:
 class AwardsBatch:
     now: datetime
     awards: list[Award] = field(default_factory=list)
+    issuance: dict = field(default_factory=dict)  # campaign -> its issuance account
 
     def add(self, award: Award) -> Award:
         if not 0 < award.points <= MAX_POINTS:
@@ -53,9 +54,9 @@ class AwardsBatch:
             return
         now = self.now
         stamp = sql.instant(now)
-        issuance = {
-            a.campaign: accounts.program_account(AccountKind.ISSUANCE, a.campaign)
-            for a in self.awards
+        self.issuance = issuance = {
+            campaign: accounts.program_account(AccountKind.ISSUANCE, campaign)
+            for campaign in {a.campaign for a in self.awards}
         }
         ids = bulk.insert(
             "ledger_transaction",
@@ -90,7 +91,6 @@ class AwardsBatch:
             award.id = txn_id
         wallets = self._move_wallets()
         self._post(wallets, issuance, stamp)
-        self._move_program(issuance)
         self._announce(wallets)
 
     def _move_wallets(self) -> dict[str, tuple[int, int]]:
@@ -125,7 +125,10 @@ class AwardsBatch:
             if not a.pending:
                 credits.append((len(rows) - 2, a, before))
         columns = ("txn_id", "account_id", "amount", "member_id", "created_at", "balance_after")
-        posting_ids = bulk.insert("posting", columns, rows, ids=bool(credits))
+        # The program accounts' slots go with the postings: shared rows, locked last.
+        slots = bulk.Writes()
+        self._move_program(slots)
+        posting_ids = bulk.insert("posting", columns, rows, ids=bool(credits), along=slots)
         if not credits:
             return
         lots = []
@@ -148,26 +151,24 @@ class AwardsBatch:
             lots,
         )
 
-    def _move_program(self, issuance: dict) -> None:
+    def _move_program(self, writes: bulk.Writes) -> None:
         """The campaigns' issuance accounts, each in this transaction's slot."""
         slot = transaction_memo().setdefault("slot", accounts.random_slot())
         slotted: dict[int, int] = defaultdict(int)
         plain: dict[int, int] = defaultdict(int)
         for a in self.awards:
-            account = issuance[a.campaign]
+            account = self.issuance[a.campaign]
             (slotted if account.slots > 1 else plain)[account.id] -= a.points
         if slotted:
-            rows = [
-                (account_id, slot % accounts.PROGRAM_SLOTS, d) for account_id, d in slotted.items()
-            ]
+            rows = [(a, slot % accounts.PROGRAM_SLOTS, d) for a, d in slotted.items()]
             table, params = bulk.rows_of(("a", "s", "d"), rows)
-            bulk.run(
+            writes.add(
                 f"UPDATE account_slot SET balance = account_slot.balance + v.d FROM {table} AS v "
                 "WHERE account_slot.account_id = v.a AND account_slot.slot = v.s",
                 params,
             )
         for account_id, d in plain.items():
-            bulk.run("UPDATE account SET balance = balance + ? WHERE id = ?", (d, account_id))
+            writes.add("UPDATE account SET balance = balance + ? WHERE id = ?", (d, account_id))
 
     def _announce(self, wallets: dict[str, tuple[int, int]]) -> None:
         for a in self.awards:

@@ -368,15 +368,18 @@ class _Batch:
         if not accepted:
             return
         now = self.now
-        stored = self._insert_events(accepted)
+        writes = bulk.Writes()  # on PostgreSQL: one statement for all of them
+        stored = self._insert_events(accepted, writes)
         checkins = [
             (e.member_id, sql.day(day), stored[i].id)
             for i, e, day, _ in accepted
             if e.type == "checkin"
         ]
         if checkins:
-            bulk.insert("checkin", ("member_id", "day", "event_id"), checkins)
-        _write_counters(store)
+            writes.insert("checkin", ("member_id", "day", "event_id"), checkins)
+        _write_counters(store, writes)
+        _write_period_counters(store, writes)
+        _write_messages(store, writes)
         awards = AwardsBatch(now)
         reviews, links, standings, streaks = [], [], _Standings(), []
         for i, e, day, ignored in accepted:
@@ -415,11 +418,11 @@ class _Batch:
                     streaks.append((e, g.streak))
             if earned:
                 standings.add("points", e.member_id, e.community, e.occurred_at, day, earned)
-        _write_period_counters(store)
-        _write_messages(store)
+        standings.write(writes)
+        writes.run()
         awards.flush()
         if reviews:
-            bulk.insert(
+            writes.insert(
                 "review",
                 ("txn_id", "member_id", "campaign", "points", "status", "created_at"),
                 [
@@ -428,12 +431,12 @@ class _Batch:
                 ],
             )
         if links:
-            bulk.insert(
+            writes.insert(
                 "award_link",
                 ("txn_id", "invitee_id", "community"),
                 [(a.id, invitee, community) for a, invitee, community in links],
             )
-        standings.write()
+        writes.run()
         for e, days in streaks:
             member = store.members[e.member_id]
             who = member.display_name or member.external_id
@@ -445,7 +448,9 @@ class _Batch:
                 now,
             )
 
-    def _insert_events(self, accepted) -> dict[int, Event]:
+    def _insert_events(self, accepted, writes: bulk.Writes) -> dict[int, Event]:
+        """The batch's events: on PostgreSQL with the ids their keys were claimed with (or
+        new ones), among `writes`; on SQLite at once, their ids counted from the last."""
         now = sql.instant(self.now)
         postgres = is_postgres()
         rows, made = [], []
@@ -453,20 +458,32 @@ class _Batch:
             attributes = e.attributes
             if ignored is not None and ignored != "rejoin":
                 attributes = {**attributes, "ignored": ignored}
-            claim = self.items[i].claim
-            known = self.claimed.get((claim.scope, claim.key)) if claim else None
-            row = (
-                e.type,
-                e.member_id,
-                e.community,
-                sql.instant(e.occurred_at),
-                now,
-                sql.document(attributes),
+            rows.append(
+                (
+                    e.type,
+                    e.member_id,
+                    e.community,
+                    sql.instant(e.occurred_at),
+                    now,
+                    sql.document(attributes),
+                )
             )
-            rows.append(((known if known is not None else bulk.DEFAULT), *row) if postgres else row)
             made.append((i, e, attributes))
         columns = ("type", "member_id", "community", "occurred_at", "recorded_at", "attributes")
-        ids = bulk.insert("event", (("id",) if postgres else ()) + columns, rows, ids=True)
+        if postgres:
+            ids = [self._claimed_id(i) for i, *_ in accepted]
+            missing = [n for n, known in enumerate(ids) if known is None]
+            if missing:
+                fresh = bulk.run(
+                    "SELECT nextval('event_id_seq') FROM generate_series(1, ?)", (len(missing),)
+                ).fetchall()
+                for n, (new_id,) in zip(missing, fresh, strict=True):
+                    ids[n] = new_id
+            writes.insert(
+                "event", ("id", *columns), [(n, *r) for n, r in zip(ids, rows, strict=True)]
+            )
+        else:
+            ids = bulk.insert("event", columns, rows, ids=True)
         stored = {}
         for (i, e, attributes), event_id in zip(made, ids, strict=True):
             stored[i] = Event(
@@ -486,12 +503,16 @@ class _Batch:
             ]
             if keyed:
                 table, params = bulk.rows_of(("r", "s", "k"), keyed)
-                bulk.run(
+                writes.add(
                     f"UPDATE idempotency_key SET result_id = v.r FROM {table} AS v "
                     "WHERE idempotency_key.scope = v.s AND idempotency_key.key = v.k",
                     params,
                 )
         return stored
+
+    def _claimed_id(self, i: int) -> int | None:
+        claim = self.items[i].claim
+        return self.claimed.get((claim.scope, claim.key)) if claim is not None else None
 
     def _give_back_keys(self) -> None:
         """Keys claimed for events that were then refused stay free for a corrected retry;
@@ -548,10 +569,10 @@ class _Standings:
                 row[0] += amount
                 row[1] = at
 
-    def write(self) -> None:
+    def write(self, writes: bulk.Writes) -> None:
         if not self.rows:
             return
-        bulk.insert(
+        writes.insert(
             "standing",
             ("metric", "period", "scope", "member_id", "score", "reached_at"),
             [(*key, score, sql.instant(at)) for key, (score, at) in self.rows.items()],
@@ -677,7 +698,7 @@ def _recent_messages(member_ids: list[int]) -> dict[int, list[str]]:
     return {m: list(json.loads(r) if isinstance(r, str) else r) for m, r in rows}
 
 
-def _write_counters(store: _Store) -> None:
+def _write_counters(store: _Store, writes: bulk.Writes) -> None:
     moved = [
         (
             mid,
@@ -693,7 +714,7 @@ def _write_counters(store: _Store) -> None:
     ]
     if moved:
         # `active` moves by difference: a referral revoked meanwhile must stay revoked.
-        bulk.insert(
+        writes.insert(
             "member_counter",
             ("member_id", "event_type", "total", "active", "streak", "last_day", "last_at"),
             moved,
@@ -703,9 +724,9 @@ def _write_counters(store: _Store) -> None:
         )
 
 
-def _write_period_counters(store: _Store) -> None:
+def _write_period_counters(store: _Store, writes: bulk.Writes) -> None:
     if store.period_moved:
-        bulk.insert(
+        writes.insert(
             "period_counter",
             ("member_id", "scope", "period", "times", "points"),
             [(*key, times, points) for key, (times, points) in store.period_moved.items()],
@@ -715,9 +736,9 @@ def _write_period_counters(store: _Store) -> None:
         )
 
 
-def _write_messages(store: _Store) -> None:
+def _write_messages(store: _Store, writes: bulk.Writes) -> None:
     if store.messages_moved:
-        bulk.insert(
+        writes.insert(
             "message_memory",
             ("member_id", "recent"),
             [(m, sql.document(store.messages[m])) for m in sorted(store.messages_moved)],

@@ -17,7 +17,14 @@ from collections import defaultdict
 from contextlib import asynccontextmanager
 from typing import Any
 
-from server.store.db import after_commit, database, is_postgres
+from server.store.db import (
+    after_commit,
+    before_commit,
+    database,
+    in_write_transaction,
+    is_postgres,
+    transaction_memo,
+)
 
 CHANNEL = "jifen"
 QUEUE_SIZE = 256
@@ -80,19 +87,51 @@ def anyone_listening(topic: str) -> bool:
 
 
 def publish(topic: str, payload: dict[str, Any]) -> None:
-    """Send a notice to every subscriber of `topic` once the current transaction commits."""
-    if is_postgres():
-        message = json.dumps({"topic": topic, "payload": payload}, default=str)
-        database.execute_sql("SELECT pg_notify(%s, %s)", (CHANNEL, message))
-    else:
+    """Send a notice to every subscriber of `topic` once the current transaction commits.
+
+    On PostgreSQL the transaction's notices go out together, in as few `pg_notify` calls as
+    their size allows, in one statement just before it commits.
+    """
+    if not is_postgres():
         after_commit(lambda: broker.deliver(topic, payload))
+        return
+    notice = {"topic": topic, "payload": payload}
+    if not in_write_transaction():
+        _send((notice,))
+        return
+    memo = transaction_memo()
+    if "notices" not in memo:
+        before_commit(lambda: _send(transaction_memo().pop("notices", ())))
+    # A tuple, not a list: a savepoint that rolls back restores the memo as it was.
+    memo["notices"] = (*memo.get("notices", ()), notice)
+
+
+MAX_NOTICE = 7_900  # bytes; PostgreSQL refuses a notification payload of 8,000 or more
+
+
+def _send(notices) -> None:
+    messages, current, size = [], [], 2
+    for notice in notices:
+        text = json.dumps(notice, default=str)
+        if current and size + len(text.encode()) + 1 > MAX_NOTICE:
+            messages.append(current)
+            current, size = [], 2
+        current.append(text)
+        size += len(text.encode()) + 1
+    if current:
+        messages.append(current)
+    if messages:
+        calls = ", ".join(["pg_notify(%s, %s)"] * len(messages))
+        params = [p for group in messages for p in (CHANNEL, "[" + ",".join(group) + "]")]
+        database.execute_sql(f"SELECT {calls}", params)
 
 
 def dispatch(message: str) -> None:
-    """Deliver a notice received from PostgreSQL."""
+    """Deliver the notices of one message received from PostgreSQL (a list of them)."""
     try:
         data = json.loads(message)
-        broker.deliver(data["topic"], data["payload"])
+        for notice in data if isinstance(data, list) else [data]:
+            broker.deliver(notice["topic"], notice["payload"])
     except (ValueError, KeyError, TypeError):
         log.warning("ignored a malformed notice: %.200s", message)
 

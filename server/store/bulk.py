@@ -46,18 +46,30 @@ def insert(
     *,
     ids: bool = False,
     tail: str = "",
+    along: Writes | None = None,
 ) -> list[int]:
     """INSERT the rows; with `ids`, the new rows' ids in row order.
 
     On SQLite the ids are read off the last one: the write lock is held, and a table whose
     id is its rowid hands out max + 1 row after row. On PostgreSQL, RETURNING gives them in
     the order of the VALUES list. `tail` follows the VALUES (an ON CONFLICT clause).
+    `along`: writes made first (on PostgreSQL, within the same statement).
     """
     out: list[int] = []
     names = ", ".join(columns)
+    lead = along.take() if along is not None else []
+    if lead and not is_postgres():
+        for text, params in lead:
+            database.execute_sql(text, params)
+        lead = []
     for chunk in _chunks(rows, len(columns)):
         values, params = _values(chunk)
         text = f"INSERT INTO {table} ({names}) VALUES {values} {tail}"
+        if lead:
+            ctes = ", ".join(f"w{n} AS ({t})" for n, (t, _) in enumerate(lead))
+            text = f"WITH {ctes} {text}"
+            params = [p for _, ps in lead for p in ps] + params
+            lead = []
         if ids and is_postgres():
             cursor = database.execute_sql(text + " RETURNING id", params)
             out += [row[0] for row in cursor.fetchall()]
@@ -87,3 +99,58 @@ def run(text: str, params: Sequence[Any] = ()) -> Any:
 def each_chunk(columns: Sequence[str], rows: Sequence[Sequence[Any]]):
     """The rows in chunks small enough for one statement each."""
     return _chunks(rows, len(columns))
+
+
+class Writes:
+    """Writes of one batch that do not depend on each other's results.
+
+    On PostgreSQL they go as one statement — each in a WITH clause of the last one, which
+    may return rows — so the batch makes one round trip for all of them; on SQLite, one
+    after the other. Foreign keys between them are checked when the statement ends.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[str, list[Any]]] = []
+
+    def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> None:
+        names = ", ".join(columns)
+        for chunk in _chunks(rows, len(columns)):
+            values, params = _values(chunk)
+            self.parts.append((f"INSERT INTO {table} ({names}) VALUES {values} {tail}", params))
+
+    def add(self, text: str, params: Sequence[Any] = ()) -> None:
+        """A statement written with `?` marks."""
+        self.parts.append((text.replace("?", "%s") if is_postgres() else text, list(params)))
+
+    def take(self) -> list[tuple[str, list[Any]]]:
+        """The writes, handed over to whoever runs them."""
+        parts, self.parts = self.parts, []
+        return parts
+
+    def run(self, text: str | None = None, params: Sequence[Any] = ()) -> Any:
+        """Execute the writes, then (or, on PostgreSQL, with them) `text` if given; the
+        cursor of the last statement."""
+        parts = self.take()
+        if text is not None:
+            parts.append((text.replace("?", "%s") if is_postgres() else text, list(params)))
+        if not parts:
+            return None
+        if not is_postgres():
+            cursor = None
+            for part, part_params in parts:
+                cursor = database.execute_sql(part, part_params)
+            return cursor
+        cursor = None
+        while parts:
+            group, size = [], 0
+            while parts and (not group or size + len(parts[0][1]) <= 2 * MAX_PARAMETERS):
+                size += len(parts[0][1])
+                group.append(parts.pop(0))
+            *lead, (main, main_params) = group
+            if lead:
+                ctes = ", ".join(f"w{n} AS ({t})" for n, (t, _) in enumerate(lead))
+                main = f"WITH {ctes} {main}"
+            cursor = database.execute_sql(main, [p for _, ps in lead for p in ps] + main_params)
+        return cursor

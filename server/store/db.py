@@ -115,6 +115,15 @@ def after_commit(callback: Callable[[], None]) -> None:
         pending.append(callback)
 
 
+def before_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` inside the outermost write transaction, just before it commits
+    (dropped with the savepoint that added it, if that rolls back)."""
+    if getattr(_hooks, "pending", None) is None:
+        callback()
+    else:
+        _hooks.pre.append(callback)
+
+
 def in_write_transaction() -> bool:
     """Whether this thread is inside a write transaction."""
     return getattr(_hooks, "pending", None) is not None
@@ -156,10 +165,11 @@ def write_transaction():
     outermost = getattr(_hooks, "pending", None) is None
     if outermost:
         _hooks.pending = []
+        _hooks.pre = []
         _hooks.memo = {}
     # A nested transaction is a savepoint: if it rolls back, so do the hooks it added and
     # what it memoized (rows it read or made may be gone, their ids given out again).
-    mark = len(_hooks.pending)
+    mark, pre_mark = len(_hooks.pending), len(_hooks.pre)
     memo = None if outermost else dict(_hooks.memo)
     # SQLite takes one writer at a time. Threads of this process queue on a lock instead
     # of on SQLite's busy handler, which sleeps in growing steps and starves late comers;
@@ -169,15 +179,20 @@ def write_transaction():
         with writer, database.atomic():
             try:
                 yield
+                if outermost:
+                    for callback in _hooks.pre:
+                        callback()
             except BaseException:
                 del _hooks.pending[mark:]
+                del _hooks.pre[pre_mark:]
                 if memo is not None:
                     _hooks.memo.clear()
                     _hooks.memo.update(memo)
                 raise
     except (OperationalError, InterfaceError) as exc:
         if connection_problem(exc):
-            # The pool drops a broken connection when it is returned; nothing to close here.
+            # The pool drops this broken connection when it is returned.
+            connection_lost()
             raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
         raise
     else:
@@ -188,7 +203,16 @@ def write_transaction():
     finally:
         if outermost:
             _hooks.pending = None
+            _hooks.pre = None
             _hooks.memo = None
+
+
+def connection_lost() -> None:
+    """A connection failed: the server likely went away, and the pool's idle connections
+    with it. Drop them now, rather than hand each out to fail one request more."""
+    close_idle = getattr(database.obj, "close_idle", None)
+    if close_idle is not None:
+        close_idle()
 
 
 def connection_problem(exc: Exception) -> bool:
