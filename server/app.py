@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,21 +14,23 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
+from server import graphiql
 from server.api.context import Context, bearer_token
 from server.api.cost import Budgets
 from server.api.gate import EXPORT_ROLES
 from server.api.http import GraphQLHTTP
+from server.api.realtime import TransportWSHandler, refusal
 from server.api.scalars import instant_problem
 from server.api.schema import build_schema, schema
 from server.config import Config
-from server.core import auth, history, notify, rules
+from server.core import history, notify, rules
 from server.core.clock import Clock, SystemClock
+from server.preflight import bootstrap_admin_key
 from server.store import migrate
 from server.store.db import (
     bind,
@@ -44,14 +45,16 @@ log = logging.getLogger("jifen")
 
 
 class SubscriptionApp(GraphQL):
-    """strawberry's ASGI app, for subscriptions over WebSocket and GraphiQL in a browser;
-    queries and mutations over HTTP go to the project's own endpoint (server/api/http.py)."""
+    """strawberry's ASGI app, for subscriptions over WebSocket; queries and mutations over
+    HTTP go to the project's own endpoint (server/api/http.py)."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(self, schema, config: Config, http: GraphQLHTTP) -> None:
         super().__init__(
             schema,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-            graphql_ide="graphiql" if config.graphiql else None,
+            graphql_ide=None,  # GraphiQL is jifen's own page (server/graphiql)
         )
         self.http = http
 
@@ -74,9 +77,10 @@ class SubscriptionApp(GraphQL):
             else raw
         )
         context.token = token if isinstance(token, str) and token else None
-        principal = await run_in_threadpool(in_connection, lambda: context.principal)
-        if principal is None:
-            raise ConnectionRejectionError({"reason": "a valid token is required"})
+        refused = await run_in_threadpool(in_connection, lambda: refusal(context))
+        if refused is not None:
+            context.request.state.refusal = refused
+            raise refused
         return UNSET
 
 
@@ -99,9 +103,9 @@ def create_app(
     graphql = GraphQLHTTP(served, clock=clock, budgets=budgets, rng=rng)
     subscriptions = SubscriptionApp(served, config, graphql)
     if config.graphiql:
-        graphql.ide = subscriptions
+        graphql.ide = graphiql.page
     if tick_seconds is None:
-        tick_seconds = float(os.environ.get("JIFEN_TICK_SECONDS", "60")) if database_url else 0
+        tick_seconds = config.tick_seconds if database_url else 0
 
     @asynccontextmanager
     async def lifespan(app):
@@ -117,13 +121,9 @@ def create_app(
             if tick_seconds > 0:
                 scheduler = asyncio.create_task(_scheduler(clock, tick_seconds))
             if bootstrap:
-                key = auth.bootstrap_admin(now=clock.now())
-                if key:
-                    print(
-                        "\n  First start: an admin key was created. It is shown only once:"
-                        f"\n\n    {key}\n\n  Send it as `Authorization: Bearer <key>`.\n",
-                        flush=True,
-                    )
+                key_file = bootstrap_admin_key()
+                if key_file is not None:
+                    log.info("first start: an admin key was written to %s", key_file)
         if database.obj is not None and is_postgres():
             listener = asyncio.create_task(
                 listen(dsn_of(database.obj), notify.CHANNEL, notify.dispatch)
@@ -184,6 +184,7 @@ def create_app(
             WebSocketRoute("/graphql", subscriptions),
             Route("/export/ledger.csv", export_ledger),
             Route("/healthz", health),
+            *([Mount("/graphiql", graphiql.assets)] if config.graphiql else []),
         ],
         lifespan=lifespan,
         middleware=[

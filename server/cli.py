@@ -1,4 +1,9 @@
-"""The `jifen` command: serve, db, keys, ledger, export, schema."""
+"""The `jifen` command: serve, config, db, keys, ledger, export, schema.
+
+A problem of setup (a malformed setting, a database that cannot be reached, a port in use)
+is one line on stderr naming the setting and what to do, and exit status 2; never a
+traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,12 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from peewee import InterfaceError, OperationalError
+
+from server.config import SettingsError, settings
 from server.core.clock import SystemClock
-from server.store.db import bind, database_url, open_database, write_transaction
+from server.preflight import SetupError
+from server.store.db import DatabaseUnavailable, connection_problem, write_transaction
 
 DEFAULT_RULES = Path("rules")
 
@@ -27,14 +36,51 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except KeyboardInterrupt:
         return 130
+    except (SettingsError, SetupError) as exc:
+        return _fail(str(exc))
+    except (OperationalError, InterfaceError, DatabaseUnavailable) as exc:
+        if isinstance(exc, DatabaseUnavailable) or connection_problem(exc):
+            from server.preflight import unreachable
+
+            return _fail(unreachable(settings().database_url, exc))
+        raise
+
+
+def _fail(message: str) -> int:
+    print(f"jifen: {message}", file=sys.stderr)
+    return 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (the full usage is one --help away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; use 1 to 65535")
+    return int(text)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jifen")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="jifen",
         description="jifen, a points backend for brand communities. "
-        "DATABASE_URL picks the database (default: sqlite:///jifen.db).",
+        "DATABASE_URL picks the database (default: sqlite:///jifen.db); "
+        "`jifen config` lists every setting.",
     )
+    p.add_argument("--version", action="version", version=f"jifen {_version()}")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = sub.add_parser(
@@ -43,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the server: GraphQL (and GraphiQL) at /graphql.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default %(default)s)")
     serve.add_argument(
         "--rules",
         type=Path,
@@ -52,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
         help="directory of *.rules files to load (default %(default)s)",
     )
     serve.set_defaults(func=_serve)
+
+    config = sub.add_parser(
+        "config",
+        help="list every setting",
+        description="List every setting: its environment variable, the value in force "
+        "(secrets masked), where it came from, its default and what it means. "
+        "See docs/operations.md.",
+    )
+    config.set_defaults(func=_config)
 
     db = sub.add_parser(
         "db", help="database schema", description="Manage the database schema."
@@ -195,10 +250,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _open():
-    db = bind(open_database())
-    from server.store import migrate
+    from server.preflight import open_checked, upgrade_checked
 
-    migrate.upgrade(db)
+    db = open_checked()
+    upgrade_checked(db)
     return db
 
 
@@ -206,30 +261,60 @@ def _serve(args) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.preflight import bootstrap_admin_key, check_port
 
+    config = settings()
     if not args.rules.is_dir():
         print(f"jifen: rules directory {args.rules} does not exist", file=sys.stderr)
         return 2
     if _report_rules(args.rules, quiet_ok=True):
         print("jifen: the rules have errors; fix them before starting", file=sys.stderr)
         return 1
-    app = create_app(database_url=database_url(), rules_dir=args.rules)
+    # Nothing is migrated or published before the port is known to be free.
+    check_port(args.host, args.port)
+    _open()
+    key_file = bootstrap_admin_key()
+    if key_file is not None:
+        # The key itself goes to the file only: this console often ends up in a log store.
+        print(
+            f"\n  First start: an admin key was created and written to {key_file}"
+            "\n  (readable by this user only). Keep it somewhere safe, then delete the file."
+            "\n  Send it as `Authorization: Bearer <key>`.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    app = create_app(database_url=config.database_url, rules_dir=args.rules, bootstrap=False)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 
-def _db_upgrade(args) -> int:
-    from server.store import migrate
+def _config(args) -> int:
+    from server.config import describe
 
-    applied = migrate.upgrade(bind(open_database()))
+    entries = describe()
+    rows = [("SETTING", "VALUE", "SOURCE", "DEFAULT", "MEANING")] + [
+        (e.name, e.value, e.source, e.default, e.meaning) for e in entries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        print("  ".join([*cells, row[4]]))
+    return 0
+
+
+def _db_upgrade(args) -> int:
+    from server.preflight import open_checked, upgrade_checked
+
+    applied = upgrade_checked(open_checked())
     print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
     return 0
 
 
 def _db_status(args) -> int:
+    from server.preflight import open_checked
     from server.store import migrate
 
-    rows = migrate.runner(bind(open_database())).status()
+    rows = migrate.runner(open_checked()).status()
     for m in rows:
         print(f"[{'x' if m.applied else ' '}] {m.name}")
     return 1 if any(not m.applied for m in rows) else 0
@@ -415,9 +500,10 @@ def _rules_simulate(args) -> int:
 
 
 def _backup(args) -> int:
+    from server.preflight import open_checked
     from server.store.backup import BackupError, backup
 
-    db = bind(open_database())
+    db = open_checked()
     try:
         path = backup(db, args.target)
     except BackupError as exc:

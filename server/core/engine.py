@@ -12,7 +12,6 @@ can run the very same code over an in-memory store without writing anything.
 from __future__ import annotations
 
 import hashlib
-import os
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -292,7 +291,9 @@ MESSAGE_MEMORY = 5  # how many of a member's recent messages a repeat is compare
 
 def message_rate() -> int:
     """Messages a minute that may earn anything (JIFEN_MESSAGE_RATE, default 10)."""
-    return int(os.environ.get("JIFEN_MESSAGE_RATE", "10"))
+    from server.config import settings
+
+    return settings().message_rate
 
 
 def _ignored(event: Event) -> bool:
