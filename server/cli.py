@@ -261,7 +261,13 @@ def _serve(args) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.preflight import bootstrap_admin_key, check_port
+    from server.preflight import (
+        bootstrap_admin_key,
+        check_key_file,
+        check_port,
+        open_checked,
+        upgrade_checked,
+    )
 
     config = settings()
     if not args.rules.is_dir():
@@ -272,7 +278,9 @@ def _serve(args) -> int:
         return 1
     # Nothing is migrated or published before the port is known to be free.
     check_port(args.host, args.port)
-    _open()
+    db = open_checked()
+    check_key_file(db)
+    upgrade_checked(db)
     key_file = bootstrap_admin_key()
     if key_file is not None:
         # The key itself goes to the file only: this console often ends up in a log store.

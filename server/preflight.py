@@ -150,6 +150,21 @@ def _first_line(exc: Exception) -> str:
     return " ".join(text.split("\n")[0].split()).removeprefix("connection failed: ")
 
 
+def check_key_file(db: Database, path: Path | None = None) -> None:
+    """Before a first start migrates anything: the admin key's file can be written."""
+    from server.store.models import ApiKey
+
+    if db.table_exists(ApiKey._meta.table_name) and ApiKey.select().exists():
+        return  # not a first start: no key will be written
+    path = (path or settings().admin_key_file).expanduser().absolute()
+    folder = path.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise SetupError(
+            f"JIFEN_ADMIN_KEY_FILE={path}: cannot write the first admin key there (no "
+            "writable folder); set JIFEN_ADMIN_KEY_FILE to a file in a writable folder"
+        )
+
+
 def bootstrap_admin_key(path: Path | None = None) -> Path | None:
     """On a database without keys, create the first admin key and write it to a file only
     its owner can read (JIFEN_ADMIN_KEY_FILE); the key never reaches the logs. The key
