@@ -27,8 +27,8 @@ MESSAGE = """mutation($m: ID!, $k: String!, $a: JSON) { eventRecord(input: {memb
   type: "message", idempotencyKey: $k, attributes: $a}) { userErrors { code } } }"""
 ADJUST = """mutation($m: ID!, $p: Int!, $r: String!, $k: String!) { pointsAdjust(input: {
   memberId: $m, points: $p, reason: $r, idempotencyKey: $k}) { userErrors { code } } }"""
-CHECKIN = """mutation($m: ID!) { checkinRecord(input: {memberId: $m, idempotencyKey: "checkin-wx-10001"})
-  { userErrors { code } } }"""
+CHECKIN = """mutation($m: ID!) { checkinRecord(input: {memberId: $m,
+  idempotencyKey: "checkin-wx-10001"}) { userErrors { code } } }"""
 ERASE = """mutation($m: ID!, $r: String!) { memberErase(memberId: $m, reason: $r) {
   member { id externalId displayName birthday availablePoints }
   replayed userErrors { code field } } }"""
