@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -28,7 +28,7 @@ from server.api.realtime import TransportWSHandler, refusal
 from server.api.scalars import instant_problem
 from server.api.schema import build_schema, schema
 from server.config import Config
-from server.core import history, notify, rules
+from server.core import history, notify, program, rules
 from server.core.clock import Clock, SystemClock
 from server.preflight import bootstrap_admin_key
 from server.store import migrate
@@ -154,9 +154,10 @@ def create_app(
                 },
                 403,
             )
+        zone = await run_in_threadpool(in_connection, lambda: program.load().zone)
         try:
-            since = _instant(request.query_params.get("from"), "from")
-            until = _instant(request.query_params.get("to"), "to")
+            since = _instant(request.query_params.get("from"), "from", zone)
+            until = _instant(request.query_params.get("to"), "to", zone)
         except ValueError as exc:
             return JSONResponse({"error": "INVALID_INPUT", "message": str(exc)}, 400)
         if until <= since:
@@ -307,17 +308,28 @@ def _each_in_connection(chunks):
         yield chunk
 
 
-def _instant(value: str | None, name: str) -> datetime:
+def _instant(value: str | None, name: str, zone: tzinfo) -> datetime:
+    """A bound of the export: a date-time with an offset, or a date (midnight in the
+    program's time zone, as `jifen export ledger` reads it)."""
+    examples = "e.g. 2026-01-01 or 2026-01-01T00:00:00+08:00"
     if not value:
-        raise ValueError(f"`{name}` is required, e.g. 2026-01-01T00:00:00+08:00")
+        raise ValueError(f"`{name}` is required, {examples}")
     # An unencoded "+" in a query string arrives as a space.
     value = value.replace(" ", "+")
     try:
-        at = datetime.fromisoformat(value)
+        at = (
+            datetime.combine(date.fromisoformat(value), time(), zone)
+            if ":" not in value
+            else datetime.fromisoformat(value)
+        )
     except ValueError as exc:
-        raise ValueError(f"`{name}` is not an ISO 8601 date-time: {value[:40]!r}") from exc
+        raise ValueError(
+            f"`{name}` is not an ISO 8601 date or date-time: {value[:40]!r}; {examples}"
+        ) from exc
     if at.tzinfo is None:
-        raise ValueError(f"`{name}` needs a time zone offset, e.g. {value[:40]}+00:00")
+        # The example is built from what was understood, so it is itself accepted.
+        example = at.replace(tzinfo=UTC).isoformat()
+        raise ValueError(f"`{name}` needs a time zone offset, e.g. {example}")
     # Checked before the first byte is sent: a failure inside the stream would cut it.
     problem = instant_problem(at)
     if problem:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from peewee import InterfaceError, OperationalError
@@ -175,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="since",
         required=True,
         type=_instant,
-        help="ISO date-time with offset (or a date, taken as UTC midnight)",
+        help="ISO date-time with offset, or a date: midnight in the program's time zone",
     )
     led.add_argument("--to", dest="until", required=True, type=_instant, help="exclusive end")
     led.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
@@ -393,12 +393,13 @@ def _export_ledger(args) -> int:
     from server.core.history import export_csv
 
     _open()
-    if args.until <= args.since:
+    since, until = _in_program_zone(args.since), _in_program_zone(args.until)
+    if until <= since:
         print("jifen: --to must be after --from", file=sys.stderr)
         return 2
     out = args.output.open("w", newline="") if args.output else sys.stdout
     try:
-        for chunk in export_csv(args.since, args.until):
+        for chunk in export_csv(since, until):
             out.write(chunk)
     finally:
         if args.output:
@@ -472,13 +473,14 @@ def _rules_simulate(args) -> int:
         print(f"jifen: {args.path} does not exist", file=sys.stderr)
         return 2
     _open()
+    since, until = _in_program_zone(args.since), _in_program_zone(args.until)
 
     def progress(done: int, total: int) -> None:
         share = f" ({100 * done // total}%)" if total else ""
         print(f"replayed {done:,} of {total:,} events{share}", file=sys.stderr, flush=True)
 
     try:
-        report = simulate(files, args.since, args.until, now=SystemClock().now(), progress=progress)
+        report = simulate(files, since, until, now=SystemClock().now(), progress=progress)
     except dsl.RulesError as exc:
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
@@ -487,8 +489,8 @@ def _rules_simulate(args) -> int:
         print(f"jifen: {exc.message}", file=sys.stderr)
         return 2
     print(
-        f"{report.events_in_range:,} events from {args.since:%Y-%m-%d %H:%M} to "
-        f"{args.until:%Y-%m-%d %H:%M}; {len(report.members):,} members reached; "
+        f"{report.events_in_range:,} events from {since:%Y-%m-%d %H:%M} to "
+        f"{until:%Y-%m-%d %H:%M}; {len(report.members):,} members reached; "
         f"{sum(c.points for c in report.campaigns.values()):,} points in all\n"
     )
     print(f"{'campaign':<24} {'points':>10} {'awards':>8} {'members':>8}  budget")
@@ -536,14 +538,31 @@ def _schema(args) -> int:
     return 0
 
 
-def _instant(text: str) -> datetime:
+def _instant(text: str) -> datetime | date:
+    """A date-time (UTC when it has no offset), or a date, placed in the program's time
+    zone once the database is open (`_in_program_zone`)."""
     from datetime import UTC
 
     try:
+        if ":" not in text:
+            return date.fromisoformat(text)
         at = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or date-time: {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 date or date-time: {text!r}; e.g. 2026-01-01 or "
+            "2026-01-01T00:00:00+08:00"
+        ) from exc
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _in_program_zone(value: datetime | date) -> datetime:
+    from datetime import time
+
+    from server.core import program
+
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(), program.load().zone)
 
 
 if __name__ == "__main__":
