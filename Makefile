@@ -2,17 +2,25 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What serving needs, and on top of it the test tools: `make serve` installs only the first.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: serve test lint format schema bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-serve: $(STAMP)  ## install, then run the server on SQLite (jifen.db) with the rules in rules/
+serve: $(RUNTIME_STAMP)  ## install, then run the server on SQLite (jifen.db) with the rules in rules/
 	$(BIN)/jifen serve --rules rules
 
 test: $(STAMP)  ## install, then lint and run every test (SQLite and PostgreSQL)

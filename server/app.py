@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -15,21 +14,23 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
+from server import graphiql
 from server.api.context import Context, bearer_token
 from server.api.cost import Budgets
 from server.api.gate import EXPORT_ROLES
 from server.api.http import GraphQLHTTP
+from server.api.realtime import TransportWSHandler, refusal
 from server.api.scalars import instant_problem
 from server.api.schema import build_schema, schema
 from server.config import Config
-from server.core import auth, history, notify, rules
+from server.core import history, notify, program, rules
 from server.core.clock import Clock, SystemClock
+from server.preflight import bootstrap_admin_key
 from server.store import migrate, writer
 from server.store.db import (
     bind,
@@ -44,14 +45,16 @@ log = logging.getLogger("jifen")
 
 
 class SubscriptionApp(GraphQL):
-    """strawberry's ASGI app, for subscriptions over WebSocket and GraphiQL in a browser;
-    queries and mutations over HTTP go to the project's own endpoint (server/api/http.py)."""
+    """strawberry's ASGI app, for subscriptions over WebSocket; queries and mutations over
+    HTTP go to the project's own endpoint (server/api/http.py)."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(self, schema, config: Config, http: GraphQLHTTP) -> None:
         super().__init__(
             schema,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-            graphql_ide="graphiql" if config.graphiql else None,
+            graphql_ide=None,  # GraphiQL is jifen's own page (server/graphiql)
         )
         self.http = http
 
@@ -74,9 +77,10 @@ class SubscriptionApp(GraphQL):
             else raw
         )
         context.token = token if isinstance(token, str) and token else None
-        principal = await run_in_threadpool(in_connection, lambda: context.principal)
-        if principal is None:
-            raise ConnectionRejectionError({"reason": "a valid token is required"})
+        refused = await run_in_threadpool(in_connection, lambda: refusal(context))
+        if refused is not None:
+            context.request.state.refusal = refused
+            raise refused
         return UNSET
 
 
@@ -99,9 +103,9 @@ def create_app(
     graphql = GraphQLHTTP(served, clock=clock, budgets=budgets, rng=rng)
     subscriptions = SubscriptionApp(served, config, graphql)
     if config.graphiql:
-        graphql.ide = subscriptions
+        graphql.ide = graphiql.page
     if tick_seconds is None:
-        tick_seconds = float(os.environ.get("JIFEN_TICK_SECONDS", "60")) if database_url else 0
+        tick_seconds = config.tick_seconds if database_url else 0
 
     @asynccontextmanager
     async def lifespan(app):
@@ -117,13 +121,9 @@ def create_app(
             if tick_seconds > 0:
                 scheduler = asyncio.create_task(_scheduler(clock, tick_seconds))
             if bootstrap:
-                key = auth.bootstrap_admin(now=clock.now())
-                if key:
-                    print(
-                        "\n  First start: an admin key was created. It is shown only once:"
-                        f"\n\n    {key}\n\n  Send it as `Authorization: Bearer <key>`.\n",
-                        flush=True,
-                    )
+                key_file = bootstrap_admin_key()
+                if key_file is not None:
+                    log.info("first start: an admin key was written to %s", key_file)
         if database.obj is not None and is_postgres():
             listener = asyncio.create_task(
                 listen(dsn_of(database.obj), notify.CHANNEL, notify.dispatch)
@@ -156,9 +156,10 @@ def create_app(
                 },
                 403,
             )
+        zone = await run_in_threadpool(in_connection, lambda: program.load().zone)
         try:
-            since = _instant(request.query_params.get("from"), "from")
-            until = _instant(request.query_params.get("to"), "to")
+            since = _instant(request.query_params.get("from"), "from", zone)
+            until = _instant(request.query_params.get("to"), "to", zone)
         except ValueError as exc:
             return JSONResponse({"error": "INVALID_INPUT", "message": str(exc)}, 400)
         if until <= since:
@@ -186,6 +187,7 @@ def create_app(
             WebSocketRoute("/graphql", subscriptions),
             Route("/export/ledger.csv", export_ledger),
             Route("/healthz", health),
+            *([Mount("/graphiql", graphiql.assets)] if config.graphiql else []),
         ],
         lifespan=lifespan,
         middleware=[
@@ -308,17 +310,28 @@ def _each_in_connection(chunks):
         yield chunk
 
 
-def _instant(value: str | None, name: str) -> datetime:
+def _instant(value: str | None, name: str, zone: tzinfo) -> datetime:
+    """A bound of the export: a date-time with an offset, or a date (midnight in the
+    program's time zone, as `jifen export ledger` reads it)."""
+    examples = "e.g. 2026-01-01 or 2026-01-01T00:00:00+08:00"
     if not value:
-        raise ValueError(f"`{name}` is required, e.g. 2026-01-01T00:00:00+08:00")
+        raise ValueError(f"`{name}` is required, {examples}")
     # An unencoded "+" in a query string arrives as a space.
     value = value.replace(" ", "+")
     try:
-        at = datetime.fromisoformat(value)
+        at = (
+            datetime.combine(date.fromisoformat(value), time(), zone)
+            if ":" not in value
+            else datetime.fromisoformat(value)
+        )
     except ValueError as exc:
-        raise ValueError(f"`{name}` is not an ISO 8601 date-time: {value[:40]!r}") from exc
+        raise ValueError(
+            f"`{name}` is not an ISO 8601 date or date-time: {value[:40]!r}; {examples}"
+        ) from exc
     if at.tzinfo is None:
-        raise ValueError(f"`{name}` needs a time zone offset, e.g. {value[:40]}+00:00")
+        # The example is built from what was understood, so it is itself accepted.
+        example = at.replace(tzinfo=UTC).isoformat()
+        raise ValueError(f"`{name}` needs a time zone offset, e.g. {example}")
     # Checked before the first byte is sent: a failure inside the stream would cut it.
     problem = instant_problem(at)
     if problem:

@@ -1,16 +1,25 @@
-"""The `jifen` command: serve, db, keys, ledger, export, schema."""
+"""The `jifen` command: serve, config, db, keys, ledger, export, schema.
+
+A problem of setup (a malformed setting, a database that cannot be reached, a port in use)
+is one line on stderr naming the setting and what to do, and exit status 2; never a
+traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from peewee import InterfaceError, OperationalError
+
 from server import cli_rules as rule_files
+from server.config import SettingsError, settings
 from server.core.clock import SystemClock
-from server.store.db import bind, database_url, open_database, write_transaction
+from server.preflight import SetupError
+from server.store.db import DatabaseUnavailable, connection_problem, write_transaction
 
 DEFAULT_RULES = Path("rules")
 
@@ -28,14 +37,51 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except KeyboardInterrupt:
         return 130
+    except (SettingsError, SetupError) as exc:
+        return _fail(str(exc))
+    except (OperationalError, InterfaceError, DatabaseUnavailable) as exc:
+        if isinstance(exc, DatabaseUnavailable) or connection_problem(exc):
+            from server.preflight import unreachable
+
+            return _fail(unreachable(settings().database_url, exc))
+        raise
+
+
+def _fail(message: str) -> int:
+    print(f"jifen: {message}", file=sys.stderr)
+    return 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line (the full usage is one --help away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; use 1 to 65535")
+    return int(text)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jifen")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="jifen",
         description="jifen, a points backend for brand communities. "
-        "DATABASE_URL picks the database (default: sqlite:///jifen.db).",
+        "DATABASE_URL picks the database (default: sqlite:///jifen.db); "
+        "`jifen config` lists every setting.",
     )
+    p.add_argument("--version", action="version", version=f"jifen {_version()}")
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = sub.add_parser(
@@ -44,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the server: GraphQL (and GraphiQL) at /graphql.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default %(default)s)")
     serve.add_argument(
         "--rules",
         type=Path,
@@ -53,6 +99,15 @@ def _parser() -> argparse.ArgumentParser:
         help="directory of *.rules files to load (default %(default)s)",
     )
     serve.set_defaults(func=_serve)
+
+    config = sub.add_parser(
+        "config",
+        help="list every setting",
+        description="List every setting: its environment variable, the value in force "
+        "(secrets masked), where it came from, its default and what it means. "
+        "See docs/operations.md.",
+    )
+    config.set_defaults(func=_config)
 
     db = sub.add_parser(
         "db", help="database schema", description="Manage the database schema."
@@ -121,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="since",
         required=True,
         type=_instant,
-        help="ISO date-time with offset (or a date, taken as UTC midnight)",
+        help="ISO date-time with offset, or a date: midnight in the program's time zone",
     )
     led.add_argument("--to", dest="until", required=True, type=_instant, help="exclusive end")
     led.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
@@ -215,10 +270,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _open():
-    db = bind(open_database())
-    from server.store import migrate
+    from server.preflight import open_checked, upgrade_checked
 
-    migrate.upgrade(db)
+    db = open_checked()
+    upgrade_checked(db)
     return db
 
 
@@ -226,30 +281,68 @@ def _serve(args) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.preflight import (
+        bootstrap_admin_key,
+        check_key_file,
+        check_port,
+        open_checked,
+        upgrade_checked,
+    )
 
+    config = settings()
     if not args.rules.is_dir():
         print(f"jifen: rules directory {args.rules} does not exist", file=sys.stderr)
         return 2
     if rule_files.report_directory(args.rules, quiet_ok=True):
         print("jifen: the rules have errors; fix them before starting", file=sys.stderr)
         return 1
-    app = create_app(database_url=database_url(), rules_dir=args.rules)
+    # Nothing is migrated or published before the port is known to be free.
+    check_port(args.host, args.port)
+    db = open_checked()
+    check_key_file(db)
+    upgrade_checked(db)
+    key_file = bootstrap_admin_key()
+    if key_file is not None:
+        # The key itself goes to the file only: this console often ends up in a log store.
+        print(
+            f"\n  First start: an admin key was created and written to {key_file}"
+            "\n  (readable by this user only). Keep it somewhere safe, then delete the file."
+            "\n  Send it as `Authorization: Bearer <key>`.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    app = create_app(database_url=config.database_url, rules_dir=args.rules, bootstrap=False)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 
-def _db_upgrade(args) -> int:
-    from server.store import migrate
+def _config(args) -> int:
+    from server.config import describe
 
-    applied = migrate.upgrade(bind(open_database()))
+    entries = describe()
+    rows = [("SETTING", "VALUE", "SOURCE", "DEFAULT", "MEANING")] + [
+        (e.name, e.value, e.source, e.default, e.meaning) for e in entries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+        print("  ".join([*cells, row[4]]))
+    return 0
+
+
+def _db_upgrade(args) -> int:
+    from server.preflight import open_checked, upgrade_checked
+
+    applied = upgrade_checked(open_checked())
     print("applied: " + ", ".join(applied) if applied else "the schema is up to date")
     return 0
 
 
 def _db_status(args) -> int:
+    from server.preflight import open_checked
     from server.store import migrate
 
-    rows = migrate.runner(bind(open_database())).status()
+    rows = migrate.runner(open_checked()).status()
     for m in rows:
         print(f"[{'x' if m.applied else ' '}] {m.name}")
     return 1 if any(not m.applied for m in rows) else 0
@@ -320,12 +413,13 @@ def _export_ledger(args) -> int:
     from server.core.history import export_csv
 
     _open()
-    if args.until <= args.since:
+    since, until = _in_program_zone(args.since), _in_program_zone(args.until)
+    if until <= since:
         print("jifen: --to must be after --from", file=sys.stderr)
         return 2
     out = args.output.open("w", newline="") if args.output else sys.stdout
     try:
-        for chunk in export_csv(args.since, args.until):
+        for chunk in export_csv(since, until):
             out.write(chunk)
     finally:
         if args.output:
@@ -334,9 +428,10 @@ def _export_ledger(args) -> int:
 
 
 def _backup(args) -> int:
+    from server.preflight import open_checked
     from server.store.backup import BackupError, backup
 
-    db = bind(open_database())
+    db = open_checked()
     try:
         path = backup(db, args.target)
     except BackupError as exc:
@@ -389,14 +484,31 @@ def _schema(args) -> int:
     return 0
 
 
-def _instant(text: str) -> datetime:
+def _instant(text: str) -> datetime | date:
+    """A date-time (UTC when it has no offset), or a date, placed in the program's time
+    zone once the database is open (`_in_program_zone`)."""
     from datetime import UTC
 
     try:
+        if ":" not in text:
+            return date.fromisoformat(text)
         at = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or date-time: {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 date or date-time: {text!r}; e.g. 2026-01-01 or "
+            "2026-01-01T00:00:00+08:00"
+        ) from exc
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _in_program_zone(value: datetime | date) -> datetime:
+    from datetime import time
+
+    from server.core import program
+
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(), program.load().zone)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.memberUpsert": frozenset({ADMIN, OPERATOR, SERVICE}),
     "Mutation.memberLeave": frozenset({ADMIN, OPERATOR, SERVICE}),
     "Mutation.memberTokenCreate": frozenset({ADMIN, SERVICE}),
+    "Query.memberDataExport": frozenset({ADMIN, MEMBER}),
+    "Mutation.memberErase": frozenset({ADMIN}),
     "Mutation.eventRecord": frozenset({ADMIN, SERVICE}),
     "Mutation.eventsRecord": frozenset({ADMIN, SERVICE}),
     "Mutation.checkinRecord": frozenset({ADMIN, SERVICE, MEMBER}),

@@ -8,11 +8,15 @@ from typing import Annotated
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 
 from server.api import ids
-from server.api.context import Info
+from server.api.context import Context, Info
 from server.api.errors import query
-from server.api.gate import gate
+from server.api.gate import POLICY, gate
 from server.api.ownership import owned
 from server.core import accounts, notify
 from server.store.db import database
@@ -117,3 +121,53 @@ class Subscription:
                     text=item["text"],
                     at=datetime.fromisoformat(item["at"]),
                 )
+
+
+UNAUTHORIZED = 4401  # graphql-transport-ws: no valid credentials
+FORBIDDEN = 4403  # graphql-transport-ws: valid credentials that may not do this
+
+
+class Refusal(ConnectionRejectionError):
+    """A refused connection_init: the close code and the reason the client is told."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__({"reason": reason})
+        self.code, self.reason = code, reason
+
+
+def refusal(context: Context) -> Refusal | None:
+    """Why this connection_init may not open a subscription connection, if it may not."""
+    principal = context.principal
+    if principal is None:
+        why = context._auth_error or 'send {"authorization": "Bearer <key>"} in connection_init'
+        # A close reason is at most 123 bytes (RFC 6455).
+        return Refusal(UNAUTHORIZED, f"Unauthorized: {why}"[:120])
+    if not any(
+        principal.role in roles for op, roles in POLICY.items() if op.startswith("Subscription.")
+    ):
+        return Refusal(FORBIDDEN, f"Forbidden: the {principal.role.value} role may not subscribe")
+    return None
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws, closing a refused connection_init with the refusal's own code
+    and reason; strawberry alone closes every refusal with 4403 "Forbidden"."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.websocket = _RefusingSocket(self.websocket, self.context)
+
+
+class _RefusingSocket:
+    def __init__(self, socket, context: Context) -> None:
+        self._socket, self._context = socket, context
+
+    def __getattr__(self, name: str):
+        return getattr(self._socket, name)
+
+    async def close(self, code: int, reason: str) -> None:
+        # on_ws_connect leaves its Refusal on the connection's state before raising it.
+        given = getattr(self._context.request.state, "refusal", None)
+        if code == FORBIDDEN and isinstance(given, Refusal):
+            code, reason = given.code, given.reason
+        await self._socket.close(code, reason)

@@ -28,6 +28,7 @@ from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
 from server.api.ownership import enforce
+from server.api.privacy import PrivacyMutation, PrivacyQuery
 from server.api.realtime import Subscription
 from server.api.scalars import SCALAR_OVERRIDES
 from server.api.summary import SummaryQuery
@@ -48,6 +49,7 @@ Query = merge_types(
         CommunityQuery,
         AuditQuery,
         SummaryQuery,
+        PrivacyQuery,
     ),
 )
 Mutation = merge_types(
@@ -61,6 +63,7 @@ Mutation = merge_types(
         CheckoutMutation,
         LotteryMutation,
         CommunityMutation,
+        PrivacyMutation,
     ),
 )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 from server.core import accounts, audit, members
@@ -74,7 +73,9 @@ def adjust(
 def approval_threshold() -> int:
     """Adjustments larger than this (JIFEN_ADJUSTMENT_APPROVAL_OVER, default 10,000 points)
     need a second operator."""
-    return int(os.environ.get("JIFEN_ADJUSTMENT_APPROVAL_OVER", "10000"))
+    from server.config import settings
+
+    return settings().adjustment_approval_over
 
 
 def adjust_or_request(

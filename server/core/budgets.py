@@ -12,16 +12,16 @@ the shares mean anything (docs/rules.md, docs/performance.md).
 
 from __future__ import annotations
 
-import os
 import random
 
+from server.config import settings
 from server.store.db import database, is_postgres, transaction_memo
 from server.store.models import CampaignBudget, CampaignBudgetShare
 from server.store.sql import Sql
 
 # Shares per budgeted campaign (JIFEN_BUDGET_SHARES, 1..256): applied when a campaign's
 # budget is published; 1 keeps the whole budget on one row.
-SHARES = min(max(int(os.environ.get("JIFEN_BUDGET_SHARES", "16")), 1), 256)
+SHARES = settings().budget_shares
 
 # All of it from this transaction's share, or nothing. On PostgreSQL a share another
 # transaction holds is passed over (SKIP LOCKED) instead of waited for: waiting would

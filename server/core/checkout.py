@@ -9,7 +9,6 @@ discounted by more than the program allows.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -31,7 +30,9 @@ MAX_ORDER_ID = 128
 
 def hold_ttl() -> timedelta:
     """How long an uncaptured hold lives (JIFEN_CHECKOUT_HOLD_MINUTES, default 30)."""
-    return timedelta(minutes=int(os.environ.get("JIFEN_CHECKOUT_HOLD_MINUTES", "30")))
+    from server.config import settings
+
+    return timedelta(minutes=settings().checkout_hold_minutes)
 
 
 @dataclass(frozen=True)

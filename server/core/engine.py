@@ -14,7 +14,6 @@ keeps it in memory for a batch of events and writes the outcome set-based; a sim
 from __future__ import annotations
 
 import hashlib
-import os
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -279,7 +278,9 @@ FLOOD = "flood:message"  # the period counter of a member's messages per minute
 
 def message_rate() -> int:
     """Messages a minute that may earn anything (JIFEN_MESSAGE_RATE, default 10)."""
-    return int(os.environ.get("JIFEN_MESSAGE_RATE", "10"))
+    from server.config import settings
+
+    return settings().message_rate
 
 
 def flood_minute(at: datetime) -> str:

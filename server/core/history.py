@@ -233,6 +233,10 @@ def _next_period(day: date, group_by: GroupBy) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+# The API's public ids (server/api/ids.py, which the domain may not import): an analyst
+# joins the export with what the API answers by these.
+ID_PREFIXES = {"entry": "ent", "transaction": "txn", "member": "mbr", "event": "evt"}
+
 EXPORT_COLUMNS = [
     "entry_id",
     "created_at",
@@ -240,6 +244,7 @@ EXPORT_COLUMNS = [
     "transaction_kind",
     "account",
     "account_kind",
+    "member_id",
     "member_external_id",
     "amount",
     "balance_after",
@@ -281,24 +286,25 @@ def export_csv(since: datetime, until: datetime, *, batch: int = 1000) -> Iterat
             t = p.txn
             writer.writerow(
                 [
-                    p.id,
+                    _id("entry", p.id),
                     p.created_at.isoformat(),
-                    t.id,
+                    _id("transaction", t.id),
                     _text(t.kind),
                     _text(p.account.key),
                     _text(p.account.kind),
+                    _id("member", p.member_id),
                     _text(p.member.external_id if p.member_id else ""),
                     p.amount,
                     "" if p.balance_after is None else p.balance_after,
                     _text(t.campaign or ""),
                     _blank(t.campaign_version),
                     _blank(t.rule_line),
-                    _blank(t.event_id),
+                    _id("event", t.event_id),
                     _text(t.event.type if t.event_id else ""),
                     _text(t.actor or ""),
                     _text(t.approver or ""),
                     _text(t.reason or ""),
-                    _blank(t.reverses_id),
+                    _id("transaction", t.reverses_id),
                 ]
             )
         after = rows[-1].id
@@ -313,6 +319,10 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def _text(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+def _id(kind: str, number: int | None) -> str:
+    return "" if number is None else f"{ID_PREFIXES[kind]}_{number}"
 
 
 def _blank(value) -> str:

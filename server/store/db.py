@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
@@ -37,7 +36,9 @@ class DatabaseUnavailable(Exception):
 
 def database_url() -> str:
     """The URL from DATABASE_URL, or the embedded default."""
-    return os.environ.get("DATABASE_URL") or DEFAULT_URL
+    from server.config import settings
+
+    return settings().database_url
 
 
 # Each request runs in a worker thread and takes a connection from the pool for its

@@ -28,6 +28,9 @@ CALLS = {
     "{ userErrors { code } } }",
     "Mutation.memberTokenCreate": 'mutation { memberTokenCreate(memberId: "$self") '
     "{ userErrors { code } } }",
+    "Query.memberDataExport": '{ memberDataExport(memberId: "$self") }',
+    "Mutation.memberErase": 'mutation { memberErase(memberId: "$self", reason: "asked") '
+    "{ userErrors { code } } }",
     "Mutation.eventRecord": 'mutation { eventRecord(input: {memberId: "$self", '
     'type: "message", idempotencyKey: "k"}) { userErrors { code } } }',
     "Mutation.eventsRecord": 'mutation { eventsRecord(input: {events: [{memberId: "$self", '

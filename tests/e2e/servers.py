@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,10 +26,13 @@ class Server:
     def __init__(self, database_url: str, port: int | None = None, **env: str) -> None:
         self.database_url = database_url
         self.port = port or free_port()
+        # The first start writes the admin key there (never to the console).
+        self.key_file = Path(tempfile.mkdtemp(prefix="jifen-keys-")) / "admin-key"
         self.env = {
             "DATABASE_URL": database_url,
             "PATH": "/usr/bin",
             "JIFEN_TICK_SECONDS": "0",
+            "JIFEN_ADMIN_KEY_FILE": str(self.key_file),
             **env,
         }
         self.proc: subprocess.Popen | None = None
@@ -64,12 +67,10 @@ class Server:
         raise AssertionError(self.proc.communicate()[0])
 
     def admin_key(self) -> str:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            found = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", self.proc.stdout.readline())
-            if found:
-                return found[0]
-        raise AssertionError("no admin key printed")
+        """The key the first start wrote (written before the server answers)."""
+        if not self.key_file.exists():
+            raise AssertionError("no admin key written: was the database not empty?")
+        return self.key_file.read_text().strip()
 
     def kill(self) -> None:
         """kill -9: no shutdown, no flushing, mid-request."""

@@ -8,10 +8,13 @@ notice came through it (across processes), and every wait has a deadline.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from datetime import timedelta
 
 import httpx2 as httpx
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError
 
 from server.app import create_app
@@ -118,7 +121,8 @@ def test_subscriptions_need_a_token_and_a_member_only_hears_itself(db, clock):
         with pytest.raises(ConnectionClosedError) as refused:
             async with Socket.open(base, None):
                 pass
-        assert (refused.value.rcvd.code, refused.value.rcvd.reason) == (4403, "Forbidden")
+        assert refused.value.rcvd.code == 4401
+        assert refused.value.rcvd.reason.startswith("Unauthorized: send {")
         async with Socket.open(base, token) as ws:
             await ws.subscribe(POINTS, {"m": f"mbr_{bob.id}"})
             refusal, end = await ws.receive(), await ws.receive()
@@ -216,3 +220,50 @@ def test_the_activity_feed_tells_who_just_won_what(db, clock):
         "memberName": "Ada",
         "text": "Ada redeemed Tote bag",
     }
+
+
+async def _refusal(base: str, payload: dict) -> tuple[int, str]:
+    """The close code and reason of a connection_init with this payload."""
+    url = base.replace("http", "ws", 1) + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        with pytest.raises(ConnectionClosedError) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def test_a_refused_connection_says_why_with_the_protocols_close_codes(db, clock, monkeypatch):
+    from server.api import gate
+
+    with write_transaction():
+        ada = members.upsert("ada", now=clock.now()).member
+        revoked, revoked_key = auth.create_key(auth.Role.ADMIN, "old", now=clock.now())
+        auth.revoke_key(revoked.prefix, now=clock.now())
+        _, reviewer = auth.create_key(auth.Role.REVIEWER, "reviewer", now=clock.now())
+    expired = auth.member_token(ada.id, now=clock.now() - timedelta(days=1))
+    # A role that may subscribe to nothing: the reviewer, in this test.
+    for operation in ("Subscription.pointsChanged", "Subscription.activity"):
+        roles = gate.POLICY[operation] - {auth.Role.REVIEWER}
+        monkeypatch.setitem(gate.POLICY, operation, roles)
+
+    async def scenario(base):
+        return [
+            await _refusal(base, payload)
+            for payload in (
+                {},
+                {"authorization": "Bearer jf_000000000000_madeup"},
+                {"authorization": f"Bearer {revoked_key}"},
+                {"authorization": f"Bearer {expired}"},
+                {"authorization": f"Bearer {reviewer}"},
+            )
+        ]
+
+    with serve_in_thread(create_app(clock=clock)) as base:
+        refusals = asyncio.run(scenario(base))
+    codes = [code for code, _ in refusals]
+    assert codes == [4401, 4401, 4401, 4401, 4403]
+    reasons = [reason for _, reason in refusals]
+    assert reasons[0] == 'Unauthorized: send {"authorization": "Bearer <key>"} in connection_init'
+    assert all(r.startswith("Unauthorized: ") for r in reasons[1:4])
+    assert "expired" in reasons[3]
+    assert reasons[4] == "Forbidden: the reviewer role may not subscribe"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(empty_db_url, tmp_path):
+    (tmp_path / "keys").mkdir()
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -36,23 +38,18 @@ def server(empty_db_url, tmp_path):
             str(ROOT / "rules"),
         ],
         cwd=ROOT,
-        env={"DATABASE_URL": empty_db_url, "PATH": "/usr/bin"},
+        env={
+            "DATABASE_URL": empty_db_url,
+            "PATH": "/usr/bin",
+            "JIFEN_ADMIN_KEY_FILE": str(tmp_path / "keys" / "admin-key"),
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read()}")
-    yield url, proc
+    _wait_healthy(url, proc)
+    yield url, proc, tmp_path / "keys" / "admin-key"
     if proc.poll() is None:
         proc.terminate()
         proc.wait(timeout=10)
@@ -60,27 +57,78 @@ def server(empty_db_url, tmp_path):
         proc.stdout.close()
 
 
+def _wait_healthy(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"server did not start: {proc.stdout.read()}")
+
+
 def test_a_fresh_server_answers_and_hands_out_one_admin_key(server):
-    url, proc = server
+    url, proc, key_file = server
     assert httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}).json() == {
         "data": {"__typename": "Query"}
     }
+    # The key goes to a file only its owner may read, and nowhere else.
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    (key,) = key_file.read_text().split()
+    assert re.fullmatch(r"jf_[0-9a-f]{12}_[\w-]+", key)
+    me = httpx.post(
+        f"{url}/graphql",
+        json={"query": "{ auditLog(first: 1) { edges { node { action } } } }"},
+        headers={"authorization": f"Bearer {key}"},
+    ).json()
+    assert "errors" not in me, me
     proc.terminate()
     output = proc.communicate(timeout=10)[0]
-    keys = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", output)
-    assert len(keys) == 1, output
+    assert key not in output and key.split("_", 2)[2] not in output
+    assert re.findall(r"jf_[0-9a-f]{12}_[\w-]+", output) == []
+    assert str(key_file) in output
     assert "Traceback" not in output
 
 
+def test_a_second_start_writes_no_new_key(empty_db_url, tmp_path):
+    key_file = tmp_path / "admin-key"
+    env = {"DATABASE_URL": empty_db_url, "PATH": "/usr/bin", "JIFEN_ADMIN_KEY_FILE": str(key_file)}
+    migrate = [sys.executable, "-m", "server.cli", "db", "upgrade"]
+    done = subprocess.run(migrate, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+    def start_and_stop() -> str:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        proc.terminate()
+        return proc.communicate(timeout=10)[0]
+
+    first = start_and_stop()
+    assert key_file.read_text().startswith("jf_") and "First start" in first
+    key_file.unlink()
+    second = start_and_stop()
+    assert not key_file.exists() and "First start" not in second
+
+
 def test_the_rules_directory_is_in_force_after_start(server):
-    url, proc = server
+    url, proc, _ = server
     proc.terminate()
     output = proc.communicate(timeout=10)[0]
     assert "rules from" in output and "daily-checkin v1" in output
 
 
 def test_graphiql_is_served_to_browsers(server):
-    url, _ = server
+    url, _, _ = server
     page = httpx.get(f"{url}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
 
@@ -101,13 +149,8 @@ def test_serve_refuses_a_missing_rules_directory(tmp_path):
 def test_two_members_racing_over_http_for_the_last_item(server):
     import threading
 
-    url, proc = server
-    deadline = time.monotonic() + 10
-    key = None
-    while key is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        found = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", line)
-        key = found[0] if found else None
+    url, proc, key_file = server
+    key = key_file.read_text().strip()
     headers = {"authorization": f"Bearer {key}"}
 
     def gql(query, variables=None):
@@ -171,12 +214,8 @@ def test_two_members_racing_over_http_for_the_last_item(server):
 def test_secrets_never_reach_the_logs(server):
     from server.core import auth
 
-    url, proc = server
-    key = None
-    deadline = time.monotonic() + 10
-    while key is None and time.monotonic() < deadline:
-        found = re.findall(r"jf_[0-9a-f]{12}_[\w-]+", proc.stdout.readline())
-        key = found[0] if found else None
+    url, proc, key_file = server
+    key = key_file.read_text().strip()
     bogus = key[:-6] + "AAAAAA"
     member = httpx.post(
         f"{url}/graphql",
