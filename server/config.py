@@ -51,11 +51,13 @@ class Settings(BaseSettings):
         "the database: sqlite:///FILE (relative) or sqlite:////PATH, or postgresql://USER@HOST/DB",
         "sqlite:///FILE or postgresql://USER@HOST:PORT/NAME",
     )
-    env: Literal["development", "production"] = _setting(
-        "development",
+    env: Literal["development", "staging", "production"] | None = _setting(
+        None,
         "JIFEN_ENV",
-        "production turns GraphiQL and introspection off unless they are set",
-        "development or production",
+        "what this deployment is: production turns GraphiQL and introspection off unless "
+        "they are set; staging and development may move the program's clock to rehearse "
+        "(`jifen tick --at`); unset counts as production for that",
+        "development, staging or production",
     )
     graphiql: bool | None = _setting(
         None,
@@ -108,6 +110,15 @@ class Settings(BaseSettings):
         "how often the server runs the periodic jobs (0: never, leave it to `jifen tick`)",
         "a number of seconds, 0 or more",
         ge=0,
+    )
+    writer_lanes: int | None = _setting(
+        None,
+        "JIFEN_WRITER_LANES",
+        "writer lanes of group commit: 1 on SQLite (one writer at a time anyway), default "
+        "4 on PostgreSQL, each with a connection of its own",
+        "a whole number from 1 to 64",
+        ge=1,
+        le=64,
     )
     message_rate: int = _setting(
         10,

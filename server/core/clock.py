@@ -3,11 +3,11 @@ sets it to rehearse what the program will do."""
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from server.config import settings
 
 
 class Clock(Protocol):
@@ -56,15 +56,15 @@ class RehearsalRefused(Exception):
     """Moving the program's clock outside a rehearsal setting."""
 
 
-def environment(environ: Mapping[str, str] | None = None) -> str:
-    """The deployment's setting, `JIFEN_ENV`, lowercased ("" when unset)."""
-    return (environ if environ is not None else os.environ).get(ENVIRONMENT, "").strip().lower()
+def environment() -> str:
+    """The deployment's setting, `JIFEN_ENV` ("" when unset)."""
+    return settings().env or ""
 
 
-def rehearsal_clock(at: datetime, environ: Mapping[str, str] | None = None) -> FixedClock:
+def rehearsal_clock(at: datetime) -> FixedClock:
     """A clock stopped at `at`, to rehearse what the program does then (expiry, board
     closes, birthdays); only where JIFEN_ENV names a rehearsal setting."""
-    setting = environment(environ)
+    setting = environment()
     if setting not in REHEARSAL_SETTINGS:
         here = f"JIFEN_ENV is {setting} here" if setting else "JIFEN_ENV is not set here"
         raise RehearsalRefused(

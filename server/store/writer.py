@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from server.config import settings
 from server.store.db import database, in_write_transaction, is_postgres, write_transaction
 
 T = TypeVar("T")
@@ -111,7 +112,9 @@ def start(lanes: int | None = None) -> Committer:
     """Start group commit for this process (the server does, at start)."""
     global _committer
     stop()
-    _committer = Committer(lanes or (4 if is_postgres() else 1)).start()
+    if lanes is None:
+        lanes = 1 if not is_postgres() else settings().writer_lanes or 4
+    _committer = Committer(lanes).start()
     return _committer
 
 
