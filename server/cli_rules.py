@@ -81,7 +81,7 @@ def fmt(args) -> int:
 
 
 def simulate(args) -> int:
-    from server.cli import _open  # the command's module imports this one
+    from server.cli import _in_program_zone, _open  # the command's module imports this one
     from server.core import simulate as simulation
     from server.core.errors import DomainError
 
@@ -89,6 +89,7 @@ def simulate(args) -> int:
     if files is None:
         return 2
     _open()
+    since, until = _in_program_zone(args.since), _in_program_zone(args.until)
 
     def progress(done: int, total: int) -> None:
         share = f" ({100 * done // total}%)" if total else ""
@@ -96,7 +97,7 @@ def simulate(args) -> int:
 
     try:
         result = simulation.simulate(
-            files, args.since, args.until, now=SystemClock().now(), progress=progress
+            files, since, until, now=SystemClock().now(), progress=progress
         )
     except RulesError as exc:
         for d in exc.diagnostics:
@@ -105,7 +106,7 @@ def simulate(args) -> int:
     except DomainError as exc:
         print(f"jifen: {exc.message}", file=sys.stderr)
         return 2
-    _print_simulation(result, files, args.since, args.until)
+    _print_simulation(result, files, since, until)
     return 0
 
 

@@ -12,6 +12,7 @@ import os
 from datetime import UTC, datetime
 
 import pytest
+from peewee import OperationalError
 from starlette.testclient import TestClient
 
 from server.app import create_app
@@ -91,7 +92,14 @@ def db(request, db_url):
     if db_url.startswith("postgres"):
         database = request.getfixturevalue("_postgres_db")
         bind(database)
-        reset_tables(database)
+        try:
+            reset_tables(database)
+        except OperationalError:
+            # The server restarted since the last test (the crash tests restart it): this
+            # thread's connection is dead. Let it go and start on a fresh one.
+            database.manual_close()
+            database.close_idle()
+            reset_tables(database)
     else:
         database = bind(open_database(db_url))
     yield database

@@ -26,7 +26,7 @@ def _failure(sqlstate: str) -> OperationalError:
 
 
 @pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
-def test_a_deadlock_or_serialization_failure_runs_the_work_again(sqlstate):
+def test_a_deadlock_or_serialization_failure_runs_the_work_again(db, sqlstate):
     attempts = []
 
     def work():
@@ -39,7 +39,7 @@ def test_a_deadlock_or_serialization_failure_runs_the_work_again(sqlstate):
     assert len(attempts) == 3
 
 
-def test_it_gives_up_after_a_few_attempts():
+def test_it_gives_up_after_a_few_attempts(db):
     attempts = []
 
     def work():
@@ -52,7 +52,7 @@ def test_it_gives_up_after_a_few_attempts():
     assert raised.value.__cause__.sqlstate == "40P01"  # the last failure, as it was
 
 
-def test_other_database_errors_are_not_retried():
+def test_other_database_errors_are_not_retried(db):
     attempts = []
 
     def work():

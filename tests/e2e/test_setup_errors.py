@@ -123,7 +123,7 @@ def test_a_database_url_of_another_kind():
         ("JIFEN_MESSAGE_RATE", "-1", "0 or more"),
         ("JIFEN_BUDGET_SHARES", "1000", "from 1 to 256"),
         ("JIFEN_GRAPHIQL", "maybe", "on or off"),
-        ("JIFEN_ENV", "prod", "development or production"),
+        ("JIFEN_ENV", "prod", "development, staging or production"),
         ("JIFEN_TICK_SECONDS", "soon", "a number of seconds"),
     ],
 )
