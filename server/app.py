@@ -30,6 +30,8 @@ from server.api.schema import build_schema, schema
 from server.config import Config
 from server.core import auth, history, notify, rules
 from server.core.clock import Clock, SystemClock
+from server.core.generation import CHANNEL as GENERATION_CHANNEL
+from server.core.generation import generation
 from server.store import migrate
 from server.store.db import (
     bind,
@@ -125,8 +127,12 @@ def create_app(
                         flush=True,
                     )
         if database.obj is not None and is_postgres():
+            channels = {
+                notify.CHANNEL: notify.dispatch,
+                GENERATION_CHANNEL: lambda _: generation.expire(),
+            }
             listener = asyncio.create_task(
-                listen(dsn_of(database.obj), notify.CHANNEL, notify.dispatch)
+                listen(dsn_of(database.obj), channels, on_connect=generation.expire)
             )
         yield
         for task in (scheduler, listener):
