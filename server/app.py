@@ -91,9 +91,12 @@ def create_app(
     tick_seconds: float | None = None,
     rng=None,
     config: Config | None = None,
+    prepare: bool = True,
 ) -> Starlette:
-    """The server. With `database_url` it opens and migrates that database on start;
-    without, it uses the database already bound (tests)."""
+    """The server. With `database_url` it opens that database on start and, unless told
+    not to (`prepare=False`: a worker of several, whose parent did it), migrates it,
+    publishes `rules_dir` and makes the first admin key; without, it uses the database
+    already bound (tests)."""
     clock = clock or SystemClock()
     config = config or Config.from_env()
     served = schema if config.introspection else build_schema(introspection=False)
@@ -110,22 +113,12 @@ def create_app(
         scheduler = listener = None
         notify.broker.bind(asyncio.get_running_loop())
         if database_url is not None:
-            db = bind(open_database(database_url))
-            applied = migrate.upgrade(db)
-            if applied:
-                log.info("applied migrations: %s", ", ".join(applied))
-            if rules_dir is not None:
-                publish_directory(rules_dir, now=clock.now())
+            if prepare:
+                prepare_database(database_url, rules_dir, clock=clock, bootstrap=bootstrap)
+            else:
+                bind(open_database(database_url))
             if tick_seconds > 0:
                 scheduler = asyncio.create_task(_scheduler(clock, tick_seconds))
-            if bootstrap:
-                key = auth.bootstrap_admin(now=clock.now())
-                if key:
-                    print(
-                        "\n  First start: an admin key was created. It is shown only once:"
-                        f"\n\n    {key}\n\n  Send it as `Authorization: Bearer <key>`.\n",
-                        flush=True,
-                    )
         if database.obj is not None and is_postgres():
             channels = {
                 notify.CHANNEL: notify.dispatch,
@@ -211,6 +204,34 @@ def create_app(
     app.state.clock = clock
     app.state.graphql = graphql  # tests seed its lottery generator (graphql.rng)
     return app
+
+
+def prepare_database(
+    url: str, rules_dir: Path | None, *, clock: Clock, bootstrap: bool = True
+) -> None:
+    """Bind, migrate, publish the rules directory and make the first admin key (printed
+    once): what a server does on start, and `jifen serve --workers` once for all."""
+    db = bind(open_database(url))
+    applied = migrate.upgrade(db)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    if rules_dir is not None:
+        publish_directory(rules_dir, now=clock.now())
+    if bootstrap:
+        key = auth.bootstrap_admin(now=clock.now())
+        if key:
+            print(
+                "\n  First start: an admin key was created. It is shown only once:"
+                f"\n\n    {key}\n\n  Send it as `Authorization: Bearer <key>`.\n",
+                flush=True,
+            )
+
+
+def worker_app() -> Starlette:
+    """One of `jifen serve --workers N`: the parent prepared the database already."""
+    from server.store.db import database_url
+
+    return create_app(database_url=database_url(), prepare=False)
 
 
 async def _scheduler(clock: Clock, every: float) -> None:
