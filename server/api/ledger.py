@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from server.api import ids
+from server.api.batch import Batch, Batched, grouped, keyed, related
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
@@ -22,7 +23,8 @@ from server.api.pagination import (
     page_size,
 )
 from server.api.refs import EventRef, MemberRef
-from server.core import adjustments, history, idempotency
+from server.core import adjustments, entries, history, idempotency, reads
+from server.core.entries import Entry, Txn
 from server.store import models
 from server.store.db import write_transaction
 
@@ -55,8 +57,9 @@ def _entry_owner(entry: LedgerEntry) -> int | None:
 
 @owned(_entry_owner)
 @strawberry.type(description="One posting: points moving into (+) or out of (-) one account.")
-class LedgerEntry:
-    row: strawberry.Private[models.Posting]
+class LedgerEntry(Batched):
+    row: strawberry.Private[Entry]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `ent_7`.")
     def id(self) -> strawberry.ID:
@@ -88,19 +91,23 @@ class LedgerEntry:
 
     @strawberry.field(description="The member whose wallet this is; null for program accounts.")
     def member(self) -> MemberRef | None:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id) if self.row.member_id else None
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="The transaction this entry belongs to: why it exists.")
     def transaction(self) -> Transaction:
-        return Transaction(row=self.row.txn)
+        found = self.peers.load(
+            "transaction", lambda rows: keyed({e.txn.id: e.txn for e in rows}, _transaction)
+        )
+        return found[self.row.txn.id]
 
 
 @owned(lambda t: t.row.member_id)
 @strawberry.type(description="A balanced set of entries, with the reason it exists.")
-class Transaction:
-    row: strawberry.Private[models.LedgerTransaction]
+class Transaction(Batched):
+    row: strawberry.Private[Txn]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `txn_3`.")
     def id(self) -> strawberry.ID:
@@ -116,9 +123,9 @@ class Transaction:
 
     @strawberry.field(description="The member it concerns, if any.")
     def member(self) -> MemberRef | None:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id) if self.row.member_id else None
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="Who did it (`role:name`), for manual transactions.")
     def actor(self) -> str | None:
@@ -153,46 +160,75 @@ class Transaction:
         "and rule, or who did it and why."
     )
     def why(self) -> str:
-        return explain(self.row)
+        event = self._event()
+        return explain(self.row, event.row if event is not None else None)
 
     @strawberry.field(description="The event that caused it.")
     def event(self) -> EventRef | None:
-        from server.api.events import Event
-
-        if self.row.event_id is None:
-            return None
-        return Event(row=models.Event.get_by_id(self.row.event_id))
+        return self._event()
 
     @strawberry.field(description="The transaction this one reverses.")
     def reverses(self) -> Transaction | None:
         if self.row.reverses_id is None:
             return None
-        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.reverses_id))
+        return related(self.peers, "reverses_id", entries.transactions, _transaction).get(
+            self.row.reverses_id
+        )
 
     @strawberry.field(description="The transaction that reversed this one, if any.")
     def reversed_by(self) -> Transaction | None:
-        row = models.LedgerTransaction.get_or_none(models.LedgerTransaction.reverses == self.row.id)
-        return Transaction(row=row) if row is not None else None
+        found = self.peers.load(
+            "reversed_by",
+            lambda rows: keyed(entries.reversals(r.id for r in rows), _transaction),
+        )
+        return found.get(self.row.id)
 
     @strawberry.field(description="Its entries; they sum to zero.")
     def entries(self) -> list[LedgerEntry]:
-        rows = (
-            models.Posting.select(models.Posting, models.Account)
-            .join(models.Account)
-            .where(models.Posting.txn == self.row.id)
-            .order_by(models.Posting.id)
+        found = self.peers.load(
+            "entries",
+            lambda rows: grouped(
+                entries.entries_of({r.id: r for r in rows}),
+                lambda e, b: LedgerEntry(row=e, batch=b),
+            ),
         )
-        out = []
-        for r in rows:
-            r.txn = self.row
-            out.append(LedgerEntry(row=r))
-        return out
+        return found[self.row.id]
+
+    def _event(self):
+        from server.api.events import Event
+
+        if self.row.event_id is None:
+            return None
+        found = related(
+            self.peers,
+            "event_id",
+            lambda ids: reads.by_id(models.Event, ids),
+            lambda row, _: Event(row=row),
+        )
+        return found.get(self.row.event_id)
 
 
-def explain(t: models.LedgerTransaction) -> str:
+def _transaction(row: Txn, batch: Batch) -> Transaction:
+    return Transaction(row=row, batch=batch)
+
+
+def transaction_by_id(txn_id: int) -> Transaction | None:
+    """One transaction on its own (a mutation's payload, a root field)."""
+    row = entries.transactions([txn_id]).get(txn_id)
+    return Transaction(row=row) if row is not None else None
+
+
+def transaction_of(peers: Batch, txn_id: int | None, attr: str = "txn_id") -> Transaction | None:
+    """The transaction a row of `peers` names by `attr`, read for every row at once."""
+    if txn_id is None:
+        return None
+    return related(peers, attr, entries.transactions, _transaction).get(txn_id)
+
+
+def explain(t: Txn, event: models.Event | None) -> str:
+    """Why a transaction exists, in one sentence (`event`: the one it names, if any)."""
     parts = []
-    if t.event_id is not None:
-        event = models.Event.get_by_id(t.event_id)
+    if event is not None:
         parts.append(
             f"{event.type} {ids.encode('event', event.id)} at {event.occurred_at.isoformat()}"
         )
@@ -232,8 +268,9 @@ class PointsAdjustInput:
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="An adjustment above the threshold, waiting for a second operator.")
-class AdjustmentRequest:
+class AdjustmentRequest(Batched):
     row: strawberry.Private[models.AdjustmentRequest]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `adj_3`.")
     def id(self) -> strawberry.ID:
@@ -241,9 +278,9 @@ class AdjustmentRequest:
 
     @strawberry.field(description="The member.")
     def member(self) -> MemberRef:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id)
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="Points asked for (negative to deduct).")
     def points(self) -> int:
@@ -271,9 +308,7 @@ class AdjustmentRequest:
 
     @strawberry.field(description="The adjustment made, once approved.")
     def transaction(self) -> Transaction | None:
-        if self.row.txn_id is None:
-            return None
-        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.txn_id))
+        return transaction_of(self.peers, self.row.txn_id)
 
 
 @strawberry.type(description="Result of pointsAdjust.")
@@ -347,10 +382,12 @@ class LedgerQuery:
     ) -> Connection[LedgerEntry]:
         def work():
             limit = page_size(first)
-            rows = history.entries(
+            rows = entries.page(
                 _entry_filter(filter), before_id=decode_cursor(after), limit=limit + 1
             )
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: LedgerEntry(row=r))
+            return connection(
+                rows, limit, key=lambda e: e.id, node=lambda e, b: LedgerEntry(row=e, batch=b)
+            )
 
         return query(work)
 
@@ -361,10 +398,7 @@ class LedgerQuery:
         self, id: Annotated[strawberry.ID, strawberry.argument(description="The transaction's id.")]
     ) -> Transaction | None:
         def work():
-            row = models.LedgerTransaction.get_or_none(
-                models.LedgerTransaction.id == ids.decode("transaction", id, "id")
-            )
-            return Transaction(row=row) if row is not None else None
+            return transaction_by_id(ids.decode("transaction", id, "id"))
 
         return query(work)
 
@@ -412,9 +446,8 @@ class LedgerMutation:
                     member=member_by_id(mid),
                     replayed=outcome.replayed,
                 )
-            txn = models.LedgerTransaction.get_by_id(outcome.result_id)
             return PointsAdjustPayload(
-                transaction=Transaction(row=txn),
+                transaction=transaction_by_id(outcome.result_id),
                 member=member_by_id(mid),
                 replayed=outcome.replayed,
             )
@@ -443,8 +476,8 @@ class LedgerMutation:
                     tid, input.reason, actor=ctx.actor, now=ctx.now
                 )
             return TransactionReversePayload(
-                reversal=Transaction(row=txn),
-                reversed=Transaction(row=models.LedgerTransaction.get_by_id(tid)),
+                reversal=transaction_by_id(txn.id),
+                reversed=transaction_by_id(tid),
                 replayed=replayed,
             )
 

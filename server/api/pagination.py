@@ -8,6 +8,7 @@ from typing import Annotated, Generic, TypeVar
 
 import strawberry
 
+from server.api.batch import Batch
 from server.core.errors import DomainError, ErrorCode
 
 T = TypeVar("T")
@@ -63,11 +64,17 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 
 def connection(
-    rows: Sequence, limit: int, key: Callable[[object], int], node: Callable[[object], T]
+    rows: Sequence,
+    limit: int,
+    key: Callable[[object], int],
+    node: Callable[[object, Batch], T],
+    batch: Batch | None = None,
 ) -> Connection[T]:
-    """Build a page from `limit + 1` fetched rows: the extra row only says more follow."""
+    """Build a page from `limit + 1` fetched rows: the extra row only says more follow.
+    The page's objects share one batch (server/api/batch.py), or the one given."""
     page = rows[:limit]
-    edges = [Edge(cursor=encode_cursor(key(r)), node=node(r)) for r in page]
+    batch = batch if batch is not None else Batch(page)
+    edges = [Edge(cursor=encode_cursor(key(r)), node=node(r, batch)) for r in page]
     return Connection(
         edges=edges,
         page_info=PageInfo(
@@ -81,7 +88,7 @@ def keyset(
     field,
     first: int | None,
     after: str | None,
-    node: Callable[[object], T],
+    node: Callable[[object, Batch], T],
     *,
     newest_first: bool = False,
 ) -> Connection[T]:
