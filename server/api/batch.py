@@ -48,9 +48,7 @@ def alone(row: Any) -> Batch:
     return Batch([row])
 
 
-def grouped(
-    groups: dict[Any, list[Any]], wrap: Callable[[Any, Batch], T]
-) -> dict[Any, list[T]]:
+def grouped(groups: dict[Any, list[Any]], wrap: Callable[[Any, Batch], T]) -> dict[Any, list[T]]:
     """Objects for rows that several parents list (each parent its group), all in one
     batch: their own fields then load for every group at once."""
     batch = Batch(row for rows in groups.values() for row in rows)

@@ -254,11 +254,11 @@ class Member(Batched):
         return found.get(self.row.id, {}).get(kind, 0)
 
 
-def _members(member_ids) -> dict[int, models.Member]:
-    return reads.by_id(models.Member, member_ids)
+def _members(member_ids) -> dict[int, reads.MemberRow]:
+    return reads.members(member_ids)
 
 
-def _member(row: models.Member, batch: Batch) -> Member:
+def _member(row, batch: Batch) -> Member:
     return Member(row=row, batch=batch)
 
 

@@ -83,20 +83,14 @@ def connection(
     )
 
 
-def keyset(
-    query,
-    field,
+def paged(
     first: int | None,
     after: str | None,
+    fetch: Callable[[int | None, int], Sequence],
     node: Callable[[object, Batch], T],
-    *,
-    newest_first: bool = False,
+    key: Callable[[object], int] = lambda r: r.id,
 ) -> Connection[T]:
-    """One page of `query` ordered by the unique `field`, continuing after the cursor."""
+    """One page: `fetch(cursor, how many)` reads it (server/core/lists.py), one more row
+    than shown to learn whether more follow."""
     limit = page_size(first)
-    cursor = decode_cursor(after)
-    if cursor is not None:
-        query = query.where(field < cursor if newest_first else field > cursor)
-    order = field.desc() if newest_first else field
-    rows = list(query.order_by(order).limit(limit + 1))
-    return connection(rows, limit, key=lambda r: r.__data__[field.name], node=node)
+    return connection(fetch(decode_cursor(after), limit + 1), limit, key, node)

@@ -97,10 +97,11 @@ def member_pages(
     if not members:
         return {}
     parts, params = [], []
-    for member_id in members:
+    for n, member_id in enumerate(members):
         where, more = _conditions(EntryFilter(member_id=member_id, kinds=kinds), before_id)
         parts.append(
-            f"SELECT * FROM (SELECT {_ENTRY}, {_TXN} {_FROM}{where} ORDER BY p.id DESC LIMIT ?)"
+            f"SELECT * FROM (SELECT {_ENTRY}, {_TXN} {_FROM}{where} "
+            f"ORDER BY p.id DESC LIMIT ?) AS m{n}"
         )
         params.extend([*more, limit])
     found: dict[int, list[Entry]] = {m: [] for m in members}

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from peewee import JOIN, fn
 
 from server.core.accounts import AccountKind
+from server.core.errors import DomainError, ErrorCode
 from server.core.expiry import Expiring
 from server.core.leaderboard import Place, metric_name
+from server.core.lottery import Chance
+from server.core.lottery import _available as available
 from server.core.periods import period_key
+from server.core.standings import PERIODS
 from server.store import models
-from server.store.sql import Sql, read_instant
+from server.store.sql import Sql, read_date, read_instant
 
 
 def _keys(ids: Iterable[Any]) -> list:
@@ -33,12 +38,61 @@ def by_id(model, ids: Iterable[Any]) -> dict[Any, Any]:
     return {getattr(r, key.name): r for r in model.select().where(key.in_(keys))}
 
 
-def member(member_id: int) -> models.Member | None:
-    return models.Member.get_or_none(models.Member.id == member_id)
+@dataclass(slots=True)
+class MemberRow:
+    """A member as a page shows it (the fields of `models.Member` that the API reads)."""
+
+    id: int
+    external_id: str
+    display_name: str | None
+    birthday: date | None
+    joined_at: datetime | None
+    created_at: datetime
 
 
-def member_by_external_id(external_id: str) -> models.Member | None:
-    return models.Member.get_or_none(models.Member.external_id == external_id)
+_MEMBER = "SELECT id, external_id, display_name, birthday, joined_at, created_at FROM member"
+
+
+def _member_row(row) -> MemberRow:
+    return MemberRow(
+        row[0], row[1], row[2], read_date(row[3]), read_instant(row[4]), read_instant(row[5])
+    )
+
+
+def members(member_ids: Iterable[int]) -> dict[int, MemberRow]:
+    """Members by id, as plain rows, in one statement."""
+    keys = _keys(member_ids)
+    if not keys:
+        return {}
+    rows = Sql(f"{_MEMBER} WHERE id IN ({', '.join('?' * len(keys))})").run(*keys)
+    return {row[0]: _member_row(row) for row in rows.fetchall()}
+
+
+def member(member_id: int) -> MemberRow | None:
+    return members([member_id]).get(member_id)
+
+
+_BY_EXTERNAL_ID = Sql(f"{_MEMBER} WHERE external_id = ?")
+
+
+def member_by_external_id(external_id: str) -> MemberRow | None:
+    row = _BY_EXTERNAL_ID.one(external_id)
+    return _member_row(row) if row is not None else None
+
+
+_TOP = Sql(
+    "SELECT member_id, score, reached_at FROM standing WHERE metric = ? AND period = ? "
+    "AND scope = ? AND score > 0 ORDER BY score DESC, reached_at, member_id LIMIT ?"
+)
+
+
+def top(metric: str, period: str, day: date, *, scope: str = "", first: int = 10) -> list[Place]:
+    """The first places of a board, as `leaderboard.top` answers, from plain rows (the
+    board's index gives them in order)."""
+    if period not in PERIODS:
+        raise DomainError(ErrorCode.INVALID_INPUT, "period must be day, week or month", "period")
+    rows = _TOP.run(metric_name(metric), period_key(period, day), scope, first).fetchall()
+    return [Place(i, m, score, read_instant(at)) for i, (m, score, at) in enumerate(rows, 1)]
 
 
 def members_page(community: str | None, before_id: int | None, limit: int) -> list:
@@ -240,3 +294,23 @@ def affordable(
         ][:limit]
         for k in keys
     }
+
+
+def chances(lotteries: Iterable[models.Lottery]) -> dict[int, list[Chance]]:
+    """What the next draw of each lottery can give, with weights (as `lottery.chances`
+    answers for one), read for all of them at once."""
+    rows = list(lotteries)
+    prizes = prizes_of(r.id for r in rows)
+    items = by_id(models.CatalogItem, (p.item_id for ps in prizes.values() for p in ps))
+    found = {}
+    for row in rows:
+        options = []
+        for prize in prizes[row.id]:
+            if prize.item_id is not None:
+                prize.item = items.get(prize.item_id)  # read above, not once per prize
+            if available(row, prize):
+                options.append(Chance(prize, prize.weight))
+        if row.miss_weight:
+            options.append(Chance(None, row.miss_weight))
+        found[row.id] = options
+    return found
