@@ -438,7 +438,8 @@ class LedgerMutation:
                 ctx.scope, input.idempotency_key, "pointsAdjust", args, ctx.now, work_once
             )
             if outcome.result_id < 0:
-                request = models.AdjustmentRequest.get_by_id(-outcome.result_id)
+                rid = -outcome.result_id
+                request = reads.by_id(models.AdjustmentRequest, [rid])[rid]
                 return PointsAdjustPayload(
                     request=AdjustmentRequest(row=request),
                     member=member_by_id(mid),

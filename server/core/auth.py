@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import orjson
 from peewee import IntegrityError
 
 from server.core import audit
@@ -139,7 +139,7 @@ def member_token(member_id: int, *, now: datetime, ttl: timedelta = DEFAULT_TOKE
         "exp": int((now + ttl).timestamp()),
         "n": secrets.token_hex(4),
     }
-    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    body = _b64(orjson.dumps(claims))
     return f"{TOKEN_PREFIX}{body}.{_b64(_sign(body.encode()))}"
 
 
@@ -147,7 +147,7 @@ def _member_principal(token: str, now: datetime) -> Principal:
     body, _, signature = token[len(TOKEN_PREFIX) :].partition(".")
     try:
         given = _unb64(signature)
-        claims = json.loads(_unb64(body))
+        claims = orjson.loads(_unb64(body))
         member_id, expires = int(claims["m"]), int(claims["exp"])
     except (ValueError, KeyError, TypeError) as exc:
         raise AuthError("malformed member token") from exc
