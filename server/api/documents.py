@@ -260,7 +260,7 @@ class Prepared:
 
 
 class Documents:
-    """Prepared documents of one schema, the most recently used kept."""
+    """Prepared documents of one schema: the last `KEPT` texts prepared are kept."""
 
     def __init__(self, rules=None) -> None:
         self.schema: GraphQLSchema | None = None
