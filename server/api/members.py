@@ -91,32 +91,34 @@ class ExpiringPoints:
     "each with a FORBIDDEN error."
 )
 class Member(Batched):
+    # Scalars are plain attributes copied from the row (as on LedgerEntry): a board of
+    # 100 places resolves hundreds of them.
     row: strawberry.Private[models.Member]
     batch: strawberry.Private[Batch | None] = None
+    id: strawberry.ID = strawberry.field(default=None, description="Stable id, e.g. `mbr_42`.")
+    external_id: str | None = strawberry.field(
+        default=None, description="The community platform's own user id."
+    )
+    display_name: str | None = strawberry.field(default=None, description="Name to show.")
+    birthday: date | None = strawberry.field(
+        default=None, description="Birthday, for the birthday award."
+    )
+    joined_at: datetime | None = strawberry.field(
+        default=None, description="When the member first joined any community of the program."
+    )
+    created_at: datetime | None = strawberry.field(
+        default=None, description="When the member record was created."
+    )
 
-    @strawberry.field(description="Stable id, e.g. `mbr_42`.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(ids.encode("member", self.row.id))
-
-    @strawberry.field(description="The community platform's own user id.")
-    def external_id(self) -> str | None:
-        return self.row.external_id
-
-    @strawberry.field(description="Name to show.")
-    def display_name(self) -> str | None:
-        return self.row.display_name
-
-    @strawberry.field(description="Birthday, for the birthday award.")
-    def birthday(self) -> date | None:
-        return self.row.birthday
-
-    @strawberry.field(description="When the member first joined any community of the program.")
-    def joined_at(self) -> datetime | None:
-        return self.row.joined_at
-
-    @strawberry.field(description="When the member record was created.")
-    def created_at(self) -> datetime | None:
-        return self.row.created_at
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = strawberry.ID(ids.encode("member", row.id))
+        self.external_id, self.display_name = row.external_id, row.display_name
+        self.birthday, self.joined_at, self.created_at = (
+            row.birthday,
+            row.joined_at,
+            row.created_at,
+        )
 
     @strawberry.field(description="Points the member can spend now.")
     def available_points(self) -> int | None:
