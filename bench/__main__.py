@@ -50,7 +50,7 @@ def _rule_cost(args: list[str]) -> list[Row]:
 
 # name -> (full run, tiny run)
 BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] = {
-    "checkin_http": (lambda: checkin_http.measure(2000, 3), lambda: checkin_http.measure(50, 1)),
+    "checkin_http": (lambda: checkin_http.measure(10, 3), lambda: checkin_http.measure(1, 1)),
     "batch": (
         lambda: batch.measure(10_000, 3, ["sqlite", "postgres"]),
         lambda: batch.measure(999, 1, ["sqlite", "postgres"]),
@@ -60,12 +60,12 @@ BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] =
         lambda: _rule_cost(["--campaigns", "20", "--events", "30", "--runs", "1"]),
     ),
     "history": (
-        lambda: history.measure(1_000_000, 400),
-        lambda: history.measure(20_000, 20),
+        lambda: history.measure(1_000_000, 400, 10),
+        lambda: history.measure(20_000, 20, 1),
     ),
     "leaderboard": (
-        lambda: leaderboard.measure(1_000_000, 50_000, 400),
-        lambda: leaderboard.measure(5_000, 500, 20),
+        lambda: leaderboard.measure(1_000_000, 50_000, 400, 10),
+        lambda: leaderboard.measure(5_000, 500, 20, 1),
     ),
     "realtime": (lambda: realtime.measure(1000), lambda: realtime.measure(20)),
     "memory": (

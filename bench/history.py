@@ -2,13 +2,15 @@
 
 The ledger is filled directly with SQL (balanced award transactions: a member wallet
 entry and an issuance entry each, spread over 30 days; one member owns a tenth of them),
-then one server process answers, one request at a time from this process:
+then one server process answers, one request at a time:
   - `member.ledger(first: 50)` and the next page (`after`), alternating: p99 latency;
   - `ledgerSummary(groupBy: DAY)` over the 30 days (all entries): median seconds.
 Each figure is shown next to the p99 of an empty query (`{ __typename }`) on the same
-server in the same run: the floor of an HTTP + GraphQL round trip.
+server in the same run: the floor of an HTTP + GraphQL round trip. The pages and the
+floor are driven by wrk (`-t1 -c1`, for `--seconds` each) where it is installed, whose
+own overhead is far below the Python client's; else by this process, `--requests` each.
 
-    .venv/bin/python -m bench.history [--entries 1000000] [--requests 400]
+    .venv/bin/python -m bench.history [--entries 1000000] [--requests 400] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from bench import report, servers
+from bench import report, servers, wrk
 
 PAGE_TARGET_MS = 5.0
 SUMMARY_TARGET_S = 1.0
@@ -111,7 +113,9 @@ def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98] * 1000
 
 
-def measure(entries: int, requests: int) -> list[tuple[str, str, str, str]]:
+def measure(
+    entries: int, requests: int, seconds: float = 10, *, python_client: bool = False
+) -> list[tuple[str, str, str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'history.db'}"
         key = fill(url, entries)
@@ -122,21 +126,10 @@ def measure(entries: int, requests: int) -> list[tuple[str, str, str, str]]:
             with httpx.Client(headers={"authorization": f"Bearer {key}"}, timeout=60) as client:
                 for _ in range(20):  # warm up
                     timed(client, endpoint, {"query": "{ __typename }"})
-                floor = [
-                    timed(client, endpoint, {"query": "{ __typename }"})[0] for _ in range(requests)
-                ]
-                pages = []
-                for n in range(requests // 2):
-                    member = "mbr_1" if n % 2 == 0 else f"mbr_{2 + n % (MEMBERS - 1)}"
-                    seconds, data = timed(
-                        client, endpoint, {"query": PAGE, "variables": {"id": member}}
-                    )
-                    cursor = data["member"]["ledger"]["pageInfo"]["endCursor"]
-                    if not data["member"]["ledger"]["edges"]:
-                        raise RuntimeError(f"{member} has no ledger entries")
-                    variables = {"id": member, "after": cursor}
-                    more, _ = timed(client, endpoint, {"query": PAGE, "variables": variables})
-                    pages += [seconds, more]
+                if wrk.available() and not python_client:
+                    floor_ms, page_ms = _with_wrk(endpoint, key, seconds)
+                else:
+                    floor_ms, page_ms = _with_client(client, endpoint, requests)
                 window = {
                     "from": START.isoformat(),
                     "to": (START + timedelta(days=DAYS)).isoformat(),
@@ -150,7 +143,6 @@ def measure(entries: int, requests: int) -> list[tuple[str, str, str, str]]:
                     raise RuntimeError(f"summary issued {issued}, expected {entries // 2}")
         finally:
             servers.stop(proc)
-    floor_ms, page_ms = p99(floor), p99(pages)
     summary_s = statistics.median(summaries)
     return [
         ("empty query p99 (floor)", f"{floor_ms:.2f} ms", "1.00", "baseline"),
@@ -169,12 +161,65 @@ def measure(entries: int, requests: int) -> list[tuple[str, str, str, str]]:
     ]
 
 
+# In wrk's numbering: requests 2k+1 and 2k+2 are a first page and its next page; every
+# other pair is member 1's (a tenth of the ledger), the others spread over the rest.
+_MEMBER = (
+    "(math.floor((counter - 1) / 2) % 2 == 0) and 1 or (2 + math.floor((counter - 1) / 2) % 999)"
+)
+
+
+def _with_wrk(endpoint: str, key: str, seconds: float) -> tuple[float, float]:
+    floor = wrk.run(
+        endpoint,
+        wrk.body("{ __typename }"),
+        '"__typename"',
+        seconds=seconds,
+        connections=1,
+        token=key,
+    )
+    pages = wrk.run(
+        endpoint,
+        wrk.body(PAGE, {"id": "mbr_@N@", "after": "@AFTER@"}),
+        '"pageInfo":{',
+        seconds=seconds,
+        connections=1,
+        token=key,
+        number=_MEMBER,
+        follow=True,
+    )
+    for done in (floor, pages):
+        if done.failed or done.errors:
+            raise RuntimeError(f"{done.failed + done.errors} failed: {done.first_failure}")
+    return floor.p99_ms, pages.p99_ms
+
+
+def _with_client(client: httpx.Client, endpoint: str, requests: int) -> tuple[float, float]:
+    floor = [timed(client, endpoint, {"query": "{ __typename }"})[0] for _ in range(requests)]
+    pages = []
+    for n in range(requests // 2):
+        member = "mbr_1" if n % 2 == 0 else f"mbr_{2 + n % (MEMBERS - 1)}"
+        seconds, data = timed(client, endpoint, {"query": PAGE, "variables": {"id": member}})
+        cursor = data["member"]["ledger"]["pageInfo"]["endCursor"]
+        if not data["member"]["ledger"]["edges"]:
+            raise RuntimeError(f"{member} has no ledger entries")
+        variables = {"id": member, "after": cursor}
+        more, _ = timed(client, endpoint, {"query": PAGE, "variables": variables})
+        pages += [seconds, more]
+    return p99(floor), p99(pages)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=400, help="with the Python client")
+    parser.add_argument("--seconds", type=float, default=10, help="per measure, with wrk")
+    parser.add_argument(
+        "--python-client", action="store_true", help="load from this process even with wrk"
+    )
     args = parser.parse_args(argv)
-    report.show(measure(args.entries, args.requests))
+    report.show(
+        measure(args.entries, args.requests, args.seconds, python_client=args.python_client)
+    )
     return 0
 
 

@@ -30,6 +30,8 @@ from server.api.schema import build_schema, schema
 from server.config import Config
 from server.core import history, notify, program, rules
 from server.core.clock import Clock, SystemClock
+from server.core.generation import CHANNEL as GENERATION_CHANNEL
+from server.core.generation import generation
 from server.preflight import bootstrap_admin_key
 from server.store import migrate, writer
 from server.store.db import (
@@ -93,9 +95,12 @@ def create_app(
     tick_seconds: float | None = None,
     rng=None,
     config: Config | None = None,
+    prepare: bool = True,
 ) -> Starlette:
-    """The server. With `database_url` it opens and migrates that database on start;
-    without, it uses the database already bound (tests)."""
+    """The server. With `database_url` it opens that database on start and, unless told
+    not to (`prepare=False`: a worker of several, whose parent did it), migrates it,
+    publishes `rules_dir` and makes the first admin key; without, it uses the database
+    already bound (tests)."""
     clock = clock or SystemClock()
     config = config or Config.from_env()
     served = schema if config.introspection else build_schema(introspection=False)
@@ -112,21 +117,19 @@ def create_app(
         scheduler = listener = None
         notify.broker.bind(asyncio.get_running_loop())
         if database_url is not None:
-            db = bind(open_database(database_url))
-            applied = migrate.upgrade(db)
-            if applied:
-                log.info("applied migrations: %s", ", ".join(applied))
-            if rules_dir is not None:
-                publish_directory(rules_dir, now=clock.now())
+            if prepare:
+                prepare_database(database_url, rules_dir, clock=clock, bootstrap=bootstrap)
+            else:
+                bind(open_database(database_url))
             if tick_seconds > 0:
                 scheduler = asyncio.create_task(_scheduler(clock, tick_seconds))
-            if bootstrap:
-                key_file = bootstrap_admin_key()
-                if key_file is not None:
-                    log.info("first start: an admin key was written to %s", key_file)
         if database.obj is not None and is_postgres():
+            channels = {
+                notify.CHANNEL: notify.dispatch,
+                GENERATION_CHANNEL: lambda _: generation.expire(),
+            }
             listener = asyncio.create_task(
-                listen(dsn_of(database.obj), notify.CHANNEL, notify.dispatch)
+                listen(dsn_of(database.obj), channels, on_connect=generation.expire)
             )
         writer.start()
         yield
@@ -209,6 +212,30 @@ def create_app(
     app.state.clock = clock
     app.state.graphql = graphql  # tests seed its lottery generator (graphql.rng)
     return app
+
+
+def prepare_database(
+    url: str, rules_dir: Path | None, *, clock: Clock, bootstrap: bool = True
+) -> None:
+    """Bind, migrate, publish the rules directory and make the first admin key (printed
+    once): what a server does on start, and `jifen serve --workers` once for all."""
+    db = bind(open_database(url))
+    applied = migrate.upgrade(db)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    if rules_dir is not None:
+        publish_directory(rules_dir, now=clock.now())
+    if bootstrap:
+        key_file = bootstrap_admin_key()
+        if key_file is not None:
+            log.info("first start: an admin key was written to %s", key_file)
+
+
+def worker_app() -> Starlette:
+    """One of `jifen serve --workers N`: the parent prepared the database already."""
+    from server.store.db import database_url
+
+    return create_app(database_url=database_url(), prepare=False)
 
 
 async def _scheduler(clock: Clock, every: float) -> None:

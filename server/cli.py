@@ -19,7 +19,7 @@ from server import cli_rules as rule_files
 from server.config import SettingsError, settings
 from server.core.clock import SystemClock
 from server.preflight import SetupError
-from server.store.db import DatabaseUnavailable, connection_problem, write_transaction
+from server.store.db import DatabaseUnavailable, connection_problem, database, write_transaction
 
 DEFAULT_RULES = Path("rules")
 
@@ -97,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_RULES,
         metavar="DIR",
         help="directory of *.rules files to load (default %(default)s)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes (PostgreSQL only; default %(default)s)",
     )
     serve.set_defaults(func=_serve)
 
@@ -280,7 +287,7 @@ def _open():
 def _serve(args) -> int:
     import uvicorn
 
-    from server.app import create_app
+    from server.app import create_app, prepare_database
     from server.preflight import (
         bootstrap_admin_key,
         check_key_file,
@@ -289,7 +296,17 @@ def _serve(args) -> int:
         upgrade_checked,
     )
 
-    config = settings()
+    url = settings().database_url
+    if args.workers < 1:
+        print("jifen: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    if args.workers > 1 and not url.startswith(("postgres://", "postgresql://")):
+        print(
+            "jifen: --workers needs PostgreSQL (DATABASE_URL=postgresql://...); "
+            "SQLite has one writer at a time, so it is served by one process",
+            file=sys.stderr,
+        )
+        return 2
     if not args.rules.is_dir():
         print(f"jifen: rules directory {args.rules} does not exist", file=sys.stderr)
         return 2
@@ -311,8 +328,19 @@ def _serve(args) -> int:
             file=sys.stderr,
             flush=True,
         )
-    app = create_app(database_url=config.database_url, rules_dir=args.rules, bootstrap=False)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    # httptools parses HTTP and uvloop runs the event loop where they are installed (they
+    # are dependencies; uvloop is not built for Windows): uvicorn's "auto" picks them.
+    options = {"host": args.host, "port": args.port, "log_level": "info"}
+    if args.workers == 1:
+        app = create_app(database_url=url, rules_dir=args.rules, bootstrap=False)
+        uvicorn.run(app, **options)
+        return 0
+    # The rules once, here; then the workers, which share the port. Each runs the periodic
+    # jobs too: every job is idempotent across processes (keyed by what it closes), so a
+    # second runner finds nothing left to do.
+    prepare_database(url, args.rules, clock=SystemClock(), bootstrap=False)
+    database.obj.close_all()
+    uvicorn.run("server.app:worker_app", factory=True, workers=args.workers, **options)
     return 0
 
 

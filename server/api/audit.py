@@ -14,8 +14,9 @@ from server.api.pagination import (
     After,
     Connection,
     First,
-    keyset,
+    paged,
 )
+from server.core import lists
 from server.store import models
 
 
@@ -62,18 +63,13 @@ class AuditQuery:
         actor: Annotated[str | None, strawberry.argument(description="Only this actor.")] = None,
     ) -> Connection[AuditEntry]:
         def work():
-            q = models.AuditEntry.select()
-            if action:
-                q = q.where(models.AuditEntry.action.startswith(action))
-            if actor:
-                q = q.where(models.AuditEntry.actor == actor)
-            return keyset(
-                q,
-                models.AuditEntry.id,
+            return paged(
                 first,
                 after,
-                lambda r: AuditEntry(row=r),
-                newest_first=True,
+                lambda cursor, limit: lists.audit_entries(
+                    action=action, actor=actor, before=cursor, limit=limit
+                ),
+                lambda r, _: AuditEntry(row=r),
             )
 
         return query(work)

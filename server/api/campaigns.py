@@ -7,9 +7,9 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from peewee import fn
 
 from server.api import ids
+from server.api.batch import Batch, Batched, batched
 from server.api.context import Info
 from server.api.enums import Decision
 from server.api.errors import UserError, mutation, query
@@ -19,10 +19,10 @@ from server.api.pagination import (
     After,
     Connection,
     First,
-    keyset,
+    paged,
 )
 from server.api.refs import MemberRef, TransactionRef
-from server.core import accounts, awards, rules, simulate
+from server.core import awards, lists, reads, rules, simulate
 from server.core.errors import DomainError, ErrorCode
 from server.core.rules import Diagnostic, RulesError
 from server.store import models
@@ -56,8 +56,9 @@ class RuleDiagnostic:
 
 
 @strawberry.type(description="A campaign: its version in force, budget and cost so far.")
-class Campaign:
+class Campaign(Batched):
     row: strawberry.Private[models.CampaignVersion]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="The campaign's key, e.g. `daily-checkin`.")
     def key(self) -> str:
@@ -100,22 +101,27 @@ class Campaign:
 
     @strawberry.field(description="Points it has issued, net of clawbacks and rejections.")
     def points_issued(self) -> int:
-        account = models.Account.get_or_none(models.Account.key == f"issuance:{self.key()}")
-        return -accounts.balance(account) if account is not None else 0
+        return self._figures()[0]
 
     @strawberry.field(description="Its budget in points, if it has one.")
     def budget(self) -> int | None:
-        row = models.CampaignBudget.get_or_none(models.CampaignBudget.campaign == self.key())
-        return row.budget if row is not None else None
+        return self._figures()[1]
 
     @strawberry.field(description="What is left of the budget; null without a budget.")
     def budget_left(self) -> int | None:
-        from server.core import budgets
+        return self._figures()[2]
 
-        return budgets.left(self.key())
+    def _figures(self) -> tuple[int, int | None, int | None]:
+        found = self.peers.load(
+            "figures", lambda rows: reads.campaign_figures(r.campaign for r in rows)
+        )
+        return found.get(self.row.campaign, (0, None, None))
 
     def _compiled(self):
-        return rules.compile_version(self.row)
+        found = self.peers.load("compiled", lambda rows: {})
+        if self.row.id not in found:
+            found[self.row.id] = rules.compile_version(self.row)
+        return found[self.row.id]
 
 
 @strawberry.type(description="Diagnostics for rule source that was only checked.")
@@ -196,8 +202,9 @@ class ReviewStatus(Enum):
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="An award waiting for (or past) review.")
-class Review:
+class Review(Batched):
     row: strawberry.Private[models.Review]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="The award's transaction id; pass it to awardReview.")
     def transaction_id(self) -> strawberry.ID:
@@ -205,15 +212,15 @@ class Review:
 
     @strawberry.field(description="The award.")
     def transaction(self) -> TransactionRef:
-        from server.api.ledger import Transaction
+        from server.api.ledger import transaction_of
 
-        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.txn_id))
+        return transaction_of(self.peers, self.row.txn_id)
 
     @strawberry.field(description="Who would get the points.")
     def member(self) -> MemberRef:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id)
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="The campaign.")
     def campaign(self) -> str:
@@ -277,27 +284,6 @@ def _rule_errors(diagnostics: list[Diagnostic]) -> list[UserError]:
     ]
 
 
-def latest_versions() -> list[models.CampaignVersion]:
-    newest = (
-        models.CampaignVersion.select(
-            models.CampaignVersion.campaign, fn.MAX(models.CampaignVersion.version).alias("v")
-        )
-        .group_by(models.CampaignVersion.campaign)
-        .alias("newest")
-    )
-    return list(
-        models.CampaignVersion.select()
-        .join(
-            newest,
-            on=(
-                (models.CampaignVersion.campaign == newest.c.campaign)
-                & (models.CampaignVersion.version == newest.c.v)
-            ),
-        )
-        .order_by(models.CampaignVersion.retired, models.CampaignVersion.position)
-    )
-
-
 @strawberry.type
 class CampaignQuery:
     @strawberry.field(
@@ -305,7 +291,7 @@ class CampaignQuery:
         permission_classes=gate("Query.campaigns"),
     )
     def campaigns(self) -> list[Campaign]:
-        return [Campaign(row=r) for r in latest_versions()]
+        return batched(lists.campaigns(), lambda r, b: Campaign(row=r, batch=b))
 
     @strawberry.field(
         description="Check rule source without publishing it.",
@@ -399,10 +385,15 @@ class CampaignQuery:
         ] = ReviewStatus.PENDING,
     ) -> Connection[Review]:
         def work():
-            q = models.Review.select().where(models.Review.status == status.value)
-            if campaign is not None:
-                q = q.where(models.Review.campaign == campaign)
-            return keyset(q, models.Review.txn, first, after, lambda r: Review(row=r))
+            return paged(
+                first,
+                after,
+                lambda cursor, limit: lists.reviews(
+                    status=status.value, campaign=campaign, after=cursor, limit=limit
+                ),
+                lambda r, b: Review(row=r, batch=b),
+                key=lambda r: r.txn_id,
+            )
 
         return query(work)
 

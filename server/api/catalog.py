@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from server.api import ids
+from server.api.batch import Batch, Batched, related
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
@@ -17,13 +18,10 @@ from server.api.pagination import (
     After,
     Connection,
     First,
-    connection,
-    decode_cursor,
-    keyset,
-    page_size,
+    paged,
 )
 from server.api.refs import MemberRef, TransactionRef
-from server.core import audit, catalog, idempotency
+from server.core import audit, catalog, idempotency, lists, reads
 from server.store import models
 from server.store.db import write_transaction
 
@@ -31,6 +29,7 @@ from server.store.db import write_transaction
 @strawberry.type(description="Something members can spend points on.")
 class CatalogItem:
     row: strawberry.Private[models.CatalogItem]
+    batch: strawberry.Private[Batch | None] = None  # what it was listed with; it reads nothing
 
     @strawberry.field(description="Stable id, e.g. `itm_4`.")
     def id(self) -> strawberry.ID:
@@ -99,8 +98,9 @@ class CatalogItem:
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="Points spent on catalog items.")
-class Redemption:
+class Redemption(Batched):
     row: strawberry.Private[models.Redemption]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `red_8`.")
     def id(self) -> strawberry.ID:
@@ -108,13 +108,13 @@ class Redemption:
 
     @strawberry.field(description="Who redeemed.")
     def member(self) -> MemberRef:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id)
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="What.")
     def item(self) -> CatalogItem:
-        return CatalogItem(row=models.CatalogItem.get_by_id(self.row.item_id))
+        return item_of(self.peers, self.row.item_id)
 
     @strawberry.field(description="How many.")
     def quantity(self) -> int:
@@ -134,11 +134,30 @@ class Redemption:
 
     @strawberry.field(description="The points spent.")
     def transaction(self) -> TransactionRef | None:
-        from server.api.ledger import Transaction
+        from server.api.ledger import transaction_of
 
-        if self.row.txn_id is None:
-            return None
-        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.txn_id))
+        return transaction_of(self.peers, self.row.txn_id)
+
+
+def _items(item_ids) -> dict[int, models.CatalogItem]:
+    return reads.by_id(models.CatalogItem, item_ids)
+
+
+def item_of(peers: Batch, item_id: int | None, attr: str = "item_id") -> CatalogItem | None:
+    """The item a row of `peers` names by `attr`, read for every row of them at once."""
+    if item_id is None:
+        return None
+    return related(peers, attr, _items, lambda r, b: CatalogItem(row=r, batch=b)).get(item_id)
+
+
+def item_by_id(item_id: int) -> CatalogItem | None:
+    row = _items([item_id]).get(item_id)
+    return CatalogItem(row=row) if row is not None else None
+
+
+def redemption_by_id(redemption_id: int) -> Redemption | None:
+    row = reads.by_id(models.Redemption, [redemption_id]).get(redemption_id)
+    return Redemption(row=row) if row is not None else None
 
 
 @strawberry.input(description="An item's fields; on update, only those given change.")
@@ -224,19 +243,14 @@ class CatalogQuery:
         ] = False,
     ) -> Connection[CatalogItem]:
         def work():
-            limit = page_size(first)
-            q = models.CatalogItem.select()
-            if not include_retired:
-                q = q.where(models.CatalogItem.retired_at.is_null())
-            cursor = decode_cursor(after)
-            if cursor is not None:
-                q = q.where(models.CatalogItem.id > cursor)
-            rows = [
-                r
-                for r in q.order_by(models.CatalogItem.id).limit(limit + 1 if tag is None else 1000)
-                if tag is None or tag.lower() in (r.tags or [])
-            ][: limit + 1]
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: CatalogItem(row=r))
+            return paged(
+                first,
+                after,
+                lambda cursor, limit: lists.catalog_items(
+                    tag=tag, include_retired=include_retired, after=cursor, limit=limit
+                ),
+                lambda r, b: CatalogItem(row=r, batch=b),
+            )
 
         return query(work)
 
@@ -245,8 +259,7 @@ class CatalogQuery:
         self, id: Annotated[strawberry.ID, strawberry.argument(description="Its id.")]
     ) -> CatalogItem | None:
         def work():
-            row = models.CatalogItem.get_or_none(models.CatalogItem.id == _item_id(id, "id"))
-            return CatalogItem(row=row) if row is not None else None
+            return item_by_id(_item_id(id, "id"))
 
         return query(work)
 
@@ -264,14 +277,11 @@ class CatalogQuery:
         def work():
             mid = ids.decode("member", member_id, "memberId")
             info.context.check_member(mid)
-            q = models.Redemption.select().where(models.Redemption.member == mid)
-            return keyset(
-                q,
-                models.Redemption.id,
+            return paged(
                 first,
                 after,
-                lambda r: Redemption(row=r),
-                newest_first=True,
+                lambda cursor, limit: lists.redemptions(mid, before=cursor, limit=limit),
+                lambda r, b: Redemption(row=r, batch=b),
             )
 
         return query(work)
@@ -308,7 +318,7 @@ class CatalogMutation:
                 ctx.scope, idempotency_key, "catalogItemCreate", arguments, ctx.now, create
             )
             return CatalogItemPayload(
-                item=CatalogItem(row=models.CatalogItem.get_by_id(outcome.result_id)),
+                item=item_by_id(outcome.result_id),
                 replayed=outcome.replayed,
             )
 
@@ -369,9 +379,7 @@ class CatalogMutation:
             outcome = idempotency.run_once_if_keyed(
                 ctx.scope, idempotency_key, "catalogItemRestock", arguments, ctx.now, restock
             )
-            return CatalogItemPayload(
-                item=CatalogItem(row=models.CatalogItem.get_by_id(iid)), replayed=outcome.replayed
-            )
+            return CatalogItemPayload(item=item_by_id(iid), replayed=outcome.replayed)
 
         return mutation(CatalogItemPayload, work)
 
@@ -418,7 +426,7 @@ class CatalogMutation:
                 ),
             )
             return RedemptionPayload(
-                redemption=Redemption(row=models.Redemption.get_by_id(outcome.result_id)),
+                redemption=redemption_by_id(outcome.result_id),
                 replayed=outcome.replayed,
             )
 

@@ -9,12 +9,13 @@ from typing import Annotated
 import strawberry
 
 from server.api import ids
+from server.api.batch import Batch, Batched
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.ownership import owned
 from server.api.refs import MemberRef
-from server.core import checkout
+from server.core import checkout, lists
 from server.store import models
 from server.store.db import write_transaction
 
@@ -33,8 +34,9 @@ class CheckoutQuote:
 
 @owned(lambda c: c.row.member_id)
 @strawberry.type(description="Points held, captured or released for one order.")
-class Checkout:
+class Checkout(Batched):
     row: strawberry.Private[models.Checkout]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="The shop's order id.")
     def order_id(self) -> str:
@@ -42,9 +44,9 @@ class Checkout:
 
     @strawberry.field(description="Whose points.")
     def member(self) -> MemberRef:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id)
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="Points held or spent.")
     def points(self) -> int:
@@ -146,7 +148,7 @@ class CheckoutQuery:
         description="One checkout by order id.", permission_classes=gate("Query.checkout")
     )
     def checkout(self, order_id: OrderId) -> Checkout | None:
-        row = models.Checkout.get_or_none(models.Checkout.order_id == order_id)
+        row = lists.checkout(order_id)
         return Checkout(row=row) if row is not None else None
 
 
@@ -221,7 +223,7 @@ class CheckoutMutation:
                     settings=info.context.settings,
                 )
             return CheckoutRefundPayload(
-                checkout=Checkout(row=models.Checkout.get_by_id(input.order_id)),
+                checkout=Checkout(row=lists.checkout(input.order_id)),
                 points_returned=row.points,
                 replayed=replayed,
             )

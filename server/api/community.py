@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from server.api import ids
+from server.api.batch import Batch, Batched, related
 from server.api.context import Info
 from server.api.enums import Decision, Period
 from server.api.errors import UserError, mutation, query
@@ -18,11 +19,11 @@ from server.api.pagination import (
     After,
     Connection,
     First,
-    keyset,
     page_size,
+    paged,
 )
 from server.api.refs import EventRef, MemberRef
-from server.core import adjustments, audit, idempotency, leaderboard, tasks
+from server.core import adjustments, audit, idempotency, leaderboard, lists, reads, tasks
 from server.core.errors import DomainError, ErrorCode
 from server.store import models
 from server.store.db import write_transaction
@@ -39,20 +40,16 @@ class LeaderboardEntry:
     reached_at: datetime = strawberry.field(description="When the score got there.")
 
 
-def entry(place: leaderboard.Place, member: MemberRef | None = None) -> LeaderboardEntry:
-    from server.api.members import member_by_id
-
+def entry(place: leaderboard.Place, member: MemberRef) -> LeaderboardEntry:
     return LeaderboardEntry(
-        rank=place.rank,
-        member=member if member is not None else member_by_id(place.member_id),
-        score=place.score,
-        reached_at=place.reached_at,
+        rank=place.rank, member=member, score=place.score, reached_at=place.reached_at
     )
 
 
 @strawberry.type(description="A task members complete and reviewers check.")
 class Task:
     row: strawberry.Private[models.Task]
+    batch: strawberry.Private[Batch | None] = None  # what it was listed with; it reads nothing
 
     @strawberry.field(description="Stable id, e.g. `tsk_2`.")
     def id(self) -> strawberry.ID:
@@ -85,8 +82,9 @@ class Task:
 
 @owned(lambda s: s.row.member_id)
 @strawberry.type(description="A member's proof that they completed a task.")
-class Submission:
+class Submission(Batched):
     row: strawberry.Private[models.Submission]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `sub_9`.")
     def id(self) -> strawberry.ID:
@@ -94,13 +92,19 @@ class Submission:
 
     @strawberry.field(description="The task.")
     def task(self) -> Task:
-        return Task(row=models.Task.get_by_id(self.row.task_id))
+        found = related(
+            self.peers,
+            "task_id",
+            lambda keys: reads.by_id(models.Task, keys),
+            lambda r, b: Task(row=r, batch=b),
+        )
+        return found[self.row.task_id]
 
     @strawberry.field(description="Who.")
     def member(self) -> MemberRef:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id)
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="Their words.")
     def proof(self) -> str:
@@ -130,7 +134,15 @@ class Submission:
     def event(self) -> EventRef | None:
         from server.api.events import Event
 
-        return Event(row=models.Event.get_by_id(self.row.event_id)) if self.row.event_id else None
+        if self.row.event_id is None:
+            return None
+        found = related(
+            self.peers,
+            "event_id",
+            lambda keys: reads.by_id(models.Event, keys),
+            lambda row, _: Event(row=row),
+        )
+        return found.get(self.row.event_id)
 
 
 @strawberry.input(description="A new task.")
@@ -222,7 +234,7 @@ class CommunityQuery:
     ) -> list[LeaderboardEntry]:
         def work():
             day = info.context.settings.local_day(at or info.context.now)
-            places = leaderboard.top(
+            places = reads.top(
                 metric, period.value, day, scope=community or "", first=page_size(first)
             )
             from server.api.members import members_by_ids
@@ -235,8 +247,12 @@ class CommunityQuery:
     @strawberry.field(description="Tasks open to members.", permission_classes=gate("Query.tasks"))
     def tasks(self, first: First = None, after: After = None) -> Connection[Task]:
         def work():
-            q = models.Task.select().where(models.Task.retired_at.is_null())
-            return keyset(q, models.Task.id, first, after, lambda r: Task(row=r))
+            return paged(
+                first,
+                after,
+                lambda cursor, limit: lists.tasks(after=cursor, limit=limit),
+                lambda r, b: Task(row=r, batch=b),
+            )
 
         return query(work)
 
@@ -267,15 +283,11 @@ class CommunityQuery:
         ] = None,
     ) -> Connection[Submission]:
         def work():
-            q = models.Submission.select()
-            if status is not None:
-                q = q.where(models.Submission.status == status)
-            if task_id is not None:
-                q = q.where(models.Submission.task == _task_id(task_id))
+            tid = _task_id(task_id) if task_id is not None else None
+            mid = None
             if member_id is not None:
                 mid = ids.decode("member", member_id, "memberId")
                 info.context.check_member(mid)
-                q = q.where(models.Submission.member == mid)
             elif info.context.require_principal().member_id is not None:
                 info.context.check_member(-1)
             if older_than_hours is not None and not 0 <= older_than_hours <= 100_000:
@@ -284,12 +296,24 @@ class CommunityQuery:
                     "olderThanHours must be from 0 to 100,000",
                     "olderThanHours",
                 )
-            if older_than_hours is not None:
-                q = q.where(
-                    models.Submission.created_at
-                    <= info.context.now - timedelta(hours=older_than_hours)
-                )
-            return keyset(q, models.Submission.id, first, after, lambda r: Submission(row=r))
+            created_by = (
+                info.context.now - timedelta(hours=older_than_hours)
+                if older_than_hours is not None
+                else None
+            )
+            return paged(
+                first,
+                after,
+                lambda cursor, limit: lists.submissions(
+                    status=status,
+                    task_id=tid,
+                    member_id=mid,
+                    created_by=created_by,
+                    after=cursor,
+                    limit=limit,
+                ),
+                lambda r, b: Submission(row=r, batch=b),
+            )
 
         return query(work)
 
@@ -301,11 +325,11 @@ class CommunityQuery:
         self, first: First = None, after: After = None
     ) -> Connection[AdjustmentRequest]:
         def work():
-            q = models.AdjustmentRequest.select().where(
-                models.AdjustmentRequest.status == "pending"
-            )
-            return keyset(
-                q, models.AdjustmentRequest.id, first, after, lambda r: AdjustmentRequest(row=r)
+            return paged(
+                first,
+                after,
+                lambda cursor, limit: lists.adjustment_requests(after=cursor, limit=limit),
+                lambda r, b: AdjustmentRequest(row=r, batch=b),
             )
 
         return query(work)
@@ -367,7 +391,9 @@ class CommunityMutation:
                 lambda: tasks.submit(tid, mid, input.proof, input.links, now=ctx.now).id,
             )
             return SubmissionPayload(
-                submission=Submission(row=models.Submission.get_by_id(outcome.result_id)),
+                submission=Submission(
+                    row=reads.by_id(models.Submission, [outcome.result_id])[outcome.result_id]
+                ),
                 replayed=outcome.replayed,
             )
 

@@ -1,8 +1,7 @@
 """What a query costs before it runs, and a refilling budget per caller.
 
-Each field costs 1; a field that takes `first` costs 1 plus `first` times what it
-selects (20 when `first` is not given, the default page size). Introspection is priced
-by what it reads: `__schema` (the whole schema) costs 1,000, `__type` 10. A caller (an
+The price of an operation comes from server/api/documents.py (one walk over the document
+gives its depth, aliases and price). A caller (an
 API key, a member, or the address of an anonymous client) has a budget that refills
 evenly over a window; a request costing more than what is left is refused with
 RATE_LIMITED and the seconds to wait. On PostgreSQL the budgets are rows of
@@ -15,122 +14,28 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    IntValueNode,
-    ListValueNode,
-    ObjectValueNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
-    VariableNode,
-    parse,
-)
+from graphql import DocumentNode
 
-from server.api.pagination import DEFAULT_PAGE, MAX_PAGE
+from server.api.documents import Documents, measure
 from server.store.db import database, is_postgres
 
-INTROSPECTION_COST = {"__schema": 1000, "__type": 10}
-
-
-@lru_cache(maxsize=512)
-def _parse(text: str) -> DocumentNode | None:
-    try:
-        return parse(text)
-    except GraphQLError:
-        return None  # the schema reports syntax errors itself
+_texts = Documents()  # for callers that price a text without a schema (tests, tools)
 
 
 def query_cost(
     text: str | DocumentNode, variables: dict[str, Any] | None, operation_name: str | None = None
 ) -> int:
     """The cost of the operation that would run; 0 if the text does not parse."""
-    document = _parse(text) if isinstance(text, str) else text
-    if document is None:
-        return 0
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is not None:
-        operations = [o for o in operations if o.name and o.name.value == operation_name]
-    if not operations:
-        return 0
-    return _selection(operations[0].selection_set, fragments, variables or {}, set())
-
-
-def _selection(selection_set: SelectionSetNode | None, fragments, variables, seen) -> int:
-    if selection_set is None:
-        return 0
-    total = 0
-    for node in selection_set.selections:
-        if isinstance(node, FieldNode):
-            if node.name.value.startswith("__"):
-                total += INTROSPECTION_COST.get(node.name.value, 0)
-                continue
-            inner = _selection(node.selection_set, fragments, variables, seen)
-            total += 1 + _first(node, variables) * inner + _batch(node, variables)
-        elif isinstance(node, InlineFragmentNode):
-            total += _selection(node.selection_set, fragments, variables, seen)
-        elif isinstance(node, FragmentSpreadNode):
-            name = node.name.value
-            if name in fragments and name not in seen:
-                total += _selection(
-                    fragments[name].selection_set, fragments, variables, seen | {name}
-                )
-    return total
-
-
-def _first(field: FieldNode, variables: dict[str, Any]) -> int:
-    for arg in field.arguments or ():
-        if arg.name.value != "first":
-            continue
-        value = arg.value
-        if isinstance(value, IntValueNode):
-            return max(1, min(int(value.value), MAX_PAGE))
-        if isinstance(value, VariableNode):
-            given = variables.get(value.name.value)
-            return max(1, min(int(given), MAX_PAGE)) if isinstance(given, int) else DEFAULT_PAGE
-        return DEFAULT_PAGE
-    return (
-        DEFAULT_PAGE
-        if any(a.name.value == "after" for a in field.arguments or ()) or _is_connection(field)
-        else 1
-    )
-
-
-def _batch(field: FieldNode, variables: dict[str, Any]) -> int:
-    """A batch mutation costs one more per item: the length of its `input.events` list."""
-    for arg in field.arguments or ():
-        if arg.name.value != "input":
-            continue
-        value = arg.value
-        if isinstance(value, VariableNode):
-            given = variables.get(value.name.value)
-            items = given.get("events") if isinstance(given, dict) else None
-            return len(items) if isinstance(items, list) else 0
-        if isinstance(value, ObjectValueNode):
-            for item in value.fields:
-                if item.name.value != "events":
-                    continue
-                if isinstance(item.value, ListValueNode):
-                    return len(item.value.values)
-                if isinstance(item.value, VariableNode):
-                    given = variables.get(item.value.name.value)
-                    return len(given) if isinstance(given, list) else 0
-    return 0
-
-
-def _is_connection(field: FieldNode) -> bool:
-    selections = field.selection_set.selections if field.selection_set else ()
-    return any(isinstance(s, FieldNode) and s.name.value == "edges" for s in selections)
+    if isinstance(text, str):
+        prepared = _texts.get(text)
+        if prepared.document is None:
+            return 0
+        found = prepared.measure
+    else:
+        found = measure(text)
+    return found.cost(operation_name, variables)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import TypeVar
 import strawberry
 from graphql import GraphQLError
 from peewee import InterfaceError, OperationalError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors
 
 from server.core.errors import DomainError, ErrorCode
 from server.store.db import (
@@ -146,28 +146,3 @@ def parse_failure_code(error: GraphQLError) -> ErrorCode:
     if "tokens. Parsing aborted" in error.message:
         return ErrorCode.GRAPHQL_VALIDATION_FAILED
     return ErrorCode.GRAPHQL_PARSE_FAILED
-
-
-class PhaseCodes(SchemaExtension):
-    """Code the errors of the steps before any resolver runs, by the step that found them:
-    parsing (GRAPHQL_PARSE_FAILED), validation, limits included (GRAPHQL_VALIDATION_FAILED),
-    and coercing the variables (BAD_USER_INPUT)."""
-
-    def on_parse(self):
-        yield
-        for error in self.execution_context.pre_execution_errors or ():
-            with_code(error, parse_failure_code(error))
-
-    def on_validate(self):
-        yield
-        for error in self.execution_context.pre_execution_errors or ():
-            with_code(error, ErrorCode.GRAPHQL_VALIDATION_FAILED)
-
-    def on_execute(self):
-        yield
-        result = self.execution_context.result
-        # Errors without a path come from setting up the operation (its variables), not
-        # from a field: the request itself was wrong.
-        for error in (result.errors if result is not None else None) or ():
-            if error.path is None:
-                with_code(error, ErrorCode.BAD_USER_INPUT)

@@ -41,7 +41,7 @@ from starlette.responses import Response
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from server.api.context import Context, bearer_token
-from server.api.cost import Budgets, query_cost
+from server.api.cost import Budgets
 from server.api.errors import is_unavailable
 from server.api.request import JSON, InputRefused, Params, RequestRefused, prepare, read_params
 from server.api.scalars import InputValueError
@@ -84,12 +84,12 @@ class GraphQLHTTP:
                 clock=self.clock, rng=self.rng, token=bearer_token(request.headers), request=request
             )
             try:
-                document, operation = prepare(params, request.method)
+                prepared, operation = prepare(params, request.method, self.schema.documents)
             except InputRefused as refused:
                 return _result(_payload(errors=[refused.error]), media, ran=False)
             client = request.client.host if request.client else "unknown"
             payload, ran = await run_in_threadpool(
-                self.execute, params, document, operation, context, client
+                self.execute, params, prepared, operation, context, client
             )
             return _result(payload, media, ran)
         except RequestRefused as refused:
@@ -99,11 +99,12 @@ class GraphQLHTTP:
             refused = RequestRefused(500, "Internal error; it has been logged.", ErrorCode.INTERNAL)
             return _refusal(refused, media)
 
-    def execute(self, params, document, operation, context, client) -> tuple[dict, bool]:
+    def execute(self, params, prepared, operation, context, client) -> tuple[dict, bool]:
         """Charge the caller and run the operation; (response body, whether it ran)."""
+        document = prepared.document
         try:
             with database.connection_context():
-                cost = self.charge(context, document, params, client)
+                cost = self.charge(context, prepared, params, client)
                 operation_type = StrawberryOperationType(operation.operation.value)
                 result = self.schema.execute_sync(
                     params.query,
@@ -132,15 +133,10 @@ class GraphQLHTTP:
             extensions["cost"] = cost
         return _payload(result.data, errors, extensions or None, ran=ran), ran
 
-    def charge(self, context: Context, document, params: Params, client: str) -> dict | None:
+    def charge(self, context: Context, prepared, params: Params, client: str) -> dict | None:
         """Price the operation and take it from the caller's budget: an API key's or a
         member's, and an anonymous client's by its address."""
-        try:
-            cost = query_cost(document, params.variables, params.operation_name)
-        except RecursionError:
-            raise InputRefused(
-                ErrorCode.GRAPHQL_VALIDATION_FAILED, "the document nests too deeply"
-            ) from None
+        cost = prepared.measure.cost(params.operation_name, params.variables)
         if cost == 0:
             return None
         capacity = self.budgets.capacity

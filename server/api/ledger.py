@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from server.api import ids
+from server.api.batch import Batch, Batched, grouped, keyed, related
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
@@ -22,7 +23,8 @@ from server.api.pagination import (
     page_size,
 )
 from server.api.refs import EventRef, MemberRef
-from server.core import adjustments, history, idempotency
+from server.core import adjustments, entries, history, idempotency, reads, rules
+from server.core.entries import Entry, Txn
 from server.store import models
 from server.store.db import write_transaction
 
@@ -55,154 +57,196 @@ def _entry_owner(entry: LedgerEntry) -> int | None:
 
 @owned(_entry_owner)
 @strawberry.type(description="One posting: points moving into (+) or out of (-) one account.")
-class LedgerEntry:
-    row: strawberry.Private[models.Posting]
-
-    @strawberry.field(description="Stable id, e.g. `ent_7`.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(ids.encode("entry", self.row.id))
-
-    @strawberry.field(description="Points in (+) or out (-) of the account.")
-    def amount(self) -> int:
-        return self.row.amount
-
-    @strawberry.field(
-        description="The member wallet's balance right after; null for program accounts."
+class LedgerEntry(Batched):
+    # Scalars are plain attributes, copied from the row when the object is made: a page
+    # of 50 entries resolves hundreds of them, and an attribute costs a fraction of a
+    # resolver method's call.
+    row: strawberry.Private[Entry]
+    batch: strawberry.Private[Batch | None] = None
+    id: strawberry.ID = strawberry.field(default=None, description="Stable id, e.g. `ent_7`.")
+    amount: int = strawberry.field(
+        default=None, description="Points in (+) or out (-) of the account."
     )
-    def balance_after(self) -> int | None:
-        return self.row.balance_after
-
-    @strawberry.field(description="The kind of account.")
-    def account_kind(self) -> AccountKindType:
-        return AccountKindType(self.row.account.kind)
-
-    @strawberry.field(
-        description="The account's key, e.g. `available:42` or `issuance:daily-checkin`."
+    balance_after: int | None = strawberry.field(
+        default=None,
+        description="The member wallet's balance right after; null for program accounts.",
     )
-    def account(self) -> str:
-        return self.row.account.key
+    account_kind: AccountKindType = strawberry.field(
+        default=None, description="The kind of account."
+    )
+    account: str = strawberry.field(
+        default=None,
+        description="The account's key, e.g. `available:42` or `issuance:daily-checkin`.",
+    )
+    created_at: datetime = strawberry.field(default=None, description="When it was posted.")
 
-    @strawberry.field(description="When it was posted.")
-    def created_at(self) -> datetime:
-        return self.row.created_at
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = strawberry.ID(ids.encode("entry", row.id))
+        self.amount, self.balance_after, self.created_at = (
+            row.amount,
+            row.balance_after,
+            row.created_at,
+        )
+        self.account_kind, self.account = AccountKindType(row.account.kind), row.account.key
 
     @strawberry.field(description="The member whose wallet this is; null for program accounts.")
     def member(self) -> MemberRef | None:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id) if self.row.member_id else None
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="The transaction this entry belongs to: why it exists.")
     def transaction(self) -> Transaction:
-        return Transaction(row=self.row.txn)
+        found = self.peers.load(
+            "transaction", lambda rows: keyed({e.txn.id: e.txn for e in rows}, _transaction)
+        )
+        return found[self.row.txn.id]
 
 
 @owned(lambda t: t.row.member_id)
 @strawberry.type(description="A balanced set of entries, with the reason it exists.")
-class Transaction:
-    row: strawberry.Private[models.LedgerTransaction]
-
-    @strawberry.field(description="Stable id, e.g. `txn_3`.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(ids.encode("transaction", self.row.id))
-
-    @strawberry.field(description="What kind of movement: `adjustment`, `reversal`, `award`...")
-    def kind(self) -> str:
-        return self.row.kind
-
-    @strawberry.field(description="When it was posted.")
-    def created_at(self) -> datetime:
-        return self.row.created_at
+class Transaction(Batched):
+    # Scalars are plain attributes, as on LedgerEntry.
+    row: strawberry.Private[Txn]
+    batch: strawberry.Private[Batch | None] = None
+    id: strawberry.ID = strawberry.field(default=None, description="Stable id, e.g. `txn_3`.")
+    kind: str = strawberry.field(
+        default=None,
+        description="What kind of movement: `adjustment`, `reversal`, `award`...",
+    )
+    created_at: datetime = strawberry.field(default=None, description="When it was posted.")
 
     @strawberry.field(description="The member it concerns, if any.")
     def member(self) -> MemberRef | None:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id) if self.row.member_id else None
+        return member_of(self.peers, self.row.member_id)
 
-    @strawberry.field(description="Who did it (`role:name`), for manual transactions.")
-    def actor(self) -> str | None:
-        return self.row.actor
-
-    @strawberry.field(description="Who approved it, when a second person had to.")
-    def approver(self) -> str | None:
-        return self.row.approver
-
-    @strawberry.field(
+    actor: str | None = strawberry.field(
+        default=None, description="Who did it (`role:name`), for manual transactions."
+    )
+    approver: str | None = strawberry.field(
+        default=None, description="Who approved it, when a second person had to."
+    )
+    reason: str | None = strawberry.field(
+        default=None,
         description="The reason given by whoever did it; for an award, the rule's text, and "
-        "for a board's prize, the period, rank and metric (`week 2026-10 rank 1 by messages`)."
+        "for a board's prize, the period, rank and metric (`week 2026-10 rank 1 by messages`).",
     )
-    def reason(self) -> str | None:
-        return self.row.reason or self.row.rule_text
-
-    @strawberry.field(description="The campaign that awarded it.")
-    def campaign(self) -> str | None:
-        return self.row.campaign
-
-    @strawberry.field(description="The campaign version in force when it was awarded.")
-    def campaign_version(self) -> int | None:
-        return self.row.campaign_version
-
-    @strawberry.field(
+    campaign: str | None = strawberry.field(
+        default=None, description="The campaign that awarded it."
+    )
+    campaign_version: int | None = strawberry.field(
+        default=None, description="The campaign version in force when it was awarded."
+    )
+    rule_line: int | None = strawberry.field(
+        default=None,
         description="The line of the rule that awarded it, in the file it was published "
-        "from: the line `jifen rules check` prints."
+        "from: the line `jifen rules check` prints.",
     )
-    def rule_line(self) -> int | None:
-        return self.row.rule_line
+    rule_text: str | None = strawberry.field(
+        default=None, description="The text of the rule that awarded it."
+    )
 
-    @strawberry.field(description="The text of the rule that awarded it.")
-    def rule_text(self) -> str | None:
-        return self.row.rule_text
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = strawberry.ID(ids.encode("transaction", row.id))
+        self.kind, self.created_at = row.kind, row.created_at
+        # An award's reason is its rule's text; a board prize's, its period, rank and metric.
+        self.actor, self.approver = row.actor, row.approver
+        self.reason = row.reason or row.rule_text
+        self.campaign, self.campaign_version = row.campaign, row.campaign_version
+        self.rule_line, self.rule_text = row.rule_line, row.rule_text
 
     @strawberry.field(
         description="Why it exists, in one sentence: event, campaign, version "
         "and rule, or who did it and why."
     )
     def why(self) -> str:
-        return explain(self.row)
+        event = self._event()
+        return explain(self.row, event.row if event is not None else None)
 
     @strawberry.field(description="The event that caused it.")
     def event(self) -> EventRef | None:
-        from server.api.events import Event
-
-        if self.row.event_id is None:
-            return None
-        return Event(row=models.Event.get_by_id(self.row.event_id))
+        return self._event()
 
     @strawberry.field(description="The transaction this one reverses.")
     def reverses(self) -> Transaction | None:
         if self.row.reverses_id is None:
             return None
-        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.reverses_id))
+        return related(self.peers, "reverses_id", entries.transactions, _transaction).get(
+            self.row.reverses_id
+        )
 
     @strawberry.field(description="The transaction that reversed this one, if any.")
     def reversed_by(self) -> Transaction | None:
-        row = models.LedgerTransaction.get_or_none(models.LedgerTransaction.reverses == self.row.id)
-        return Transaction(row=row) if row is not None else None
+        found = self.peers.load(
+            "reversed_by",
+            lambda rows: keyed(entries.reversals(r.id for r in rows), _transaction),
+        )
+        return found.get(self.row.id)
 
     @strawberry.field(description="Its entries; they sum to zero.")
     def entries(self) -> list[LedgerEntry]:
-        rows = (
-            models.Posting.select(models.Posting, models.Account)
-            .join(models.Account)
-            .where(models.Posting.txn == self.row.id)
-            .order_by(models.Posting.id)
+        found = self.peers.load(
+            "entries",
+            lambda rows: grouped(
+                entries.entries_of({r.id: r for r in rows}),
+                lambda e, b: LedgerEntry(row=e, batch=b),
+            ),
         )
-        out = []
-        for r in rows:
-            r.txn = self.row
-            out.append(LedgerEntry(row=r))
-        return out
+        return found[self.row.id]
+
+    def _event(self):
+        from server.api.events import Event
+
+        if self.row.event_id is None:
+            return None
+        found = related(
+            self.peers,
+            "event_id",
+            lambda ids: reads.by_id(models.Event, ids),
+            lambda row, _: Event(row=row),
+        )
+        return found.get(self.row.event_id)
 
 
-def explain(t: models.LedgerTransaction) -> str:
-    """One sentence: the rule, its campaign version and the file and line it is written on
-    (as `jifen rules check` prints them), the event, and who did it and why."""
+def _rule(t: Txn) -> str:
+    version = f"{t.campaign} v{t.campaign_version}"
+    if not t.rule_line:
+        return f"campaign {version}"
+    file = rules.file_of(t.campaign, t.campaign_version)
+    # Versions published before files were remembered know only their canonical text.
+    where = f"{file}:{t.rule_line}" if file else f"line {t.rule_line}"
+    return f"{t.rule_text} — {version}, {where}" if t.rule_text else f"{version}, {where}"
+
+
+def _transaction(row: Txn, batch: Batch) -> Transaction:
+    return Transaction(row=row, batch=batch)
+
+
+def transaction_by_id(txn_id: int) -> Transaction | None:
+    """One transaction on its own (a mutation's payload, a root field)."""
+    row = entries.transactions([txn_id]).get(txn_id)
+    return Transaction(row=row) if row is not None else None
+
+
+def transaction_of(peers: Batch, txn_id: int | None, attr: str = "txn_id") -> Transaction | None:
+    """The transaction a row of `peers` names by `attr`, read for every row at once."""
+    if txn_id is None:
+        return None
+    return related(peers, attr, entries.transactions, _transaction).get(txn_id)
+
+
+def explain(t: Txn, event: models.Event | None) -> str:
+    """Why a transaction exists, in one sentence: the rule, its campaign version and the
+    file and line it is written on (as `jifen rules check` prints them), the event
+    (`event`: the one it names, if any), and who did it and why."""
     parts = []
     if t.campaign is not None:
         parts.append(_rule(t))
-    if t.event_id is not None:
-        event = models.Event.get_by_id(t.event_id)
+    if event is not None:
         parts.append(
             f"{event.type} {ids.encode('event', event.id)} at {event.occurred_at.isoformat()}"
         )
@@ -252,8 +296,9 @@ class PointsAdjustInput:
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="An adjustment above the threshold, waiting for a second operator.")
-class AdjustmentRequest:
+class AdjustmentRequest(Batched):
     row: strawberry.Private[models.AdjustmentRequest]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `adj_3`.")
     def id(self) -> strawberry.ID:
@@ -261,9 +306,9 @@ class AdjustmentRequest:
 
     @strawberry.field(description="The member.")
     def member(self) -> MemberRef:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id)
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="Points asked for (negative to deduct).")
     def points(self) -> int:
@@ -291,9 +336,7 @@ class AdjustmentRequest:
 
     @strawberry.field(description="The adjustment made, once approved.")
     def transaction(self) -> Transaction | None:
-        if self.row.txn_id is None:
-            return None
-        return Transaction(row=models.LedgerTransaction.get_by_id(self.row.txn_id))
+        return transaction_of(self.peers, self.row.txn_id)
 
 
 @strawberry.type(description="Result of pointsAdjust.")
@@ -367,10 +410,12 @@ class LedgerQuery:
     ) -> Connection[LedgerEntry]:
         def work():
             limit = page_size(first)
-            rows = history.entries(
+            rows = entries.page(
                 _entry_filter(filter), before_id=decode_cursor(after), limit=limit + 1
             )
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: LedgerEntry(row=r))
+            return connection(
+                rows, limit, key=lambda e: e.id, node=lambda e, b: LedgerEntry(row=e, batch=b)
+            )
 
         return query(work)
 
@@ -381,10 +426,7 @@ class LedgerQuery:
         self, id: Annotated[strawberry.ID, strawberry.argument(description="The transaction's id.")]
     ) -> Transaction | None:
         def work():
-            row = models.LedgerTransaction.get_or_none(
-                models.LedgerTransaction.id == ids.decode("transaction", id, "id")
-            )
-            return Transaction(row=row) if row is not None else None
+            return transaction_by_id(ids.decode("transaction", id, "id"))
 
         return query(work)
 
@@ -426,15 +468,15 @@ class LedgerMutation:
                 ctx.scope, input.idempotency_key, "pointsAdjust", args, ctx.now, work_once
             )
             if outcome.result_id < 0:
-                request = models.AdjustmentRequest.get_by_id(-outcome.result_id)
+                rid = -outcome.result_id
+                request = reads.by_id(models.AdjustmentRequest, [rid])[rid]
                 return PointsAdjustPayload(
                     request=AdjustmentRequest(row=request),
                     member=member_by_id(mid),
                     replayed=outcome.replayed,
                 )
-            txn = models.LedgerTransaction.get_by_id(outcome.result_id)
             return PointsAdjustPayload(
-                transaction=Transaction(row=txn),
+                transaction=transaction_by_id(outcome.result_id),
                 member=member_by_id(mid),
                 replayed=outcome.replayed,
             )
@@ -463,8 +505,8 @@ class LedgerMutation:
                     tid, input.reason, actor=ctx.actor, now=ctx.now
                 )
             return TransactionReversePayload(
-                reversal=Transaction(row=txn),
-                reversed=Transaction(row=models.LedgerTransaction.get_by_id(tid)),
+                reversal=transaction_by_id(txn.id),
+                reversed=transaction_by_id(tid),
                 replayed=replayed,
             )
 

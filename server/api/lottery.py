@@ -9,7 +9,8 @@ import strawberry
 from strawberry.scalars import JSON
 
 from server.api import ids
-from server.api.catalog import CatalogItem, Redemption
+from server.api.batch import Batch, Batched, grouped, related
+from server.api.catalog import CatalogItem, Redemption, item_of
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
@@ -18,17 +19,18 @@ from server.api.pagination import (
     After,
     Connection,
     First,
-    keyset,
+    paged,
 )
 from server.api.refs import MemberRef
-from server.core import audit, idempotency, lottery
+from server.core import audit, idempotency, lists, lottery, reads
 from server.store import models
 from server.store.db import write_transaction
 
 
 @strawberry.type(description="A prize that can be drawn.")
-class Prize:
+class Prize(Batched):
     row: strawberry.Private[models.LotteryPrize]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `prz_3`.")
     def id(self) -> strawberry.ID:
@@ -48,9 +50,7 @@ class Prize:
 
     @strawberry.field(description="The catalog item won, for an item prize.")
     def item(self) -> CatalogItem | None:
-        if self.row.item_id is None:
-            return None
-        return CatalogItem(row=models.CatalogItem.get_by_id(self.row.item_id))
+        return item_of(self.peers, self.row.item_id)
 
     @strawberry.field(description="Relative weight.")
     def weight(self) -> int:
@@ -68,8 +68,9 @@ class Odds:
 
 
 @strawberry.type(description="A lottery members spend points on.")
-class Lottery:
+class Lottery(Batched):
     row: strawberry.Private[models.Lottery]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `lot_2`.")
     def id(self) -> strawberry.ID:
@@ -109,25 +110,39 @@ class Lottery:
 
     @strawberry.field(description="Its prizes.")
     def prizes(self) -> list[Prize]:
-        return [Prize(row=p) for p in self.row.prizes.order_by(models.LotteryPrize.id)]
+        found = self.peers.load(
+            "prizes",
+            lambda rows: grouped(
+                reads.prizes_of(r.id for r in rows), lambda r, b: Prize(row=r, batch=b)
+            ),
+        )
+        return found[self.row.id]
 
     @strawberry.field(
         description="The odds of the next draw, from the weights of what is "
         "left (a pity draw is limited to real prizes)."
     )
     def odds(self) -> list[Odds]:
-        options = lottery.chances(self.row)
-        chances = lottery.odds(options)
-        return [
-            Odds(prize=Prize(row=o.prize) if o.prize else None, probability=chances[o.key])
-            for o in options
-        ]
+        options = self.peers.load("odds", _odds)[self.row.id]
+        chances = lottery.odds([chance for chance, _ in options])
+        return [Odds(prize=prize, probability=chances[chance.key]) for chance, prize in options]
+
+
+def _odds(rows: list) -> dict[int, list[tuple[lottery.Chance, Prize | None]]]:
+    """What each lottery's next draw can give, its prizes sharing one batch."""
+    found = reads.chances(rows)
+    prizes = Batch(c.prize for options in found.values() for c in options if c.prize)
+    return {
+        lid: [(c, Prize(row=c.prize, batch=prizes) if c.prize else None) for c in options]
+        for lid, options in found.items()
+    }
 
 
 @owned(lambda d: d.row.member_id)
 @strawberry.type(description="One draw, with what an auditor needs to check it.")
-class Draw:
+class Draw(Batched):
     row: strawberry.Private[models.Draw]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `drw_5`.")
     def id(self) -> strawberry.ID:
@@ -135,9 +150,9 @@ class Draw:
 
     @strawberry.field(description="Who drew.")
     def member(self) -> MemberRef:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id)
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="points, item, consolation or none.")
     def outcome(self) -> str:
@@ -145,11 +160,14 @@ class Draw:
 
     @strawberry.field(description="The prize won, if any.")
     def prize(self) -> Prize | None:
-        return (
-            Prize(row=models.LotteryPrize.get_by_id(self.row.prize_id))
-            if self.row.prize_id
-            else None
-        )
+        if self.row.prize_id is None:
+            return None
+        return related(
+            self.peers,
+            "prize_id",
+            lambda keys: reads.by_id(models.LotteryPrize, keys),
+            lambda r, b: Prize(row=r, batch=b),
+        ).get(self.row.prize_id)
 
     @strawberry.field(description="The uniform random value in [0, 1) the draw used.")
     def random_value(self) -> str:
@@ -167,7 +185,12 @@ class Draw:
     def redemption(self) -> Redemption | None:
         if self.row.redemption_id is None:
             return None
-        return Redemption(row=models.Redemption.get_by_id(self.row.redemption_id))
+        return related(
+            self.peers,
+            "redemption_id",
+            lambda keys: reads.by_id(models.Redemption, keys),
+            lambda r, b: Redemption(row=r, batch=b),
+        ).get(self.row.redemption_id)
 
     @strawberry.field(description="When.")
     def created_at(self) -> datetime:
@@ -233,9 +256,11 @@ class LotteryQuery:
     )
     def lotteries(self, first: First = None, after: After = None) -> Connection[Lottery]:
         def work():
-            q = models.Lottery.select().where(models.Lottery.retired_at.is_null())
-            return keyset(
-                q, models.Lottery.id, first, after, lambda r: Lottery(row=r), newest_first=True
+            return paged(
+                first,
+                after,
+                lambda cursor, limit: lists.lotteries(before=cursor, limit=limit),
+                lambda r, b: Lottery(row=r, batch=b),
             )
 
         return query(work)
@@ -245,7 +270,8 @@ class LotteryQuery:
         self, id: Annotated[strawberry.ID, strawberry.argument(description="Its id.")]
     ) -> Lottery | None:
         def work():
-            row = models.Lottery.get_or_none(models.Lottery.id == _lottery_id(id, "id"))
+            lid = _lottery_id(id, "id")
+            row = reads.by_id(models.Lottery, [lid]).get(lid)
             return Lottery(row=row) if row is not None else None
 
         return query(work)
@@ -265,14 +291,18 @@ class LotteryQuery:
         after: After = None,
     ) -> Connection[Draw]:
         def work():
-            q = models.Draw.select().where(models.Draw.lottery == _lottery_id(lottery_id))
+            lid, mid = _lottery_id(lottery_id), None
             if member_id is not None:
                 mid = ids.decode("member", member_id, "memberId")
-                q = q.where(models.Draw.member == mid)
                 info.context.check_member(mid)
             elif info.context.require_principal().member_id is not None:
                 info.context.check_member(-1)  # a member sees only their own draws
-            return keyset(q, models.Draw.id, first, after, lambda r: Draw(row=r), newest_first=True)
+            return paged(
+                first,
+                after,
+                lambda cursor, limit: lists.draws(lid, mid, before=cursor, limit=limit),
+                lambda r, b: Draw(row=r, batch=b),
+            )
 
         return query(work)
 
@@ -342,7 +372,9 @@ class LotteryMutation:
                     models.Lottery.id == row.id, models.Lottery.retired_at.is_null()
                 ).execute()
                 audit.record(info.context.actor, "lottery.retire", id, {}, now=info.context.now)
-            return LotteryPayload(lottery=Lottery(row=models.Lottery.get_by_id(row.id)))
+            return LotteryPayload(
+                lottery=Lottery(row=reads.by_id(models.Lottery, [row.id])[row.id])
+            )
 
         return mutation(LotteryPayload, work)
 
@@ -371,7 +403,8 @@ class LotteryMutation:
                 lambda: lottery.draw(lid, mid, now=ctx.now, settings=ctx.settings, rng=ctx.rng).id,
             )
             return LotteryDrawPayload(
-                draw=Draw(row=models.Draw.get_by_id(outcome.result_id)), replayed=outcome.replayed
+                draw=Draw(row=reads.by_id(models.Draw, [outcome.result_id])[outcome.result_id]),
+                replayed=outcome.replayed,
             )
 
         return mutation(LotteryDrawPayload, work)

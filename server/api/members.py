@@ -9,6 +9,7 @@ import strawberry
 from peewee import IntegrityError
 
 from server.api import ids
+from server.api.batch import Batch, Batched, grouped, keyed, related
 from server.api.context import Info
 from server.api.enums import Period
 from server.api.errors import UserError, mutation, query
@@ -28,18 +29,18 @@ from server.api.refs import (
     LeaderboardEntryRef,
     LedgerEntryRef,
 )
-from server.core import accounts, auth, members
+from server.core import auth, entries, members, reads
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
-from server.core.history import EntryFilter, entries
 from server.store import models
 from server.store.db import write_transaction
 
 
 @owned(lambda m: m.row.member_id)
 @strawberry.type(description="A member's stint in one community.")
-class Membership:
+class Membership(Batched):
     row: strawberry.Private[models.Membership]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="The community's key.")
     def community(self) -> str:
@@ -61,7 +62,12 @@ class Membership:
     def invited_by_external_id(self) -> str | None:
         if self.row.invited_by_id is None:
             return None
-        return models.Member.get_by_id(self.row.invited_by_id).external_id
+        inviter = getattr(self.row, "inviter", None)  # read with it (reads.memberships)
+        if inviter is not None:
+            return inviter
+        return related(self.peers, "invited_by_id", _members, _member)[
+            self.row.invited_by_id
+        ].row.external_id
 
 
 @strawberry.type(description="Points that expire at one moment.")
@@ -84,33 +90,35 @@ class ExpiringPoints:
     "member's token sees only id, displayName and rank; the other fields are null for it, "
     "each with a FORBIDDEN error."
 )
-class Member:
+class Member(Batched):
+    # Scalars are plain attributes copied from the row (as on LedgerEntry): a board of
+    # 100 places resolves hundreds of them.
     row: strawberry.Private[models.Member]
-    wallets: strawberry.Private[dict | None] = None
+    batch: strawberry.Private[Batch | None] = None
+    id: strawberry.ID = strawberry.field(default=None, description="Stable id, e.g. `mbr_42`.")
+    external_id: str | None = strawberry.field(
+        default=None, description="The community platform's own user id."
+    )
+    display_name: str | None = strawberry.field(default=None, description="Name to show.")
+    birthday: date | None = strawberry.field(
+        default=None, description="Birthday, for the birthday award."
+    )
+    joined_at: datetime | None = strawberry.field(
+        default=None, description="When the member first joined any community of the program."
+    )
+    created_at: datetime | None = strawberry.field(
+        default=None, description="When the member record was created."
+    )
 
-    @strawberry.field(description="Stable id, e.g. `mbr_42`.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(ids.encode("member", self.row.id))
-
-    @strawberry.field(description="The community platform's own user id.")
-    def external_id(self) -> str | None:
-        return self.row.external_id
-
-    @strawberry.field(description="Name to show.")
-    def display_name(self) -> str | None:
-        return self.row.display_name
-
-    @strawberry.field(description="Birthday, for the birthday award.")
-    def birthday(self) -> date | None:
-        return self.row.birthday
-
-    @strawberry.field(description="When the member first joined any community of the program.")
-    def joined_at(self) -> datetime | None:
-        return self.row.joined_at
-
-    @strawberry.field(description="When the member record was created.")
-    def created_at(self) -> datetime | None:
-        return self.row.created_at
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = strawberry.ID(ids.encode("member", row.id))
+        self.external_id, self.display_name = row.external_id, row.display_name
+        self.birthday, self.joined_at, self.created_at = (
+            row.birthday,
+            row.joined_at,
+            row.created_at,
+        )
 
     @strawberry.field(description="Points the member can spend now.")
     def available_points(self) -> int | None:
@@ -126,12 +134,14 @@ class Member:
 
     @strawberry.field(description="Communities the member has joined, current and past.")
     def communities(self) -> list[Membership] | None:
-        rows = (
-            models.Membership.select()
-            .where(models.Membership.member == self.row.id)
-            .order_by(models.Membership.first_joined_at)
+        found = self.peers.load(
+            "communities",
+            lambda rows: grouped(
+                reads.memberships(r.id for r in rows),
+                lambda r, b: Membership(row=r, batch=b),
+            ),
         )
-        return [Membership(row=r) for r in rows]
+        return found[self.row.id]
 
     @strawberry.field(description="The member's ledger entries, newest first.")
     def ledger(
@@ -146,13 +156,25 @@ class Member:
         from server.api.ledger import LedgerEntry
 
         def work():
-            limit = page_size(first)
-            rows = entries(
-                EntryFilter(member_id=self.row.id, kinds=tuple(kinds or ())),
-                before_id=decode_cursor(after),
-                limit=limit + 1,
+            limit, before, wanted = page_size(first), decode_cursor(after), tuple(kinds or ())
+
+            def pages(rows):
+                found = entries.member_pages(
+                    [r.id for r in rows], before_id=before, limit=limit + 1, kinds=wanted
+                )
+                # One batch for the entries of every member's page: their transactions,
+                # members and events load for all of them at once.
+                batch = Batch(e for page in found.values() for e in page[:limit])
+                return found, batch
+
+            found, batch = self.peers.load(("ledger", limit, before, wanted), pages)
+            return connection(
+                found[self.row.id],
+                limit,
+                key=lambda e: e.id,
+                node=lambda e, b: LedgerEntry(row=e, batch=b),
+                batch=batch,
             )
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: LedgerEntry(row=r))
 
         return query(work)
 
@@ -161,9 +183,16 @@ class Member:
     )
     def affordable_items(self, info: Info) -> list[CatalogItemRef] | None:
         from server.api.catalog import CatalogItem
-        from server.core import catalog
 
-        return [CatalogItem(row=r) for r in catalog.affordable(self.row.id, info.context.now)]
+        now = info.context.now
+        found = self.peers.load(
+            ("affordable", now),
+            lambda rows: grouped(
+                reads.affordable((r.id for r in rows), now),
+                lambda r, b: CatalogItem(row=r, batch=b),
+            ),
+        )
+        return found[self.row.id]
 
     @strawberry.field(description="Points that expire within the next days, soonest first.")
     def expiring_points(
@@ -173,14 +202,17 @@ class Member:
             int, strawberry.argument(description="How many days ahead (1 to 3660).")
         ] = 30,
     ) -> ExpiringPoints | None:
-        from server.core import expiry
+        now = info.context.now
 
         def work():
             if not 1 <= within_days <= 3660:
                 raise DomainError(
                     ErrorCode.INVALID_INPUT, "withinDays must be from 1 to 3660", "withinDays"
                 )
-            batches = expiry.expiring(self.row.id, info.context.now, within_days)
+            batches = self.peers.load(
+                ("expiring", within_days),
+                lambda rows: reads.expiring((r.id for r in rows), now, within_days),
+            )[self.row.id]
             return ExpiringPoints(
                 member_id=self.row.id,
                 total=sum(b.points for b in batches),
@@ -205,30 +237,49 @@ class Member:
         ] = None,
     ) -> LeaderboardEntryRef | None:
         from server.api.community import entry
-        from server.core import leaderboard
 
         def work():
             day = info.context.settings.local_day(info.context.now)
-            place = leaderboard.rank(metric, period.value, day, self.row.id, scope=community or "")
-            return entry(place) if place is not None else None
+            places = self.peers.load(
+                ("rank", metric, period.value, day, community),
+                lambda rows: reads.ranks(
+                    metric, period.value, day, (r.id for r in rows), scope=community or ""
+                ),
+            )
+            place = places.get(self.row.id)
+            return entry(place, self) if place is not None else None
 
         return query(work)
 
     def _balance(self, kind: AccountKind) -> int:
-        if self.wallets is None:
-            self.wallets = {k: a.balance for k, a in accounts.wallets(self.row.id).items()}
-        return self.wallets.get(kind, 0)
+        found = self.peers.load("wallets", lambda rows: reads.wallets(r.id for r in rows))
+        return found.get(self.row.id, {}).get(kind, 0)
+
+
+def _members(member_ids) -> dict[int, reads.MemberRow]:
+    return reads.members(member_ids)
+
+
+def _member(row, batch: Batch) -> Member:
+    return Member(row=row, batch=batch)
 
 
 def member_by_id(member_id: int) -> Member | None:
-    row = models.Member.get_or_none(models.Member.id == member_id)
+    """One member on its own (a mutation's payload, `me`)."""
+    row = reads.member(member_id)
     return Member(row=row) if row is not None else None
 
 
+def member_of(peers: Batch, member_id: int | None, attr: str = "member_id") -> Member | None:
+    """The member a row of `peers` names by `attr`, read for every row of them at once."""
+    if member_id is None:
+        return None
+    return related(peers, attr, _members, _member).get(member_id)
+
+
 def members_by_ids(member_ids: list[int]) -> dict[int, Member]:
-    """Many members in one query (a list of places, not one query per place)."""
-    rows = models.Member.select().where(models.Member.id.in_(sorted(set(member_ids))))
-    return {row.id: Member(row=row) for row in rows}
+    """Many members in one query, sharing one batch (a list of places)."""
+    return keyed(_members(member_ids), _member)
 
 
 @strawberry.input(description="Create a member or update one; with `community`, join it.")
@@ -309,9 +360,9 @@ class MemberQuery:
                     ErrorCode.INVALID_INPUT, "give exactly one of id and externalId", "id"
                 )
             if id is not None:
-                row = models.Member.get_or_none(models.Member.id == ids.decode("member", id, "id"))
+                row = reads.member(ids.decode("member", id, "id"))
             else:
-                row = models.Member.get_or_none(models.Member.external_id == external_id)
+                row = reads.member_by_external_id(external_id)
             if row is not None:
                 info.context.check_member(row.id)
             elif info.context.require_principal().member_id is not None:
@@ -334,18 +385,8 @@ class MemberQuery:
     ) -> Connection[Member]:
         def work():
             limit = page_size(first)
-            q = models.Member.select()
-            if community is not None:
-                q = q.join(
-                    models.Membership, on=(models.Membership.member == models.Member.id)
-                ).where(
-                    models.Membership.community == community, models.Membership.left_at.is_null()
-                )
-            before = decode_cursor(after)
-            if before is not None:
-                q = q.where(models.Member.id < before)
-            rows = list(q.order_by(models.Member.id.desc()).limit(limit + 1))
-            return connection(rows, limit, key=lambda r: r.id, node=lambda r: Member(row=r))
+            rows = reads.members_page(community, decode_cursor(after), limit + 1)
+            return connection(rows, limit, key=lambda r: r.id, node=_member)
 
         return query(work)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Generic, TypeVar
 
 import strawberry
 
+from server.api.batch import Batch
 from server.core.errors import DomainError, ErrorCode
 
 T = TypeVar("T")
@@ -63,11 +64,17 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 
 def connection(
-    rows: Sequence, limit: int, key: Callable[[object], int], node: Callable[[object], T]
+    rows: Sequence,
+    limit: int,
+    key: Callable[[object], int],
+    node: Callable[[object, Batch], T],
+    batch: Batch | None = None,
 ) -> Connection[T]:
-    """Build a page from `limit + 1` fetched rows: the extra row only says more follow."""
+    """Build a page from `limit + 1` fetched rows: the extra row only says more follow.
+    The page's objects share one batch (server/api/batch.py), or the one given."""
     page = rows[:limit]
-    edges = [Edge(cursor=encode_cursor(key(r)), node=node(r)) for r in page]
+    batch = batch if batch is not None else Batch(page)
+    edges = [Edge(cursor=encode_cursor(key(r)), node=node(r, batch)) for r in page]
     return Connection(
         edges=edges,
         page_info=PageInfo(
@@ -76,20 +83,14 @@ def connection(
     )
 
 
-def keyset(
-    query,
-    field,
+def paged(
     first: int | None,
     after: str | None,
-    node: Callable[[object], T],
-    *,
-    newest_first: bool = False,
+    fetch: Callable[[int | None, int], Sequence],
+    node: Callable[[object, Batch], T],
+    key: Callable[[object], int] = lambda r: r.id,
 ) -> Connection[T]:
-    """One page of `query` ordered by the unique `field`, continuing after the cursor."""
+    """One page: `fetch(cursor, how many)` reads it (server/core/lists.py), one more row
+    than shown to learn whether more follow."""
     limit = page_size(first)
-    cursor = decode_cursor(after)
-    if cursor is not None:
-        query = query.where(field < cursor if newest_first else field > cursor)
-    order = field.desc() if newest_first else field
-    rows = list(query.order_by(order).limit(limit + 1))
-    return connection(rows, limit, key=lambda r: r.__data__[field.name], node=node)
+    return connection(fetch(decode_cursor(after), limit + 1), limit, key, node)

@@ -10,24 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from graphql import (
-    DocumentNode,
-    GraphQLError,
-    OperationDefinitionNode,
-    OperationType,
-    StringValueNode,
-    parse,
-    visit,
-)
-from graphql.language import Visitor
+from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 
+from server.api.documents import Documents, Prepared, has_surrogate
 from server.api.errors import parse_failure_code, with_code
-from server.api.schema import MAX_TOKENS
 from server.core.errors import ErrorCode
 
 JSON = "application/json"
@@ -111,17 +101,17 @@ async def read_params(request: Request) -> Params:
     return params
 
 
-def prepare(params: Params, method: str) -> tuple[DocumentNode, OperationDefinitionNode]:
-    """Check the text, parse it and pick the operation to run, or refuse (InputRefused)."""
+def prepare(params: Params, method: str, documents: Documents) -> tuple[Prepared, Any]:
+    """Check the text, parse it (once per text: server/api/documents.py), pick the
+    operation to run and hold it to the limits, or refuse (InputRefused)."""
     for where, text in _texts(params):
         _check_text(text, where)
-    try:
-        document = parse_document(params.query)
-    except GraphQLError as error:
-        raise InputRefused.of(error, parse_failure_code(error)) from None
-    for where, text in _literals(document):
+    prepared = documents.get(params.query)
+    if prepared.error is not None:
+        raise InputRefused.of(prepared.error, parse_failure_code(prepared.error))
+    for where, text in prepared.bad_strings:
         _check_text(text, where)
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    operations = prepared.operations
     if params.operation_name is not None:
         chosen = [o for o in operations if o.name and o.name.value == params.operation_name]
         if not chosen:
@@ -146,13 +136,9 @@ def prepare(params: Params, method: str) -> tuple[DocumentNode, OperationDefinit
         )
     if operation.operation is OperationType.MUTATION and method != "POST":
         raise RequestRefused(405, "mutations are accepted over POST only", allow="POST")
-    return document, operation
-
-
-@lru_cache(maxsize=512)
-def parse_document(text: str) -> DocumentNode:
-    """The parsed document, within the token limit the schema enforces too."""
-    return parse(text, max_tokens=MAX_TOKENS)
+    if prepared.limit_errors:
+        raise InputRefused.of(prepared.limit_errors[0], ErrorCode.GRAPHQL_VALIDATION_FAILED)
+    return prepared, operation
 
 
 def _loads(data: bytes, what: str) -> Any:
@@ -187,20 +173,16 @@ def _surrogate_path(value: Any, path: str) -> str | None:
     while stack:
         value, path = stack.pop()
         if isinstance(value, str):
-            if _has_surrogate(value):
+            if has_surrogate(value):
                 return path or "the top level"
         elif isinstance(value, dict):
             for key, item in value.items():
-                if _has_surrogate(key):
+                if has_surrogate(key):
                     return f"{path}.{key!r}" if path else repr(key)
                 stack.append((item, f"{path}.{key}" if path else key))
         elif isinstance(value, list):
             stack.extend((item, f"{path}.{i}") for i, item in enumerate(value))
     return None
-
-
-def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def _depth(value: Any) -> int:
@@ -232,29 +214,13 @@ def _texts(params: Params):
             stack.extend((item, f"{path}.{i}") for i, item in enumerate(value))
 
 
-def _literals(document: DocumentNode):
-    found: list[tuple[str, str]] = []
-
-    class Strings(Visitor):
-        def enter_argument(self, node, *_):
-            self.argument = node.name.value
-
-        def enter_string_value(self, node: StringValueNode, *_):
-            if "\x00" in node.value or _has_surrogate(node.value):
-                where = getattr(self, "argument", None)
-                found.append((f"argument `{where}`" if where else "a string", node.value))
-
-    visit(document, Strings())
-    return found
-
-
 def _check_text(text: str, where: str) -> None:
     if "\x00" in text:
         raise InputRefused(
             ErrorCode.INVALID_INPUT,
             f"{where} contains a NUL character, which text may not contain",
         )
-    if _has_surrogate(text):
+    if has_surrogate(text):
         raise InputRefused(
             ErrorCode.INVALID_INPUT,
             f"{where} contains a lone surrogate: text must be valid Unicode",

@@ -5,15 +5,6 @@ from __future__ import annotations
 import os
 
 import strawberry
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -22,20 +13,20 @@ from server.api.campaigns import CampaignMutation, CampaignQuery
 from server.api.catalog import CatalogMutation, CatalogQuery
 from server.api.checkout import CheckoutMutation, CheckoutQuery
 from server.api.community import CommunityMutation, CommunityQuery
-from server.api.errors import MaskUnexpected, PhaseCodes, log, should_mask
+from server.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, Documents
+from server.api.errors import log, should_mask
 from server.api.events import EventMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
 from server.api.ownership import enforce
+from server.api.pipeline import Pipeline
 from server.api.privacy import PrivacyMutation, PrivacyQuery
 from server.api.realtime import Subscription
 from server.api.scalars import SCALAR_OVERRIDES
 from server.api.summary import SummaryQuery
 
-MAX_DEPTH = 10
-MAX_ALIASES = 30
-MAX_TOKENS = 2000
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "Schema", "build_schema", "schema", "sdl"]
 
 Query = merge_types(
     "Query",
@@ -69,6 +60,10 @@ Mutation = merge_types(
 
 
 class Schema(strawberry.Schema):
+    """The schema, with the documents it has prepared (server/api/documents.py)."""
+
+    documents: Documents
+
     def process_errors(self, errors, execution_context=None) -> None:
         # Expected errors (bad input, authentication) are the client's business; only
         # failures that get masked are bugs worth a stack trace in the server log.
@@ -77,34 +72,20 @@ class Schema(strawberry.Schema):
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
 
 
-# The depth and alias limits as validation rules built once: the limiter extensions build
-# new rule classes per instance, and new classes per request would make every request
-# miss the validation cache (which keys on the rules).
-LIMIT_RULES = [
-    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
-    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
-]
-
-
-def build_schema(introspection: bool = True) -> strawberry.Schema:
+def build_schema(introspection: bool = True) -> Schema:
     """The schema; without introspection for deployments that turn it off."""
+    documents = Documents() if introspection else Documents.without_introspection()
     built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides=SCALAR_OVERRIDES,
-        # Factories: a fresh extension per request (the caches are shared module-wide).
-        extensions=[
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: AddValidationRules(LIMIT_RULES),
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
-            PhaseCodes,
-            MaskUnexpected,
-            *([] if introspection else [DisableIntrospection]),
-        ],
+        # One extension, made fresh per request; what it keeps lives in `documents`.
+        extensions=[lambda: Pipeline(documents)],
     )
+    documents.schema = built._schema
+    built.documents = documents
     enforce(built._schema)
     return built
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import orjson
 from peewee import IntegrityError
 
 from server.core import audit
 from server.core.errors import DomainError, ErrorCode
-from server.store.db import database
-from server.store.models import ApiKey, Member, Setting
+from server.core.generation import Cached, generation
+from server.store.db import database, on_rebind
+from server.store.models import ApiKey, Setting
 from server.store.sql import Sql
 
 KEY_PREFIX = "jf_"
@@ -64,18 +65,21 @@ def create_key(role: Role, name: str, *, now: datetime, actor: str = "cli") -> t
     key = ApiKey.create(
         name=name, role=role.value, prefix=prefix, secret_hash=_hash(secret), created_at=now
     )
+    generation.bump()
     audit.record(actor, "key.create", prefix, {"role": role.value, "name": name}, now=now)
     return key, f"{KEY_PREFIX}{prefix}_{secret}"
 
 
 def revoke_key(prefix: str, *, now: datetime, actor: str = "cli") -> bool:
-    """Revoke a key by its prefix; it stops working at once."""
+    """Revoke a key by its prefix: at once in this process, within a second in the others
+    (server/core/generation.py)."""
     done = bool(
         ApiKey.update(revoked_at=now)
         .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_null())
         .execute()
     )
     if done:
+        generation.bump()
         audit.record(actor, "key.revoke", prefix, {}, now=now)
     return done
 
@@ -94,7 +98,15 @@ def bootstrap_admin(*, now: datetime) -> str | None:
         return plain
 
 
-_KEY = Sql("SELECT secret_hash, role, name, revoked_at FROM api_key WHERE prefix = ?")
+_KEYS = Sql("SELECT prefix, secret_hash, role, name, revoked_at FROM api_key")
+
+
+def _load_keys() -> dict[str, tuple[str, str, str, object]]:
+    # Every key at once: there are few, and an unknown prefix then costs no statement.
+    return {prefix: rest for prefix, *rest in _KEYS.run().fetchall()}
+
+
+_keys = Cached(_load_keys)
 
 
 def authenticate(token: str, *, now: datetime) -> Principal:
@@ -104,7 +116,7 @@ def authenticate(token: str, *, now: datetime) -> Principal:
     if not token.startswith(KEY_PREFIX):
         raise AuthError("unrecognized token")
     prefix, _, secret = token[len(KEY_PREFIX) :].partition("_")
-    key = _KEY.one(prefix)  # every request: plain SQL, see server/store/sql.py
+    key = _keys.get().get(prefix)
     # Hash and compare even when the prefix is unknown, so timing tells nothing.
     expected = key[0] if key is not None else "0" * 64
     if not hmac.compare_digest(_hash(secret), expected) or key is None:
@@ -127,7 +139,7 @@ def member_token(member_id: int, *, now: datetime, ttl: timedelta = DEFAULT_TOKE
         "exp": int((now + ttl).timestamp()),
         "n": secrets.token_hex(4),
     }
-    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    body = _b64(orjson.dumps(claims))
     return f"{TOKEN_PREFIX}{body}.{_b64(_sign(body.encode()))}"
 
 
@@ -135,7 +147,7 @@ def _member_principal(token: str, now: datetime) -> Principal:
     body, _, signature = token[len(TOKEN_PREFIX) :].partition(".")
     try:
         given = _unb64(signature)
-        claims = json.loads(_unb64(body))
+        claims = orjson.loads(_unb64(body))
         member_id, expires = int(claims["m"]), int(claims["exp"])
     except (ValueError, KeyError, TypeError) as exc:
         raise AuthError("malformed member token") from exc
@@ -143,21 +155,45 @@ def _member_principal(token: str, now: datetime) -> Principal:
         raise AuthError("member token signature does not match")
     if now.timestamp() >= expires:
         raise AuthError("member token has expired")
-    member = Member.get_or_none(Member.id == member_id)
-    if member is None:
-        raise AuthError("member token names no member")
-    return Principal(Role.MEMBER, member.external_id, member_id=member_id)
+    principal = _members.get(member_id)
+    if principal is None:
+        row = _MEMBER.one(member_id)
+        if row is None:
+            raise AuthError("member token names no member")
+        principal = Principal(Role.MEMBER, row[0], member_id=member_id)
+        if len(_members) >= _MEMBERS_KEPT:
+            _members.clear()
+        _members[member_id] = principal
+    return principal
+
+
+# Members are never deleted and keep their externalId: what a token's member is called
+# can be kept per process (bounded; cleared when full).
+_MEMBER = Sql("SELECT external_id FROM member WHERE id = ?")
+_MEMBERS_KEPT = 10_000
+_members: dict[int, Principal] = {}
+on_rebind(_members.clear)
+
+
+_SECRET = Sql("SELECT value FROM setting WHERE key = ?")
+_secret: list[bytes] = []  # made once per database, never changed: kept per process
+on_rebind(_secret.clear)
 
 
 def _signing_secret() -> bytes:
-    row = Setting.get_or_none(Setting.key == _SECRET_KEY)
+    if _secret:
+        return _secret[0]
+    row = _SECRET.one(_SECRET_KEY)
     if row is None:
         with database.atomic():
             Setting.insert(
                 key=_SECRET_KEY, value=secrets.token_hex(32)
             ).on_conflict_ignore().execute()
-        row = Setting.get(Setting.key == _SECRET_KEY)
-    return bytes.fromhex(row.value)
+        row = _SECRET.one(_SECRET_KEY)
+    secret = bytes.fromhex(row[0])
+    if not database.in_transaction():  # committed: no rollback can take it back
+        _secret[:] = [secret]
+    return secret
 
 
 def _sign(data: bytes) -> bytes:

@@ -46,33 +46,6 @@ class EntryFilter:
     scope: Scope = Scope.MEMBER_WALLETS
 
 
-def entries(flt: EntryFilter, *, before_id: int | None, limit: int) -> list[Posting]:
-    """Ledger entries, newest first, strictly older than the `before_id` cursor."""
-    query = (
-        Posting.select(Posting, LedgerTransaction, Account)
-        .join(LedgerTransaction)
-        .switch(Posting)
-        .join(Account)
-    )
-    if flt.member_id is not None:
-        query = query.where(Posting.member == flt.member_id)
-    if flt.scope is Scope.MEMBER_WALLETS and flt.member_id is None:
-        query = query.where(Posting.member.is_null(False))
-    elif flt.scope is Scope.PROGRAM_ACCOUNTS:
-        query = query.where(Posting.member.is_null())
-    if flt.kinds:
-        query = query.where(LedgerTransaction.kind.in_(flt.kinds))
-    if flt.campaign is not None:
-        query = query.where(LedgerTransaction.campaign == flt.campaign)
-    if flt.since is not None:
-        query = query.where(Posting.created_at >= flt.since)
-    if flt.until is not None:
-        query = query.where(Posting.created_at < flt.until)
-    if before_id is not None:
-        query = query.where(Posting.id < before_id)
-    return list(query.order_by(Posting.id.desc()).limit(limit))
-
-
 @dataclass
 class SummaryRow:
     group: str

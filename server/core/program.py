@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from server.core.errors import DomainError, ErrorCode
+from server.core.generation import Cached, generation
 from server.store import sql
 from server.store.db import on_rebind
 from server.store.models import Setting
@@ -69,13 +70,20 @@ _SETTINGS = Sql("SELECT key, value FROM setting WHERE key IN (?, ?)")
 
 
 def load() -> ProgramSettings:
-    """The settings in force."""
+    """The settings in force (kept per process until the generation changes)."""
+    return _cached.get()
+
+
+def _load() -> ProgramSettings:
     found = dict(_SETTINGS.run(_KEY, _BACKDATE).fetchall())
     fields = json.loads(found[_KEY]) if _KEY in found else {}
     fields.pop(_BACKDATE, None)
     if _BACKDATE in found:
         fields[_BACKDATE] = int(found[_BACKDATE])
     return ProgramSettings(**fields)
+
+
+_cached = Cached(_load)
 
 
 def save(settings: ProgramSettings) -> None:
@@ -103,6 +111,7 @@ def _put(key: str, value: str) -> None:
         .on_conflict(conflict_target=[Setting.key], update={Setting.value: value})
         .execute()
     )
+    generation.bump()
 
 
 # The earliest moment the program recorded anything: its first key (the first start), member,

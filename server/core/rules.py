@@ -22,8 +22,9 @@ from dsl.errors import Diagnostic, RulesError
 from dsl.parser import parse
 from server.core import audit, budgets, program
 from server.core.errors import DomainError, ErrorCode
+from server.core.generation import generation
 from server.core.program import ProgramSettings
-from server.store.db import locked, transaction_memo
+from server.store.db import locked, on_rebind, transaction_memo
 from server.store.models import CampaignVersion, Setting
 
 _GENERATION = "rules_generation"
@@ -120,10 +121,8 @@ def publish(
         },
         now=now,
     )
-    Setting.insert(key=_GENERATION, value=uuid.uuid4().hex).on_conflict(
-        conflict_target=[Setting.key], update={Setting.value: uuid.uuid4().hex}
-    ).execute()
-    transaction_memo().pop("rule-book", None)  # this transaction reads the new rules
+    generation.bump()
+    transaction_memo().pop(_MEMO, None)  # this transaction reads the new rules
     return out, diagnostics
 
 
@@ -139,7 +138,8 @@ def _same(latest: CampaignVersion | None, campaign: CompiledCampaign) -> bool:
 
 
 def _lock_generation() -> None:
-    """Publishes one at a time: each compares with what the one before it published."""
+    """Publishes one at a time: each compares with what the one before it published.
+    (The row is only a lock now; server/core/generation.py says when rules changed.)"""
     Setting.insert(key=_GENERATION, value=uuid.uuid4().hex).on_conflict_ignore().execute()
     locked(Setting.select().where(Setting.key == _GENERATION)).first()
 
@@ -207,40 +207,46 @@ class InForce:
 EMPTY = InForce(None, {}, {})
 
 
+_MEMO = "rule-book"
+_Epochs = tuple[list[datetime], list[InForce]]
+
+
 class RuleBook:
-    """Every published version, compiled once per process and reloaded after a publish."""
+    """Every published version, compiled once per process and rebuilt when the generation
+    (server/core/generation.py) changes. A transaction keeps the book it first read, so
+    all its events are judged by one set of rules."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._generation: str | None = None
-        self._starts: list[datetime] = []
-        self._epochs: list[InForce] = []
+        self._built: tuple[str, _Epochs] | None = None  # (generation, epochs)
+        on_rebind(self.forget)
 
     def at(self, when: datetime) -> InForce:
         """The rules in force at `when`."""
-        self._refresh()
-        index = bisect.bisect_right(self._starts, when) - 1
-        return self._epochs[index] if index >= 0 else EMPTY
+        starts, epochs = self._epochs()
+        index = bisect.bisect_right(starts, when) - 1
+        return epochs[index] if index >= 0 else EMPTY
 
-    def _refresh(self) -> None:
+    def forget(self) -> None:
+        self._built = None
+
+    def _epochs(self) -> _Epochs:
         memo = transaction_memo()
-        if memo.get("rule-book") is self:
-            return  # checked already in this transaction
-        memo["rule-book"] = self
-        generation = program.setting(_GENERATION)
-        if generation == self._generation:
-            return
-        with self._lock:
-            if generation == self._generation:
-                return
-            self._starts, self._epochs = _build(
-                list(
-                    CampaignVersion.select().order_by(
+        pinned = memo.get(_MEMO)
+        if pinned is not None:
+            return pinned
+        at = generation.current()
+        built = self._built
+        if built is None or built[0] != at:
+            with self._lock:
+                built = self._built
+                if built is None or built[0] != at:
+                    rows = CampaignVersion.select().order_by(
                         CampaignVersion.activated_at, CampaignVersion.id
                     )
-                )
-            )
-            self._generation = generation
+                    built = self._built = (at, _build(list(rows)))
+        memo[_MEMO] = built[1]
+        return built[1]
 
 
 def compile_version(row: CampaignVersion) -> CompiledCampaign:
@@ -296,3 +302,22 @@ __all__ = [
     "publish",
     "validate",
 ]
+
+
+_files: dict[tuple[str, int], str] = {}  # a version's file never changes once published
+on_rebind(_files.clear)
+
+
+def file_of(campaign: str, version: int) -> str | None:
+    """The file a campaign version was published from (None before files were kept)."""
+    key = (campaign, version)
+    if key not in _files:
+        row = (
+            CampaignVersion.select(CampaignVersion.file)
+            .where(CampaignVersion.campaign == campaign, CampaignVersion.version == version)
+            .first()
+        )
+        if row is None or not row.file:
+            return None
+        _files[key] = row.file
+    return _files[key]

@@ -162,7 +162,7 @@ def test_a_slow_subscriber_loses_old_notices_and_never_blocks(db, clock):
         if is_postgres():
             ready = asyncio.Event()
             listener = asyncio.create_task(
-                listen(dsn_of(db), notify.CHANNEL, notify.dispatch, ready)
+                listen(dsn_of(db), {notify.CHANNEL: notify.dispatch}, ready)
             )
             await asyncio.wait_for(ready.wait(), timeout=10)
         with write_transaction():
