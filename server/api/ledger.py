@@ -239,7 +239,7 @@ def transaction_of(peers: Batch, txn_id: int | None, attr: str = "txn_id") -> Tr
     return related(peers, attr, entries.transactions, _transaction).get(txn_id)
 
 
-def explain(t: Txn, event: models.Event | None) -> str:
+def explain(t: Txn, event: models.Event | None = None) -> str:
     """Why a transaction exists, in one sentence: the rule, its campaign version and the
     file and line it is written on (as `jifen rules check` prints them), the event
     (`event`: the one it names, if any), and who did it and why."""
@@ -257,19 +257,6 @@ def explain(t: Txn, event: models.Event | None) -> str:
     if t.reason:
         parts.append(f"reason: {t.reason}")
     return f"{t.kind}: " + "; ".join(parts) if parts else t.kind
-
-
-def _rule(t: models.LedgerTransaction) -> str:
-    version = f"{t.campaign} v{t.campaign_version}"
-    if not t.rule_line:
-        return f"campaign {version}"
-    row = models.CampaignVersion.get_or_none(
-        models.CampaignVersion.campaign == t.campaign,
-        models.CampaignVersion.version == t.campaign_version,
-    )
-    # Versions published before files were remembered know only their canonical text.
-    where = f"{row.file}:{t.rule_line}" if row is not None and row.file else f"line {t.rule_line}"
-    return f"{t.rule_text} — {version}, {where}" if t.rule_text else f"{version}, {where}"
 
 
 @strawberry.input(description="Which entries to list.")

@@ -304,7 +304,7 @@ __all__ = [
 ]
 
 
-_files: dict[tuple[str, int], str] = {}  # a version's file never changes once published
+_files: dict[tuple[str, int], str | None] = {}  # a version's file never changes
 on_rebind(_files.clear)
 
 
@@ -317,7 +317,7 @@ def file_of(campaign: str, version: int) -> str | None:
             .where(CampaignVersion.campaign == campaign, CampaignVersion.version == version)
             .first()
         )
-        if row is None or not row.file:
+        if row is None:
             return None
-        _files[key] = row.file
+        _files[key] = row.file or None
     return _files[key]
