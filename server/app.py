@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -28,6 +28,7 @@ from server.api.http import GraphQLHTTP
 from server.api.scalars import instant_problem
 from server.api.schema import build_schema, schema
 from server.config import Config
+from server.console import console_app
 from server.core import auth, history, notify, rules
 from server.core.clock import Clock, SystemClock
 from server.store import migrate
@@ -184,6 +185,7 @@ def create_app(
             WebSocketRoute("/graphql", subscriptions),
             Route("/export/ledger.csv", export_ledger),
             Route("/healthz", health),
+            Mount("/console", console_app(config.language)),
         ],
         lifespan=lifespan,
         middleware=[

@@ -21,6 +21,7 @@ class Config:
     cors_origins: tuple[str, ...] = field(default=())  # JIFEN_CORS_ORIGINS, comma-separated
     cost_budget: int = 20_000  # JIFEN_COST_BUDGET: points of query cost per token ...
     cost_window_seconds: int = 60  # ... refilled over this many seconds
+    language: str = "en"  # JIFEN_LANGUAGE: the console's language until a user switches (en, zh)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -34,4 +35,5 @@ class Config:
             cors_origins=origins,
             cost_budget=int(os.environ.get("JIFEN_COST_BUDGET", "20000")),
             cost_window_seconds=int(os.environ.get("JIFEN_COST_WINDOW_SECONDS", "60")),
+            language=os.environ.get("JIFEN_LANGUAGE", "en").strip().lower(),
         )

@@ -22,11 +22,13 @@ from server.api.campaigns import CampaignMutation, CampaignQuery
 from server.api.catalog import CatalogMutation, CatalogQuery
 from server.api.checkout import CheckoutMutation, CheckoutQuery
 from server.api.community import CommunityMutation, CommunityQuery
+from server.api.drafts import DraftQuery
 from server.api.errors import MaskUnexpected, PhaseCodes, log, should_mask
 from server.api.events import EventMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
+from server.api.operations import OperationsQuery
 from server.api.ownership import enforce
 from server.api.realtime import Subscription
 from server.api.scalars import SCALAR_OVERRIDES
@@ -48,6 +50,8 @@ Query = merge_types(
         CommunityQuery,
         AuditQuery,
         SummaryQuery,
+        DraftQuery,
+        OperationsQuery,
     ),
 )
 Mutation = merge_types(
