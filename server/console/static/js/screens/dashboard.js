@@ -92,11 +92,11 @@ function draw(body, data) {
     .sort((a, b) => a.budgetLeft / a.budget - b.budgetLeft / b.budget);
   const budgetTable = table([
     { title: t("camp.key"), cell: (c) => c.key },
-    { title: t("camp.budget"), num: true, cell: (c) => num(c.budget) },
-    { title: t("camp.left"), num: true, cell: (c) => num(c.budgetLeft) },
+    { title: t("dash.leftOfBudget"), num: true,
+      cell: (c) => `${num(c.budgetLeft)} / ${num(c.budget)}` },
     { title: t("dash.shareLeft"), cell: (c) => meter(c.budgetLeft / c.budget) },
   ], budgets, {
-    empty: t("dash.noBudgets"),
+    empty: t("dash.noBudgets"), class: "grid budgets",
     rowAttrs: (c) => ({ class: c.budgetLeft / c.budget < NEARLY_SPENT ? "warn" : null }),
   });
   const runs = table([
