@@ -303,3 +303,28 @@ def test_the_console_speaks_chinese_when_asked(page, world):
     assert page.locator("a[data-screen=members]").inner_text() == "会员"
     page.get_by_label("语言").select_option("en")
     page.locator("a[data-screen=members]", has_text="Members").wait_for()
+
+
+def test_the_page_comes_in_the_servers_language_and_loads_only_from_it(db, clock):
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+    from server.config import Config
+
+    with TestClient(create_app(clock=clock, config=Config(language="zh"))) as client:
+        page = client.get("/console/")
+        assert page.status_code == 200
+        assert '<html lang="zh" data-language="zh">' in page.text
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src 'self'" in policy
+        assert "connect-src 'self'" in policy
+        script = client.get("/console/js/main.js")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
+        assert script.headers["content-security-policy"] == policy
+        assert (
+            client.get("/console", follow_redirects=False).headers["location"].endswith("/console/")
+        )
+        assert client.get("/console/../server/config.py").status_code == 404
+    with TestClient(create_app(clock=clock, config=Config(language="fr"))) as client:
+        assert '<html lang="en" data-language="en">' in client.get("/console/").text
