@@ -28,6 +28,7 @@ from server.api.realtime import TransportWSHandler, refusal
 from server.api.scalars import instant_problem
 from server.api.schema import build_schema, schema
 from server.config import Config
+from server.console import console_app
 from server.core import history, notify, program, rules
 from server.core.clock import Clock, SystemClock
 from server.core.generation import CHANNEL as GENERATION_CHANNEL
@@ -191,6 +192,7 @@ def create_app(
             Route("/export/ledger.csv", export_ledger),
             Route("/healthz", health),
             *([Mount("/graphiql", graphiql.assets)] if config.graphiql else []),
+            Mount("/console", console_app(config.language)),
         ],
         lifespan=lifespan,
         middleware=[

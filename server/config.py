@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         "a number of seconds, 0 or more",
         ge=0,
     )
+    language: Literal["en", "zh"] = _setting(
+        "en",
+        "JIFEN_LANGUAGE",
+        "the operator console's language until a user switches it",
+        "en or zh",
+    )
     writer_lanes: int | None = _setting(
         None,
         "JIFEN_WRITER_LANES",

@@ -14,11 +14,13 @@ from server.api.catalog import CatalogMutation, CatalogQuery
 from server.api.checkout import CheckoutMutation, CheckoutQuery
 from server.api.community import CommunityMutation, CommunityQuery
 from server.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, Documents
+from server.api.drafts import DraftQuery
 from server.api.errors import log, should_mask
 from server.api.events import EventMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
+from server.api.operations import OperationsQuery
 from server.api.ownership import enforce
 from server.api.pipeline import Pipeline
 from server.api.privacy import PrivacyMutation, PrivacyQuery
@@ -41,6 +43,8 @@ Query = merge_types(
         AuditQuery,
         SummaryQuery,
         PrivacyQuery,
+        DraftQuery,
+        OperationsQuery,
     ),
 )
 Mutation = merge_types(

@@ -3,10 +3,11 @@ closes (a lot, a hold, a board's period, a member's birthday year)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.core import birthdays, checkout, expiry, leaderboard, program
+from server.core import birthdays, checkout, expiry, leaderboard, program, runs
 from server.core.leaderboard import Closing
 
 
@@ -43,11 +44,23 @@ class TickReport:
 
 def tick(now: datetime) -> TickReport:
     """Run every periodic job once; each commits item by item."""
+    began = time.monotonic()
     settings = program.load()
     holds = checkout.expire_holds(now)
     periods = leaderboard.close_periods(now, settings)
     born = birthdays.emit(now, settings)
     points = expiry.expire_due(now)
-    return TickReport(
+    report = TickReport(
         points_expired=points, holds_expired=holds, closings=tuple(periods), birthdays=born
     )
+    runs.record(
+        runs.Run(
+            started_at=now.isoformat(),
+            seconds=round(time.monotonic() - began, 3),
+            points_expired=points,
+            holds_expired=holds,
+            periods_paid=report.periods_paid,
+            birthdays=born,
+        )
+    )
+    return report

@@ -96,6 +96,15 @@ CALLS = {
     "decision: APPROVE) { userErrors { code } } }",
     "Mutation.rulesPublish": 'mutation { rulesPublish(input: {source: "checkin award 1"}) '
     "{ userErrors { code } } }",
+    "Query.viewer": "{ viewer { role } }",
+    "Query.program": "{ program { timezone } }",
+    "Query.memberSearch": '{ memberSearch(text: "self") { id } }',
+    "Query.memberStats": '{ memberStats(from: "2026-01-01T00:00:00Z", '
+    'to: "2026-02-01T00:00:00Z") { total } }',
+    "Query.walletTotals": "{ walletTotals { available } }",
+    "Query.schedulerRuns": "{ schedulerRuns { startedAt } }",
+    "Query.rulesInForce": "{ rulesInForce }",
+    "Query.rulesFormat": '{ rulesFormat(source: "checkin award 1") { source } }',
     "Mutation.awardReview": 'mutation { awardReview(input: {transactionId: "txn_1", '
     "decision: APPROVE}) { userErrors { code } } }",
 }

@@ -1,0 +1,61 @@
+"""Rule text for an operator to edit: the rules in force as one program, and its canonical form."""
+
+from __future__ import annotations
+
+from dsl.checker import BUILT_IN_EVENTS, METRIC_ALIASES
+from dsl.errors import Diagnostic, RulesError
+from dsl.formatter import format_source, render_line, render_setting
+from server.core import rules
+from server.core.program import ProgramSettings
+from server.store.models import CampaignVersion
+
+
+def in_force(settings: ProgramSettings, versions: list[CampaignVersion]) -> str:
+    """The program block, the custom events the campaigns use, and every live campaign, in
+    publishing order: publishing this text again changes nothing.
+
+    `versions` are the latest version of each campaign (retired ones are left out).
+    """
+    live = sorted((v for v in versions if not v.retired), key=lambda v: v.position)
+    parts = [_program_block(settings)]
+    events = sorted(_custom_events([rules.compile_version(v) for v in live]))
+    if events:
+        parts.append("".join(f"event {name}\n" for name in events))
+    parts.extend(v.source for v in live)
+    return "\n".join(parts)
+
+
+def canonical(text: str, filename: str) -> tuple[str | None, list[Diagnostic]]:
+    """The canonical form of rule text (comments kept), or None and the syntax errors that
+    stop it; the checker's findings are rulesValidate's business."""
+    try:
+        return format_source(text, filename), []
+    except RulesError as exc:
+        return None, exc.diagnostics
+
+
+def _program_block(settings: ProgramSettings) -> str:
+    lines = [render_line("program", settings.name)]
+    lines.append(render_setting("timezone", settings.timezone))
+    if settings.points_expire_days is None:
+        lines.append(render_setting("expire_never", True))
+    else:
+        lines.append(render_setting("expire_days", settings.points_expire_days))
+    if settings.redeem_points is not None:
+        lines.append(
+            f"redeem rate {settings.redeem_points} points = "
+            f"{settings.redeem_amount} {settings.currency}"
+        )
+    if settings.deduct_percent is not None:
+        lines.append(f"deduct at most {settings.deduct_percent}% of order")
+    return lines[0] + "\n" + "".join(f"  {line}\n" for line in lines[1:]) + "}\n"
+
+
+def _custom_events(campaigns) -> set[str]:
+    """Event types the campaigns name that the language does not know by itself: their
+    `event NAME` declarations are not part of any campaign's stored text."""
+    named = set()
+    for c in campaigns:
+        named |= {r.event for r in c.rules} | {m.event for m in c.multipliers}
+        named |= {METRIC_ALIASES.get(e.metric, e.metric) for e in c.every}
+    return named - set(BUILT_IN_EVENTS) - {"points"}
