@@ -116,6 +116,7 @@ class Every:
     top: int
     metric: str
     awards: tuple[int, ...]
+    condition: Condition | None = None  # `where ...`: which events of the board it counts
     pos: Pos = field(default=Pos("", 0, 0), compare=False)
     text: str = field(default="", compare=False)
 

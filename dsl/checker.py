@@ -350,6 +350,19 @@ class _Checker:
                 "messages, checkins, referrals, points or an event name",
                 e.pos,
             )
+        if e.condition is not None:
+            if metric == "points":
+                self.say(
+                    ERROR,
+                    "INVALID_VALUE",
+                    "a board by points counts awards, not events: `where` needs an event metric",
+                    e.pos,
+                )
+            elif metric in self.events:
+                known = BUILT_IN_EVENTS.get(metric)
+                attributes = known if metric not in self.declared else None
+                for compare in _comparisons(e.condition):
+                    self._attribute(metric, compare.attribute, attributes, compare.pos)
         if e.top <= 0:
             self.say(ERROR, "DEAD_RULE", "`top 0` has no winners", e.pos)
         if len(e.awards) > 1 and len(e.awards) != e.top:

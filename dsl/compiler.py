@@ -73,10 +73,21 @@ class CompiledEvery:
     metric: str  # an event type, or "points"
     awards: tuple[int, ...]
     written_metric: str = ""  # as the operator wrote it: `messages`
+    # Which events of the metric the board counts (their attributes): its own `where`, else
+    # the `where` of its campaign's rules for that event; None: every event counts.
+    counts: Callable[[Mapping[str, Any]], bool] | None = None
 
     @property
     def metric_label(self) -> str:
         return self.written_metric or self.metric
+
+    @property
+    def board(self) -> str:
+        """The standings this board reads: the metric's own, or its own filtered count
+        (a key short enough for a standing's metric)."""
+        if self.counts is None:
+            return self.metric
+        return "board:" + hashlib.sha256(self.rule_id.encode()).hexdigest()[:20]
 
     def prize(self, rank: int) -> int:
         if rank > self.top:
@@ -164,6 +175,7 @@ def compile_campaign(
                     METRIC_ALIASES.get(r.metric, r.metric),
                     r.awards,
                     written_metric=r.metric,
+                    counts=_board_counts(r, c),
                 )
             )
         elif isinstance(r.effect, ast.Multiply):
@@ -214,6 +226,19 @@ def file_name(path: str) -> str | None:
 
 def _always(facts: Facts) -> bool:
     return True
+
+
+def _board_counts(e: ast.Every, c: ast.Campaign) -> Callable[[Mapping[str, Any]], bool] | None:
+    """A board counts the events that pass its own `where`, else the `where` of its
+    campaign's rules for the same event (any of them); without either, every event."""
+    metric = METRIC_ALIASES.get(e.metric, e.metric)
+    if e.condition is not None:
+        return _compile_condition(e.condition)
+    rules = [r for r in c.rules if isinstance(r, ast.Rule) and r.event == metric]
+    if not rules or any(r.condition is None for r in rules):
+        return None
+    tests = [_compile_condition(r.condition) for r in rules]
+    return lambda attributes: any(t(attributes) for t in tests)
 
 
 def _condition(r: ast.Rule) -> Callable[[Facts], bool]:

@@ -129,7 +129,8 @@ def render_campaign_setting(name: str, value) -> str:
 
 def render_every(e: ast.Every) -> str:
     awards = ", ".join(str(a) for a in e.awards)
-    return f"every {e.period} top {e.top} by {e.metric} award {awards}"
+    where = f" where {_condition(e.condition, top=True)}" if e.condition is not None else ""
+    return f"every {e.period} top {e.top} by {e.metric}{where} award {awards}"
 
 
 def render_rule(r: ast.Rule) -> str:

@@ -230,12 +230,16 @@ class ToAst(Transformer):
 
     @v_args(meta=True)
     def every_rule(self, meta, items):
-        period, top, metric, *awards = items
+        period, top, metric, *rest = items
+        condition = None
+        if rest and isinstance(rest[0], tuple) and rest[0][0] == "condition":
+            condition = rest.pop(0)[1]
         every = ast.Every(
             str(period).lower(),
             _int(top),
             str(metric).lower(),
-            tuple(_int(a) for a in awards),
+            tuple(_int(a) for a in rest),
+            condition=condition,
             pos=self._pos(meta),
         )
         return ("every", every, self._pos(meta))

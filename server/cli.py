@@ -15,6 +15,7 @@ from pathlib import Path
 
 from peewee import InterfaceError, OperationalError
 
+from server import cli_import
 from server import cli_rules as rule_files
 from server.config import SettingsError, settings
 from server.core.clock import SystemClock
@@ -248,6 +249,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("target", type=Path, help="the new file to write")
     backup.set_defaults(func=_backup)
+
+    cli_import.add(sub)
 
     tick = sub.add_parser(
         "tick",

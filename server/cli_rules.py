@@ -143,13 +143,14 @@ def _print_simulation(report, files, since: datetime, until: datetime) -> None:
         until,
         now=now,
         settings=rules.program_settings(compiled),
+        places=report.places,
     )
     if not closes:
         return
     print(
-        "\nBoard closes in the range: a period over by now is priced from its board as "
-        "recorded, one still to come at its whole prize table (the most it can cost); "
-        "budgets not applied."
+        "\nBoard closes in the range: a period over by now is priced from its board as the "
+        "replay counted it, one still to come at its whole prize table (the most it can "
+        "cost); budgets not applied."
     )
     by_rule: dict[tuple[str, int], list] = {}
     for close in closes:

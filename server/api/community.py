@@ -231,11 +231,23 @@ class CommunityQuery:
         at: At = None,
         community: Community = None,
         first: First = None,
+        campaign: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The board a campaign pays for this metric and period: it counts "
+                "only the events its `where` (or its campaign's rule for the event) lets "
+                "through. Default: every event of the metric."
+            ),
+        ] = None,
     ) -> list[LeaderboardEntry]:
         def work():
-            day = info.context.settings.local_day(at or info.context.now)
+            when = at or info.context.now
+            day = info.context.settings.local_day(when)
+            board = metric
+            if campaign is not None:
+                board = leaderboard.board_of(campaign, metric, period.value, when)
             places = reads.top(
-                metric, period.value, day, scope=community or "", first=page_size(first)
+                board, period.value, day, scope=community or "", first=page_size(first)
             )
             from server.api.members import members_by_ids
 

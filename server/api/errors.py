@@ -46,6 +46,19 @@ class UserError:
         return cls(code=exc.code, message=exc.message, field=exc.field)
 
 
+@strawberry.type(description="Something the caller should know about a change that was made.")
+class Warning:
+    code: ErrorCodeType = strawberry.field(description="Stable code to branch on.")
+    message: str = strawberry.field(description="What to know, in words for a person.")
+    field: str | None = strawberry.field(
+        default=None, description="The input field it is about, if any."
+    )
+
+    @classmethod
+    def of(cls, exc: DomainError) -> Warning:
+        return cls(code=exc.code, message=exc.message, field=exc.field)
+
+
 class ApiError(GraphQLError):
     """A top-level error the client may read: bad request, authentication, unavailability."""
 

@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 
 from server.api import ids
 from server.api.context import Info
-from server.api.errors import UserError, mutation
+from server.api.errors import UserError, Warning, mutation
 from server.api.gate import gate
 from server.api.ownership import owned
 from server.api.refs import MemberRef, TransactionRef
@@ -67,6 +67,16 @@ class Event:
         return [Transaction(row=r) for r in rows]
 
 
+REFUSE_WITHOUT_RULES = (
+    "Refuse the event (NO_RULES_IN_FORCE) instead of recording it with a warning when no "
+    "rules were in force at its time."
+)
+WARNINGS = (
+    "What to know about the recorded event: NO_RULES_IN_FORCE when it happened before any "
+    "rules were published, so it earned nothing."
+)
+
+
 @strawberry.input(description="An event to record.")
 class EventRecordInput:
     member_id: strawberry.ID = strawberry.field(description="Who did it.")
@@ -79,6 +89,7 @@ class EventRecordInput:
         "window (72 hours by default) ago; default now.",
     )
     attributes: JSON | None = strawberry.field(default=None, description="Free attributes.")
+    refuse_without_rules: bool = strawberry.field(default=False, description=REFUSE_WITHOUT_RULES)
 
 
 @strawberry.type(description="Result of eventRecord.")
@@ -87,6 +98,7 @@ class EventRecordPayload:
     replayed: bool = strawberry.field(
         default=False, description="True when this key was already used: nothing new happened."
     )
+    warnings: list[Warning] = strawberry.field(default_factory=list, description=WARNINGS)
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was recorded, if so."
     )
@@ -102,6 +114,7 @@ class CheckinRecordInput:
         description="When (with offset), at most the program's backdating window ago; "
         "default now. Member tokens leave it out.",
     )
+    refuse_without_rules: bool = strawberry.field(default=False, description=REFUSE_WITHOUT_RULES)
 
 
 @strawberry.type(description="Result of checkinRecord.")
@@ -113,6 +126,7 @@ class CheckinRecordPayload:
     replayed: bool = strawberry.field(
         default=False, description="True when this key was already used: nothing new happened."
     )
+    warnings: list[Warning] = strawberry.field(default_factory=list, description=WARNINGS)
     user_errors: list[UserError] = strawberry.field(
         default_factory=list, description="Why nothing was recorded, if so."
     )
@@ -146,49 +160,58 @@ class EventsRecordPayload:
 
 
 def _incoming(
-    info: Info,
-    operation: str,
-    member_id: str,
-    event_type: str,
-    key: str,
-    community: str | None,
-    occurred_at: datetime | None,
-    attributes,
+    info: Info, operation: str, item: EventRecordInput | CheckinRecordInput
 ) -> ingest.Incoming:
     """An event as the caller sent it, cleaned: whose it is, and the key it is sent under."""
     ctx = info.context
-    mid = ids.decode("member", member_id, "memberId")
+    event_type = getattr(item, "type", "checkin")
+    attributes = getattr(item, "attributes", None)
+    mid = ids.decode("member", item.member_id, "memberId")
     ctx.check_member(mid)
-    if occurred_at is not None and ctx.require_principal().role is Role.MEMBER:
+    if item.occurred_at is not None and ctx.require_principal().role is Role.MEMBER:
         raise DomainError(
             ErrorCode.OCCURRED_AT_NOT_ALLOWED,
             "a member token cannot set occurredAt: leave it out and the program records "
             "when it happened",
             "occurredAt",
         )
-    key = idempotency.check_key(key)
+    key = idempotency.check_key(item.idempotency_key)
     args = {
         "memberId": mid,
         "type": event_type,
-        "community": community,
-        "occurredAt": occurred_at.isoformat() if occurred_at else None,
+        "community": item.community,
+        "occurredAt": item.occurred_at.isoformat() if item.occurred_at else None,
         "attributes": attributes,
     }
     claim = ingest.Claim(ctx.scope, key, operation, idempotency.request_hash(operation, args))
     return ingest.Incoming(
-        mid, event_type, community, occurred_at, attributes if attributes else None, claim
+        mid,
+        event_type,
+        item.community,
+        item.occurred_at,
+        attributes if attributes else None,
+        claim,
+        strict=item.refuse_without_rules,
     )
 
 
-def _record(info: Info, incoming: ingest.Incoming) -> tuple[models.Event, bool]:
-    """Record one event; (the event, whether its key only replayed an earlier request)."""
+def _record(info: Info, incoming: ingest.Incoming) -> ingest.Recorded:
+    """Record one event: its result, refusals raised (a replay's event read back)."""
     ctx = info.context
     (result,) = ingest.record([incoming], now=ctx.now, settings=ctx.settings)
     if result.error is not None:
         raise result.error
-    if result.event is not None:
-        return result.event, False
-    return models.Event.get_by_id(result.replayed_id), True
+    if result.event is None:
+        result.event = models.Event.get_by_id(result.replayed_id)
+    return result
+
+
+def _payload(result: ingest.Recorded, event: models.Event) -> EventRecordPayload:
+    return EventRecordPayload(
+        event=Event(row=event),
+        replayed=result.replayed_id is not None,
+        warnings=[Warning.of(w) for w in result.warnings],
+    )
 
 
 def _batch(info: Info, items: list[EventRecordInput]) -> list[EventRecordPayload]:
@@ -199,21 +222,7 @@ def _batch(info: Info, items: list[EventRecordInput]) -> list[EventRecordPayload
     incoming: list[tuple[int, ingest.Incoming]] = []
     for index, item in enumerate(items):
         try:
-            incoming.append(
-                (
-                    index,
-                    _incoming(
-                        info,
-                        "eventRecord",
-                        item.member_id,
-                        item.type,
-                        item.idempotency_key,
-                        item.community,
-                        item.occurred_at,
-                        item.attributes,
-                    ),
-                )
-            )
+            incoming.append((index, _incoming(info, "eventRecord", item)))
         except DomainError as exc:
             out[index] = _refused(index, exc)
     results = ingest.record([i for _, i in incoming], now=ctx.now, settings=ctx.settings)
@@ -222,12 +231,8 @@ def _batch(info: Info, items: list[EventRecordInput]) -> list[EventRecordPayload
     for (index, _), result in zip(incoming, results, strict=True):
         if result.error is not None:
             out[index] = _refused(index, result.error)
-        elif result.event is not None:
-            out[index] = EventRecordPayload(event=Event(row=result.event))
         else:
-            out[index] = EventRecordPayload(
-                event=Event(row=earlier[result.replayed_id]), replayed=True
-            )
+            out[index] = _payload(result, result.event or earlier[result.replayed_id])
     return out
 
 
@@ -250,20 +255,8 @@ class EventMutation:
         input: Annotated[EventRecordInput, strawberry.argument(description="The event.")],
     ) -> EventRecordPayload:
         def work():
-            event, replayed = _record(
-                info,
-                _incoming(
-                    info,
-                    "eventRecord",
-                    input.member_id,
-                    input.type,
-                    input.idempotency_key,
-                    input.community,
-                    input.occurred_at,
-                    input.attributes,
-                ),
-            )
-            return EventRecordPayload(event=Event(row=event), replayed=replayed)
+            result = _record(info, _incoming(info, "eventRecord", input))
+            return _payload(result, result.event)
 
         return mutation(EventRecordPayload, work)
 
@@ -308,23 +301,12 @@ class EventMutation:
         input: Annotated[CheckinRecordInput, strawberry.argument(description="The check-in.")],
     ) -> CheckinRecordPayload:
         def work():
-            event, replayed = _record(
-                info,
-                _incoming(
-                    info,
-                    "checkinRecord",
-                    input.member_id,
-                    "checkin",
-                    input.idempotency_key,
-                    input.community,
-                    input.occurred_at,
-                    None,
-                ),
-            )
+            result = _record(info, _incoming(info, "checkinRecord", input))
             return CheckinRecordPayload(
-                event=Event(row=event),
-                replayed=replayed,
-                day=info.context.settings.local_day(event.occurred_at),
+                event=Event(row=result.event),
+                replayed=result.replayed_id is not None,
+                warnings=[Warning.of(w) for w in result.warnings],
+                day=info.context.settings.local_day(result.event.occurred_at),
             )
 
         return mutation(CheckinRecordPayload, work)

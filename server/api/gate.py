@@ -28,6 +28,7 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.memberTokenCreate": frozenset({ADMIN, SERVICE}),
     "Query.memberDataExport": frozenset({ADMIN, MEMBER}),
     "Mutation.memberErase": frozenset({ADMIN}),
+    "Mutation.historyImport": frozenset({ADMIN}),
     "Mutation.eventRecord": frozenset({ADMIN, SERVICE}),
     "Mutation.eventsRecord": frozenset({ADMIN, SERVICE}),
     "Mutation.checkinRecord": frozenset({ADMIN, SERVICE, MEMBER}),

@@ -23,7 +23,7 @@ from server.api.pagination import (
     page_size,
 )
 from server.api.refs import EventRef, MemberRef
-from server.core import adjustments, entries, history, idempotency, reads, rules
+from server.core import adjustments, entries, history, idempotency, reads
 from server.core.entries import Entry, Txn
 from server.store import models
 from server.store.db import write_transaction
@@ -216,9 +216,8 @@ def _rule(t: Txn) -> str:
     version = f"{t.campaign} v{t.campaign_version}"
     if not t.rule_line:
         return f"campaign {version}"
-    file = rules.file_of(t.campaign, t.campaign_version)
-    # Versions published before files were remembered know only their canonical text.
-    where = f"{file}:{t.rule_line}" if file else f"line {t.rule_line}"
+    # Awards made before files were remembered know only their line.
+    where = f"{t.rule_file}:{t.rule_line}" if t.rule_file else f"line {t.rule_line}"
     return f"{t.rule_text} — {version}, {where}" if t.rule_text else f"{version}, {where}"
 
 

@@ -17,6 +17,7 @@ from server.api.documents import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, Documents
 from server.api.drafts import DraftQuery
 from server.api.errors import log, should_mask
 from server.api.events import EventMutation
+from server.api.imports import ImportMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
@@ -59,6 +60,7 @@ Mutation = merge_types(
         LotteryMutation,
         CommunityMutation,
         PrivacyMutation,
+        ImportMutation,
     ),
 )
 

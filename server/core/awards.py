@@ -65,6 +65,7 @@ def decide(
         campaign_version=award.campaign_version,
         rule_line=award.rule_line,
         rule_text=award.rule_text,
+        rule_file=award.rule_file,
         actor=reviewer,
         reason=note,
     )
@@ -121,6 +122,7 @@ def invitee_left(invitee: Member, community: str, leave: Event, *, now: datetime
             campaign_version=award.campaign_version,
             rule_line=award.rule_line,
             rule_text=award.rule_text,
+            rule_file=award.rule_file,
             reason=f"invitee {invitee.external_id} left {community}",
         )
         # The review is locked before anything is decided: a reviewer approving the award

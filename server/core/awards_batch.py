@@ -32,6 +32,7 @@ class Award:
     pending: bool
     cause: Cause
     expires_at: datetime | None
+    earned_at: datetime | None = None  # when its event happened (default: now)
     id: int | None = None  # the transaction's, once written
     balance_after: int | None = None  # the wallet's
 
@@ -69,6 +70,7 @@ class AwardsBatch:
                 "campaign_version",
                 "rule_line",
                 "rule_text",
+                "rule_file",
                 "reason",
             ),
             [
@@ -81,6 +83,7 @@ class AwardsBatch:
                     a.cause.campaign_version,
                     a.cause.rule_line,
                     a.cause.rule_text,
+                    a.cause.rule_file,
                     a.cause.reason,
                 )
                 for a in self.awards
@@ -141,7 +144,7 @@ class AwardsBatch:
                     posting_ids[index],
                     a.points,
                     to_place,
-                    stamp,
+                    sql.instant(a.earned_at) if a.earned_at is not None else stamp,
                     sql.instant(a.expires_at),
                 )
             )

@@ -17,7 +17,7 @@ from server.store.sql import Sql, instant, read_instant
 
 _TXN = (
     "t.id, t.kind, t.member_id, t.created_at, t.event_id, t.campaign, t.campaign_version, "
-    "t.rule_line, t.rule_text, t.actor, t.approver, t.reason, t.reverses_id"
+    "t.rule_line, t.rule_text, t.actor, t.approver, t.reason, t.reverses_id, t.rule_file"
 )
 _ENTRY = "p.id, p.amount, p.balance_after, p.created_at, p.member_id, a.kind, a.key"
 _FROM = (
@@ -43,6 +43,7 @@ class Txn:
     approver: str | None
     reason: str | None
     reverses_id: int | None
+    rule_file: str | None
 
 
 @dataclass(slots=True)
@@ -65,7 +66,7 @@ class Entry:
 
 
 def _txn(row) -> Txn:
-    return Txn(row[0], row[1], row[2], read_instant(row[3]), *row[4:13])
+    return Txn(row[0], row[1], row[2], read_instant(row[3]), *row[4:14])
 
 
 def _entry(row) -> Entry:

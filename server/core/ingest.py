@@ -63,6 +63,8 @@ class Incoming:
     claim: Claim | None = None
     by_program: bool = False  # the program records the reserved types (join, leave, ...)
     reviewed: bool = False  # a person approved it already: `after review` pays at once
+    strict: bool = False  # refuse it, rather than warn, when no rules were in force then
+    imported: bool = False  # history brought in by an admin: no backdating window
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Recorded:
     event: Event | None = None  # stored now (None when replayed or refused)
     replayed_id: int | None = None  # the event a retried key recorded before
     error: DomainError | None = None
+    # Recorded, but the caller should know: e.g. no rules were in force when it happened.
+    warnings: list[DomainError] = field(default_factory=list)
     grants: list[Grant] = field(default_factory=list)
     awards: list[Award] = field(default_factory=list)
 
@@ -80,12 +84,22 @@ class Recorded:
         return self.event.id if self.event is not None else self.replayed_id
 
 
-def record(items: list[Incoming], *, now: datetime, settings: ProgramSettings) -> list[Recorded]:
-    """Record a batch of events (inside the caller's write transaction)."""
+def record(
+    items: list[Incoming],
+    *,
+    now: datetime,
+    settings: ProgramSettings,
+    rules_at: datetime | None = None,
+) -> list[Recorded]:
+    """Record a batch of events (inside the caller's write transaction).
+
+    `rules_at`: judge every event by the rules in force at this moment instead of those in
+    force when it happened (a go-live backfill of history with today's rules).
+    """
     for _ in range(5):
         try:
             with write_transaction():  # a savepoint: a try that must start over leaves nothing
-                return _Batch(items, now, settings).run()
+                return _Batch(items, now, settings, rules_at).run()
         except _KeyMoved:
             continue
     raise RuntimeError("idempotency keys of a batch kept changing hands")
@@ -205,10 +219,17 @@ class _Event:
 
 
 class _Batch:
-    def __init__(self, items: list[Incoming], now: datetime, settings: ProgramSettings) -> None:
+    def __init__(
+        self,
+        items: list[Incoming],
+        now: datetime,
+        settings: ProgramSettings,
+        rules_at: datetime | None = None,
+    ) -> None:
         self.items = items
         self.now = now
         self.settings = settings
+        self.rules_at = rules_at
         self.results = [Recorded() for _ in items]
         self.claimed: dict[tuple[str, str], int | None] = {}  # -> event id (PostgreSQL)
         self.duplicates: dict[int, int] = {}  # a key's later use in the batch -> its first
@@ -238,7 +259,9 @@ class _Batch:
             if item.community is not None:
                 event_input.check_community(item.community)
             if item.occurred_at is not None:
-                event_input.check_occurred_at(item.occurred_at, self.now, self.settings)
+                event_input.check_occurred_at(
+                    item.occurred_at, self.now, self.settings, history=item.imported
+                )
         except DomainError as exc:
             self.results[i].error = exc
             return False
@@ -308,7 +331,7 @@ class _Batch:
             item = self.items[i]
             at = item.occurred_at or self.now
             day = self.settings.local_day(at)
-            keys |= reads(item.type, book.at(at), day)
+            keys |= reads(item.type, book.at(self.rules_at or at), day)
             if item.type == "message":
                 messages = True
                 keys.add(("flood:message", flood_minute(at)))
@@ -338,6 +361,19 @@ class _Batch:
             occurred_at = max(self.now, last_at) if last_at is not None else self.now
         day = self.settings.local_day(occurred_at)
         event = _Event(item, occurred_at, i)
+        rules = book.at(self.rules_at or occurred_at)
+        if rules.since is None:
+            unruled = DomainError(
+                ErrorCode.NO_RULES_IN_FORCE,
+                f"no rules were in force at {occurred_at.isoformat()} (before the first "
+                "publish): this event earns nothing; bring older history in with "
+                "`jifen import`",
+                "occurredAt",
+            )
+            if item.strict:
+                result.error = unruled
+                return None
+            result.warnings.append(unruled)
         store.begin()
         try:
             if item.type == "checkin":
@@ -348,7 +384,7 @@ class _Batch:
                         f"already checked in on {day.isoformat()} ({self.settings.timezone})",
                         "occurredAt",
                     )
-            verdict = judge(event, day, book.at(occurred_at), store)
+            verdict = judge(event, day, rules, store)
         except DomainError as exc:
             store.drop()
             result.error = exc
@@ -389,6 +425,9 @@ class _Batch:
             if ignored is not None:
                 continue
             standings.add(e.type, e.member_id, e.community, e.occurred_at, day, 1)
+            for board in book.at(self.rules_at or e.occurred_at).counted_boards.get(e.type, ()):
+                if board.counts(_lowered(e.attributes)):
+                    standings.add(board.board, e.member_id, e.community, e.occurred_at, day, 1)
             earned = 0
             for g in result.grants:
                 award = awards.add(
@@ -403,8 +442,12 @@ class _Batch:
                             campaign_version=g.version,
                             rule_line=g.line,
                             rule_text=g.text,
+                            rule_file=g.campaign.file,
                         ),
-                        None if g.pending else self.settings.expiry_for(now),
+                        # Points expire counting from when they were earned: the event's
+                        # time, also for an event reported late or imported.
+                        None if g.pending else self.settings.expiry_for(e.occurred_at),
+                        earned_at=e.occurred_at,
                     )
                 )
                 result.awards.append(award)
@@ -543,6 +586,10 @@ class _Batch:
 
 class _KeyMoved(Exception):
     """A key was neither claimable nor stored: its holder rolled back meanwhile."""
+
+
+def _lowered(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in attributes.items()}
 
 
 class _Named:

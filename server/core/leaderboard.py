@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -18,7 +18,7 @@ from server.core.periods import period_key, period_start
 from server.core.program import ProgramSettings
 from server.core.rules import book
 from server.core.standings import PERIODS
-from server.store.db import database, write_transaction
+from server.store.db import write_transaction
 from server.store.models import CampaignVersion, Member, PeriodPayout, Setting, Standing
 
 
@@ -28,6 +28,20 @@ class Place:
     member_id: int
     score: int
     reached_at: datetime
+
+
+def board_of(campaign: str, metric: str, period: str, at: datetime) -> str:
+    """The standings a campaign's `every PERIOD top N by METRIC` board reads at `at`."""
+    found = book.at(at).campaigns.get(campaign)
+    name = metric_name(metric)
+    for every in found.every if found is not None else ():
+        if every.metric == name and every.period == period:
+            return every.board
+    raise DomainError(
+        ErrorCode.INVALID_INPUT,
+        f"campaign {campaign!r} has no {period} board by {metric} in force",
+        "campaign",
+    )
 
 
 def metric_name(metric: str) -> str:
@@ -220,23 +234,27 @@ def price_closes(
     *,
     now: datetime,
     settings: ProgramSettings,
+    places: Callable[[CompiledEvery, str, str], int] | None = None,
 ) -> list[PricedClose]:
     """Each `every` rule's closes that fall in (since, until], rule by rule, oldest first.
 
-    A period over by `now` is priced from its board as recorded (the prizes of the places
-    members reached); one that is not, at its whole prize table: the most it can cost.
-    Budgets are not applied; nothing is written.
+    A period over by `now` is priced at the prizes of the places members reached on its
+    board — as `places` counts them (a simulation's replay), else as recorded; one that
+    is not, at its whole prize table: the most it can cost. Budgets are not applied;
+    nothing is written.
     """
     out = []
     for campaign in campaigns:
         for every in campaign.every:
             for key, end in periods_between(every.period, since, until, settings):
                 ended = end <= now
-                places = every.top
-                if ended:
-                    board = _ordered(every.metric, key, campaign.community or "")
-                    places = len(board.limit(every.top))
-                points = sum(every.prize(rank) for rank in range(1, places + 1))
+                scope = campaign.community or ""
+                filled = every.top
+                if ended and places is not None:
+                    filled = places(every, key, scope)
+                elif ended:
+                    filled = len(_ordered(every.board, key, scope).limit(every.top))
+                points = sum(every.prize(rank) for rank in range(1, filled + 1))
                 out.append(
                     PricedClose(
                         every.campaign,
@@ -298,14 +316,14 @@ def _pay_period(
     """Pay one rule for one period (inside the caller's transaction); None if it was paid
     already, here or by another process."""
     try:
-        with database.atomic():
+        with write_transaction():  # a savepoint: its notices go if it is undone
             PeriodPayout.create(
                 campaign=every.campaign, rule_id=every.rule_id, period=key, paid_at=now
             )
     except IntegrityError:
         return None
     community = campaign.community
-    winners = list(_ordered(every.metric, key, community or "").limit(every.top))
+    winners = list(_ordered(every.board, key, community or "").limit(every.top))
     paid, due = [], 0
     for place, row in enumerate(winners, start=1):
         due += every.prize(place)
@@ -325,6 +343,7 @@ def _pay_period(
                 campaign_version=version,
                 rule_line=every.line,
                 rule_text=every.text,
+                rule_file=campaign.file,
                 reason=f"{every.period} {key[1:]} rank {place} by {every.metric_label}",
             ),
             expires_at=settings.expiry_for(now),

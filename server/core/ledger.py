@@ -39,6 +39,7 @@ class Cause:
     campaign_version: int | None = None
     rule_line: int | None = None
     rule_text: str | None = None
+    rule_file: str | None = None
     actor: str | None = None
     approver: str | None = None
     reason: str | None = None
@@ -61,8 +62,8 @@ class Leg:
 
 _TRANSACTION = Sql(
     "INSERT INTO ledger_transaction (kind, member_id, created_at, event_id, campaign, "
-    "campaign_version, rule_line, rule_text, actor, approver, reason, reverses_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    "campaign_version, rule_line, rule_text, actor, approver, reason, reverses_id, rule_file) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 _MOVE = Sql("UPDATE account SET balance = balance + ? WHERE id = ? RETURNING balance")
 _SPEND = Sql(
@@ -103,6 +104,7 @@ def post(
         campaign_version=cause.campaign_version,
         rule_line=cause.rule_line,
         rule_text=cause.rule_text,
+        rule_file=cause.rule_file,
         actor=cause.actor,
         approver=cause.approver,
         reason=cause.reason,
@@ -121,6 +123,7 @@ def post(
         cause.approver,
         cause.reason,
         reverses.id if reverses is not None else None,
+        cause.rule_file,
     )[0]
     # Member rows first, in a fixed order (no deadlocks); program rows last, so their
     # row locks are held for the shortest time.

@@ -7,6 +7,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from peewee import fn
 
@@ -74,10 +75,16 @@ def publish(
         if _same(latest, campaign):
             moved = {
                 name: value
-                for name, value in (("position", position), ("lines", list(campaign.lines)))
+                for name, value in (
+                    ("position", position),
+                    ("lines", list(campaign.lines)),
+                    ("file", campaign.file),
+                )
                 if getattr(latest, name) != value
             }
-            if moved:  # the same rules, written on other lines: awards from now name those
+            # The same rules, written on other lines or in another file: awards from now
+            # name those (each award keeps the file and line it was made from).
+            if moved:
                 CampaignVersion.update(**moved).where(CampaignVersion.id == latest.id).execute()
             out.append(Published(key, latest.version, changed=False))
             continue
@@ -127,14 +134,9 @@ def publish(
 
 
 def _same(latest: CampaignVersion | None, campaign: CompiledCampaign) -> bool:
-    """A version stands while its meaning and its file do: a comment or a blank line is no
-    change, a move to another file is (earlier awards keep naming the file they came from)."""
-    return (
-        latest is not None
-        and not latest.retired
-        and latest.digest == campaign.digest
-        and latest.file == campaign.file
-    )
+    """A version stands while its meaning does: a comment, a blank line or a move to
+    another file is no change (each award names the file and line it was made from)."""
+    return latest is not None and not latest.retired and latest.digest == campaign.digest
 
 
 def _lock_generation() -> None:
@@ -202,6 +204,15 @@ class InForce:
     @property
     def every(self) -> tuple[CompiledEvery, ...]:
         return tuple(e for c in self.campaigns.values() for e in c.every)
+
+    @cached_property
+    def counted_boards(self) -> dict[str, tuple[CompiledEvery, ...]]:
+        """Boards that count only some events of their metric (a `where`), by event type."""
+        out: dict[str, list[CompiledEvery]] = {}
+        for e in self.every:
+            if e.counts is not None:
+                out.setdefault(e.metric, []).append(e)
+        return {metric: tuple(boards) for metric, boards in out.items()}
 
 
 EMPTY = InForce(None, {}, {})
@@ -302,22 +313,3 @@ __all__ = [
     "publish",
     "validate",
 ]
-
-
-_files: dict[tuple[str, int], str | None] = {}  # a version's file never changes
-on_rebind(_files.clear)
-
-
-def file_of(campaign: str, version: int) -> str | None:
-    """The file a campaign version was published from (None before files were kept)."""
-    key = (campaign, version)
-    if key not in _files:
-        row = (
-            CampaignVersion.select(CampaignVersion.file)
-            .where(CampaignVersion.campaign == campaign, CampaignVersion.version == version)
-            .first()
-        )
-        if row is None:
-            return None
-        _files[key] = row.file or None
-    return _files[key]

@@ -17,6 +17,7 @@ from dsl.errors import RulesError
 from server.core import program
 from server.core.engine import Counter, Grant, judge
 from server.core.errors import DomainError, ErrorCode
+from server.core.periods import period_key
 from server.core.rules import InForce, _settings
 from server.store.models import Event, Member
 
@@ -52,6 +53,13 @@ class Simulation:
     campaigns: dict[str, CampaignCost] = field(default_factory=dict)
     rules: dict[str, RuleCost] = field(default_factory=dict)
     members: set[int] = field(default_factory=set)
+    # (board, period key, scope) -> members who scored on it: the draft's boards as they
+    # would have counted, so a closed period can be priced as the draft would pay it
+    boards: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
+
+    def places(self, every, period: str, scope: str) -> int:
+        """How many places a draft board would have filled in a period (at most its top)."""
+        return min(len(self.boards.get((every.board, period, scope), ())), every.top)
 
 
 class MemoryStore:
@@ -141,7 +149,11 @@ def simulate(
         try:
             # The live engine's own decision, abuse filter included: a re-join, a repeated
             # or flooding message earn nothing here either.
-            grants = judge(event, settings.local_day(event.occurred_at), draft, store).grants
+            day = settings.local_day(event.occurred_at)
+            verdict = judge(event, day, draft, store)
+            grants = verdict.grants
+            if verdict.ignored is None:
+                _score(report, draft, event, day, grants)
         except DomainError:
             grants = []  # the live engine refused it too: it was stored without awards
         for g in grants:
@@ -167,6 +179,26 @@ def simulate(
     if progress is not None:
         progress(report.events_replayed, total)
     return report
+
+
+def _score(report: Simulation, draft: InForce, event: Event, day, grants: list[Grant]) -> None:
+    """Count the event on the draft's boards, as the live engine counts on the live ones."""
+    attributes = {str(k).lower(): v for k, v in (event.attributes or {}).items()}
+    earned = sum(g.points for g in grants if not g.pending)
+    for campaign in draft.campaigns.values():
+        for every in campaign.every:
+            if every.metric == "points":
+                counted = earned > 0
+            else:
+                counted = every.metric == event.type and (
+                    every.counts is None or every.counts(attributes)
+                )
+            if counted:
+                scope = campaign.community or ""
+                if scope and scope != event.community:
+                    continue
+                key = (every.board, period_key(every.period, day), scope)
+                report.boards.setdefault(key, set()).add(event.member_id)
 
 
 def _count(report: Simulation, g: Grant, event: Event) -> None:

@@ -31,6 +31,8 @@ CALLS = {
     "Query.memberDataExport": '{ memberDataExport(memberId: "$self") }',
     "Mutation.memberErase": 'mutation { memberErase(memberId: "$self", reason: "asked") '
     "{ userErrors { code } } }",
+    "Mutation.historyImport": 'mutation { historyImport(input: {source: "", dryRun: true}) '
+    "{ records userErrors { code } } }",
     "Mutation.eventRecord": 'mutation { eventRecord(input: {memberId: "$self", '
     'type: "message", idempotencyKey: "k"}) { userErrors { code } } }',
     "Mutation.eventsRecord": 'mutation { eventsRecord(input: {events: [{memberId: "$self", '

@@ -83,14 +83,26 @@ def test_a_version_keeps_its_meaning_when_lines_move_and_names_the_new_lines(db,
     assert [e.line for e in rules.compile_version(row).every] == [6, 7, 8]
 
 
-def test_a_campaign_moved_to_another_file_gets_a_version_that_names_it(db, clock):
+def test_a_campaign_moved_to_another_file_keeps_its_version_and_its_awards_their_file(
+    db, clock
+):
     publish_demo(clock.now())
+    award = LedgerTransaction.create(
+        kind="award",
+        created_at=clock.now(),
+        campaign="speak",
+        campaign_version=1,
+        rule_line=2,
+        rule_file="speak.rules",
+        rule_text="message where length >= 5 award 1 limit 20 per day",
+    )
     renamed = [(name.replace("speak.rules", "talk.rules"), text) for name, text in demo_files()]
     with write_transaction():
         published, _ = rules.publish(renamed, now=clock.now(), actor="t")
-    assert [(p.campaign, p.version) for p in published if p.changed] == [("speak", 2)]
-    latest = CampaignVersion.get(CampaignVersion.campaign == "speak", CampaignVersion.version == 2)
-    assert latest.file == "talk.rules"
+    assert not any(p.changed for p in published)  # the same meaning: the same version
+    latest = CampaignVersion.get(CampaignVersion.campaign == "speak")
+    assert (latest.version, latest.file) == (1, "talk.rules")  # awards from now name it
+    assert explain(award).endswith("speak v1, speak.rules:2")  # earlier ones, theirs
 
 
 def local(*args) -> datetime:
@@ -182,11 +194,8 @@ def test_versions_published_before_files_were_remembered_say_only_their_line(db,
     assert explain(txn) == (
         "award: message where length >= 5 award 1 limit 20 per day — speak v1, line 2"
     )
-    # The next publish makes versions that know their file, whatever else changed.
+    # The next publish tells the versions their file, without making new ones.
     with write_transaction():
         published, _ = rules.publish(demo_files(), now=clock.now(), actor="t")
-    assert {p.version for p in published} == {2}
-    assert (
-        CampaignVersion.get(CampaignVersion.version == 2, CampaignVersion.campaign == "speak").file
-        == "speak.rules"
-    )
+    assert {p.version for p in published} == {1}
+    assert CampaignVersion.get(CampaignVersion.campaign == "speak").file == "speak.rules"

@@ -126,6 +126,7 @@ class LedgerTransaction(BaseModel):
     campaign = CharField(max_length=64, null=True)
     campaign_version = IntegerField(null=True)
     rule_line = IntegerField(null=True)
+    rule_file = CharField(max_length=200, null=True)  # the file the rule is written in
     rule_text = TextField(null=True)
     actor = CharField(max_length=100, null=True)
     approver = CharField(max_length=100, null=True)
