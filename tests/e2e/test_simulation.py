@@ -75,6 +75,52 @@ def test_replaying_the_live_rules_matches_what_the_engine_issued(db, clock):
     ) == before
 
 
+WELCOME = ("welcome.rules", 'campaign "welcome" "Welcome" {\n  join award 50\n}\n')
+
+
+def abusive_history(clock):
+    """What the abuse filter sets aside, recorded live: a leave and a re-join, repeated
+    messages, a flood of them."""
+    start = clock.now()
+    with write_transaction():
+        rules.publish([*SOURCE, WELCOME], now=clock.now(), actor="t")
+        members.upsert("host", now=clock.now(), community="fans")
+        for i in range(3):
+            members.upsert(f"g{i}", now=clock.now(), community="fans", invited_by="host")
+    for _ in range(2):  # g0 leaves and comes back, twice
+        clock.advance(minutes=1)
+        with write_transaction():
+            members.leave(2, "fans", now=clock.now())
+        clock.advance(minutes=1)
+        with write_transaction():
+            members.upsert("g0", now=clock.now(), community="fans")
+    settings = program.load()
+    for day in range(4):
+        clock.set(start + timedelta(days=day, hours=1))
+        with write_transaction():
+            for n in range(25):  # a flood: twenty-five messages within a minute
+                clock.advance(seconds=2)
+                text = f"day {day - day % 2} words {n % 6}"  # and repeated words
+                events.record(
+                    1 + n % 4,
+                    "message",
+                    now=clock.now(),
+                    settings=settings,
+                    attributes={"length": 9, "text": text},
+                )
+    return start, clock.now() + timedelta(seconds=1)
+
+
+def test_the_simulation_sets_aside_what_the_engine_sets_aside(db, clock):
+    since, until = abusive_history(clock)
+    set_aside = [e for e in Event.select() if (e.attributes or {}).get("ignored")]
+    rejoins = [e for e in Event.select() if (e.attributes or {}).get("rejoin")]
+    assert len(set_aside) > 10 and len(rejoins) == 2  # the filter had work to do
+    report = simulate([*SOURCE, WELCOME], since, until, now=clock.now())
+    assert {k: c.points for k, c in report.campaigns.items() if c.points} == (issued_by_campaign())
+    assert report.campaigns["welcome"].points == 4 * 50
+
+
 def test_a_draft_shows_its_cost_and_when_its_budget_runs_out(db, clock):
     since, until = live_history(clock)
     draft = [
