@@ -23,6 +23,7 @@ from bench import (
     checkin_http,
     contention,
     history,
+    import_history,
     leaderboard,
     memory,
     realtime,
@@ -73,6 +74,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] =
         lambda: memory.measure(3_000, 100),
     ),
     "contention": (lambda: contention.measure(2000, 3), lambda: contention.measure(160, 1)),
+    "import_history": (
+        lambda: import_history.measure(100_000, 2_000),
+        lambda: import_history.measure(2_000, 50),
+    ),
 }
 
 

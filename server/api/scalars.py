@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import dateutil.parser
 from graphql import GraphQLError
 from strawberry.schema.types.base_scalars import DateTimeDefinition, DecimalDefinition
 from strawberry.types.scalar import ScalarDefinition
@@ -78,7 +77,7 @@ def parse_datetime(value: Any) -> datetime:
     if not isinstance(value, str):
         raise InputValueError(f"DateTime must be an ISO 8601 string, got {_shown(value)!r}", value)
     try:
-        parsed = dateutil.parser.isoparse(value)
+        parsed = datetime.fromisoformat(value)  # ISO 8601, in C (Python 3.11 and later)
     except (ValueError, OverflowError) as exc:
         raise InputValueError(
             f"DateTime {_shown(value)!r} is not an ISO 8601 date-time ({exc})", value

@@ -71,6 +71,10 @@ class Store(Protocol):
 
     def recent_messages(self, member_id: int) -> list[str]: ...
 
+    def message_rate(self) -> int:
+        """Messages a minute that may earn anything (the JIFEN_MESSAGE_RATE setting)."""
+        ...
+
     def remember_messages(self, member_id: int, recent: list[str]) -> None: ...
 
 
@@ -300,7 +304,7 @@ def _ignored(event: Any, store: Store) -> str | None:
     minute = flood_minute(event.occurred_at)
     times, _ = store.used(event.member_id, FLOOD, minute)
     store.add_use(event.member_id, FLOOD, minute, 0)
-    if times >= message_rate():
+    if times >= store.message_rate():
         return "flood"
     content = attributes.get("contentHash") or attributes.get("text")
     if content is None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from server.core import budgets, event_input, notify, program
 from server.core.awards_batch import Award, AwardsBatch
-from server.core.engine import Counter, Grant, flood_minute, judge, reads
+from server.core.engine import FLOOD, Counter, Grant, flood_minute, judge, message_rate, reads
 from server.core.errors import DomainError, ErrorCode
 from server.core.idempotency import LEGACY
 from server.core.ledger import Cause
@@ -122,11 +122,12 @@ class _Store:
         self.new_counters: set[tuple[int, str]] = set()
         self.active_moved: dict[tuple[int, str], int] = defaultdict(int)
         self.periods: dict[tuple[int, str, str], tuple[int, int]] = {}
-        self.read_keys: set[tuple[str, str]] = set()  # (scope, period) read for every member
+        self.read_keys: set[tuple[int, str, str]] = set()  # (member, scope, period) read
         self.period_moved: dict[tuple[int, str, str], tuple[int, int]] = {}
         self.messages: dict[int, list[str]] = {}
         self.messages_moved: set[int] = set()
         self._draft: dict[str, dict] = _empty()
+        self.rate = message_rate()  # read once a batch: settings are the same throughout
         self.budget_taken: list[tuple[str, int]] = []
 
     # -- the engine's Store ---------------------------------------------------------
@@ -143,9 +144,9 @@ class _Store:
         draft = self._draft["periods"]
         if key in draft:
             return draft[key]
-        if (scope, period) not in self.read_keys:  # not foreseen: read it now
-            self.periods.update(_period_counters(sorted(self.members), {(scope, period)}))
-            self.read_keys.add((scope, period))
+        if key not in self.read_keys:  # not foreseen: read it now
+            self.periods.update(_period_counters({key}))
+            self.read_keys.add(key)
         return self.periods.get(key, (0, 0))
 
     def add_use(self, member_id: int, scope: str, period: str, points: int) -> None:
@@ -159,6 +160,9 @@ class _Store:
 
     def joined_at(self, member_id: int) -> datetime | None:
         return self.members[member_id].joined_at
+
+    def message_rate(self) -> int:
+        return self.rate
 
     def recent_messages(self, member_id: int) -> list[str]:
         draft = self._draft["messages"]
@@ -325,20 +329,23 @@ class _Batch:
         members, counters = _members(member_ids, types)
         store = _Store(members)
         store.counters = counters
-        keys: set[tuple[str, str]] = set()
+        keys: set[tuple[int, str, str]] = set()  # (member, scope, period) deciding may read
         messages = False
         for i in live:
             item = self.items[i]
+            if item.member_id not in members:
+                continue
             at = item.occurred_at or self.now
             day = self.settings.local_day(at)
-            keys |= reads(item.type, book.at(self.rules_at or at), day)
+            for scope, period in reads(item.type, book.at(self.rules_at or at), day):
+                keys.add((item.member_id, scope, period))
             if item.type == "message":
                 messages = True
-                keys.add(("flood:message", flood_minute(at)))
-        present = [m for m in member_ids if m in members]
-        if keys and present:
-            store.periods = _period_counters(present, keys)
+                keys.add((item.member_id, FLOOD, flood_minute(at)))
+        if keys:
+            store.periods = _period_counters(keys)
         store.read_keys = keys
+        present = [m for m in member_ids if m in members]
         if messages and present:
             store.messages = _recent_messages(present)
         return store
@@ -723,17 +730,20 @@ def _members(member_ids: list[int], types: list[str]):
     return members, counters
 
 
-def _period_counters(member_ids: list[int], keys: set[tuple[str, str]]) -> dict:
-    scopes = sorted({s for s, _ in keys})
-    periods = sorted({p for _, p in keys})
-    rows = bulk.run(
-        "SELECT member_id, scope, period, times, points FROM period_counter "
-        f"WHERE member_id IN ({', '.join('?' * len(member_ids))}) "
-        f"AND scope IN ({', '.join('?' * len(scopes))}) "
-        f"AND period IN ({', '.join('?' * len(periods))})",
-        [*member_ids, *scopes, *periods],
-    ).fetchall()
-    return {(m, s, p): (t, pts) for m, s, p, t, pts in rows}
+def _period_counters(keys: set[tuple[int, str, str]]) -> dict:
+    """The counters of these (member, scope, period) keys, looked up by their primary key
+    whatever else the table holds (every member's every minute of messages, for one)."""
+    wanted = sorted(keys)
+    out: dict = {}
+    for chunk in bulk.each_chunk(("m", "s", "p"), wanted):
+        table, params = bulk.rows_of(("m", "s", "p"), chunk)
+        rows = bulk.run(
+            "SELECT c.member_id, c.scope, c.period, c.times, c.points FROM period_counter c "
+            f"JOIN {table} AS v ON c.member_id = v.m AND c.scope = v.s AND c.period = v.p",
+            params,
+        ).fetchall()
+        out.update({(m, s, p): (t, pts) for m, s, p, t, pts in rows})
+    return out
 
 
 def _recent_messages(member_ids: list[int]) -> dict[int, list[str]]:

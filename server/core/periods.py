@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cache
 
 
+@cache
 def period_key(period: str, day: date) -> str:
     """The key of the period a local day falls in: d2026-03-02, w2026-10, m2026-03."""
     if period == "day":

@@ -15,7 +15,7 @@ import dsl
 from dsl.compiler import CompiledCampaign
 from dsl.errors import RulesError
 from server.core import program
-from server.core.engine import Counter, Grant, judge
+from server.core.engine import Counter, Grant, judge, message_rate
 from server.core.errors import DomainError, ErrorCode
 from server.core.periods import period_key
 from server.core.rules import InForce, _settings
@@ -72,6 +72,7 @@ class MemoryStore:
         self.joined: dict[int, datetime | None] = {}
         self.budget_hit: dict[str, bool] = {}
         self.messages: dict[int, list[str]] = {}
+        self.rate = message_rate()
 
     def counter(self, member_id: int, event_type: str) -> Counter | None:
         return self.counters.get((member_id, event_type))
@@ -103,6 +104,9 @@ class MemoryStore:
 
     def recent_messages(self, member_id: int) -> list[str]:
         return self.messages.get(member_id, [])
+
+    def message_rate(self) -> int:
+        return self.rate
 
     def remember_messages(self, member_id: int, recent: list[str]) -> None:
         self.messages[member_id] = recent

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from peewee import PostgresqlDatabase
@@ -48,10 +49,15 @@ def instant(value: datetime | None) -> Any:
     """An aware datetime as `UtcDateTimeField` stores it."""
     if value is None:
         return None
+    return _stored(value, isinstance(database.obj, PostgresqlDatabase))
+
+
+@lru_cache(maxsize=8192)
+def _stored(value: datetime, postgres: bool) -> Any:
+    # A batch stores the same few instants many times (now, an event's time in each of
+    # its rows): each is converted once.
     naive = value.astimezone(UTC).replace(tzinfo=None)
-    if isinstance(database.obj, PostgresqlDatabase):
-        return naive
-    return sqlite_text(naive)
+    return naive if postgres else sqlite_text(naive)
 
 
 def day(value: date | None) -> Any:

@@ -83,9 +83,7 @@ def test_a_version_keeps_its_meaning_when_lines_move_and_names_the_new_lines(db,
     assert [e.line for e in rules.compile_version(row).every] == [6, 7, 8]
 
 
-def test_a_campaign_moved_to_another_file_keeps_its_version_and_its_awards_their_file(
-    db, clock
-):
+def test_a_campaign_moved_to_another_file_keeps_its_version_and_its_awards_their_file(db, clock):
     publish_demo(clock.now())
     award = LedgerTransaction.create(
         kind="award",
