@@ -140,7 +140,7 @@ class Submission(Batched):
             self.peers,
             "event_id",
             lambda keys: reads.by_id(models.Event, keys),
-            lambda row, _: Event(row=row),
+            lambda row, b: Event(row=row, batch=b),
         )
         return found.get(self.row.event_id)
 

@@ -9,12 +9,13 @@ import strawberry
 from strawberry.scalars import JSON
 
 from server.api import ids
+from server.api.batch import Batch, Batched, grouped
 from server.api.context import Info
 from server.api.errors import UserError, Warning, mutation
 from server.api.gate import gate
 from server.api.ownership import owned
 from server.api.refs import MemberRef, TransactionRef
-from server.core import idempotency, ingest
+from server.core import entries, idempotency, ingest, reads
 from server.core.auth import Role
 from server.core.errors import DomainError, ErrorCode
 from server.store import models
@@ -22,8 +23,9 @@ from server.store import models
 
 @owned(lambda e: e.row.member_id)
 @strawberry.type(description="Something a member did, stored once.")
-class Event:
+class Event(Batched):
     row: strawberry.Private[models.Event]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `evt_9`.")
     def id(self) -> strawberry.ID:
@@ -35,9 +37,9 @@ class Event:
 
     @strawberry.field(description="Who did it.")
     def member(self) -> MemberRef:
-        from server.api.members import member_by_id
+        from server.api.members import member_of
 
-        return member_by_id(self.row.member_id)
+        return member_of(self.peers, self.row.member_id)
 
     @strawberry.field(description="The community it happened in, if any.")
     def community(self) -> str | None:
@@ -57,14 +59,17 @@ class Event:
 
     @strawberry.field(description="Ledger transactions this event caused.")
     def transactions(self) -> list[TransactionRef]:
-        from server.api.ledger import Transaction
+        from server.api.ledger import _transaction
 
-        rows = (
-            models.LedgerTransaction.select()
-            .where(models.LedgerTransaction.event == self.row.id)
-            .order_by(models.LedgerTransaction.id)
-        )
-        return [Transaction(row=r) for r in rows]
+        def fetch(rows):
+            caused = reads.transactions_of_events(r.id for r in rows)
+            found = entries.transactions(t for ids_ in caused.values() for t in ids_)
+            return grouped(
+                {event: [found[t] for t in txns] for event, txns in caused.items()},
+                _transaction,
+            )
+
+        return self.peers.load("transactions", fetch)[self.row.id]
 
 
 REFUSE_WITHOUT_RULES = (
@@ -206,9 +211,11 @@ def _record(info: Info, incoming: ingest.Incoming) -> ingest.Recorded:
     return result
 
 
-def _payload(result: ingest.Recorded, event: models.Event) -> EventRecordPayload:
+def _payload(
+    result: ingest.Recorded, event: models.Event, peers: Batch | None = None
+) -> EventRecordPayload:
     return EventRecordPayload(
-        event=Event(row=event),
+        event=Event(row=event, batch=peers),
         replayed=result.replayed_id is not None,
         warnings=[Warning.of(w) for w in result.warnings],
     )
@@ -228,11 +235,13 @@ def _batch(info: Info, items: list[EventRecordInput]) -> list[EventRecordPayload
     results = ingest.record([i for _, i in incoming], now=ctx.now, settings=ctx.settings)
     replayed = {r.replayed_id for r in results if r.replayed_id is not None}
     earlier = {e.id: e for e in models.Event.select().where(models.Event.id.in_(replayed))}
+    stored = [r.event or earlier[r.replayed_id] for r in results if r.error is None]
+    peers = Batch(stored)  # the batch's events load their members and transactions at once
     for (index, _), result in zip(incoming, results, strict=True):
         if result.error is not None:
             out[index] = _refused(index, result.error)
         else:
-            out[index] = _payload(result, result.event or earlier[result.replayed_id])
+            out[index] = _payload(result, result.event or earlier[result.replayed_id], peers)
     return out
 
 

@@ -207,7 +207,7 @@ class Transaction(Batched):
             self.peers,
             "event_id",
             lambda ids: reads.by_id(models.Event, ids),
-            lambda row, _: Event(row=row),
+            lambda row, b: Event(row=row, batch=b),
         )
         return found.get(self.row.event_id)
 

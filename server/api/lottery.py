@@ -367,10 +367,7 @@ class LotteryMutation:
     ) -> LotteryPayload:
         def work():
             with write_transaction():
-                row = lottery.get(_lottery_id(id, "id"))
-                models.Lottery.update(retired_at=info.context.now).where(
-                    models.Lottery.id == row.id, models.Lottery.retired_at.is_null()
-                ).execute()
+                row = lottery.retire(_lottery_id(id, "id"), now=info.context.now)
                 audit.record(info.context.actor, "lottery.retire", id, {}, now=info.context.now)
             return LotteryPayload(
                 lottery=Lottery(row=reads.by_id(models.Lottery, [row.id])[row.id])

@@ -155,6 +155,15 @@ def get(lottery_id: int) -> Lottery:
     return row
 
 
+def retire(lottery_id: int, *, now: datetime) -> Lottery:
+    """No more draws from now on; retiring a retired lottery changes nothing."""
+    row = get(lottery_id)
+    Lottery.update(retired_at=now).where(
+        Lottery.id == row.id, Lottery.retired_at.is_null()
+    ).execute()
+    return row
+
+
 def chances(lottery: Lottery, *, real_only: bool = False) -> list[Chance]:
     """What can be drawn now, with weights: prizes in stock (and within budget), and
     drawing nothing unless every draw must win."""
