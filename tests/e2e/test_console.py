@@ -326,5 +326,35 @@ def test_the_page_comes_in_the_servers_language_and_loads_only_from_it(db, clock
             client.get("/console", follow_redirects=False).headers["location"].endswith("/console/")
         )
         assert client.get("/console/../server/config.py").status_code == 404
-    with TestClient(create_app(clock=clock, config=Config(language="fr"))) as client:
-        assert '<html lang="en" data-language="en">' in client.get("/console/").text
+
+
+HISTORY = "\n".join(
+    [
+        '{"kind": "join", "externalId": "old-1", "community": "fans", '
+        '"at": "2026-01-05T09:00:00+08:00"}',
+        '{"kind": "join", "externalId": "old-2", "community": "fans", "invitedBy": "old-1", '
+        '"at": "2026-01-06T09:00:00+08:00"}',
+        '{"kind": "balance", "externalId": "old-1", "points": 300, '
+        '"at": "2026-01-05T10:00:00+08:00"}',
+    ]
+)
+
+
+def test_an_admin_tries_then_imports_history(page, world, tmp_path):
+    history = tmp_path / "history.jsonl"
+    history.write_text(HISTORY)
+    sign_in(page, world, "admin")
+    page.locator("a[data-screen=catalog]").click()
+    page.get_by_label("History file").set_input_files(str(history))
+    page.get_by_role("button", name="Dry run").click()
+    status = page.get_by_role("status").filter(has_text="records")
+    status.wait_for()
+    assert "Dry run of 3 records: would import 3" in status.text_content()
+    assert world.data("admin", '{ member(externalId: "old-1") { id } }')["member"] is None
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("3 records: imported 3").wait_for()
+    shoot(page, world, "import", "#import-title")
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("imported 0, 3 already imported").wait_for()
+    found = world.data("admin", '{ member(externalId: "old-1") { availablePoints } }')
+    assert found["member"]["availablePoints"] >= 300

@@ -14,6 +14,11 @@ const LOTTERIES = `{ lotteries(first: 20) { edges { node {
   id title cost dailyLimit budget guaranteeWin pityCount availableFrom availableUntil
   odds { probability prize { id label kind points stock } }
 } } } }`;
+const IMPORT = `mutation Import($s: String!, $f: ImportFormat!, $dry: Boolean!) {
+  historyImport(input: {source: $s, format: $f, dryRun: $dry}) {
+    records imported replayed membersCreated dryRun
+    campaigns { campaign awarded takenBack } refused { line code message }
+    warnings { line code message } userErrors { code field message } } }`;
 const DRAWS = `query Draws($id: ID!) { draws(lotteryId: $id, first: 20) { edges { node {
   id createdAt outcome randomValue pity prize { label } member { externalId }
 } } } }`;
@@ -30,8 +35,7 @@ export default {
         lotteries.edges.length ? lotteries.edges.map((e) => lottery(e.node))
           : h("p", { class: "muted" }, t("cat.noLotteries"))),
       ctx.may("GET /export/ledger.csv") ? exportForm(ctx) : null,
-      h("section", { class: "panel card muted-panel" }, h("h2", {}, t("cat.import")),
-        h("p", { class: "muted" }, t("cat.importLater"))));
+      ctx.may("Mutation.historyImport") ? importForm() : null);
   },
 };
 
@@ -108,4 +112,61 @@ function exportForm(ctx) {
   });
   return h("section", { class: "panel card" }, h("h2", { id: "export-title" }, t("cat.export")),
     h("p", { class: "muted" }, t("cat.exportIntro")), form, status);
+}
+
+// The history import: a file of members, joins, leaves, events and balances, tried first
+// (a dry run shows what each campaign would award), then imported; a second import of the
+// same file imports nothing twice.
+function importForm() {
+  const file = h("input", { type: "file", name: "importFile", accept: ".jsonl,.json,.csv" });
+  const status = h("p", { class: "status", role: "status" });
+  const result = h("div", {});
+  const run = async (dry) => {
+    const chosen = file.files[0];
+    if (!chosen) {
+      status.className = "status error";
+      status.textContent = t("imp.choose");
+      return;
+    }
+    status.className = "status";
+    status.textContent = t("imp.working");
+    const format = chosen.name.toLowerCase().endsWith(".csv") ? "CSV" : "JSONL";
+    try {
+      const { historyImport: r } = await gql(IMPORT, { s: await chosen.text(), f: format, dry });
+      if (r.userErrors.length) {
+        status.className = "status error";
+        status.textContent = t("imp.refusedFile");
+        replace(result, table([
+          { title: t("imp.where"), cell: (e) => e.field },
+          { title: t("imp.why"), cell: (e) => e.message },
+        ], r.userErrors, { caption: t("imp.refusedFile") }));
+        return;
+      }
+      status.textContent = t(r.dryRun ? "imp.wouldDo" : "imp.done", {
+        records: num(r.records), imported: num(r.imported), replayed: num(r.replayed),
+        refused: num(r.refused.length), members: num(r.membersCreated),
+      });
+      replace(result,
+        table([
+          { title: t("imp.campaign"), cell: (c) => c.campaign },
+          { title: t(r.dryRun ? "imp.wouldAward" : "imp.awarded"), num: true, cell: (c) => num(c.awarded) },
+          { title: t("imp.takenBack"), num: true, cell: (c) => num(c.takenBack) },
+        ], r.campaigns, { empty: t("imp.noAwards"), caption: t("imp.byCampaign") }),
+        r.refused.length || r.warnings.length ? table([
+          { title: t("imp.line"), num: true, cell: (p) => p.line },
+          { title: t("imp.code"), cell: (p) => p.code },
+          { title: t("imp.why"), cell: (p) => p.message },
+        ], [...r.refused, ...r.warnings], { caption: t("imp.problems") }) : null);
+    } catch (exc) {
+      status.className = "status error";
+      status.textContent = exc.message;
+    }
+  };
+  const form = h("form", { class: "toolbar", "aria-labelledby": "import-title" },
+    field(t("imp.file"), file),
+    h("button", { type: "button", onclick: () => run(true) }, t("imp.dryRun")),
+    h("button", { type: "button", class: "primary", onclick: () => run(false) }, t("imp.import")));
+  form.addEventListener("submit", (e) => e.preventDefault());
+  return h("section", { class: "panel card" }, h("h2", { id: "import-title" }, t("cat.import")),
+    h("p", { class: "muted" }, t("imp.intro")), form, status, result);
 }
