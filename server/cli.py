@@ -15,7 +15,7 @@ from pathlib import Path
 
 from peewee import InterfaceError, OperationalError
 
-from server import cli_import
+from server import cli_import, cli_webhooks
 from server import cli_rules as rule_files
 from server.config import SettingsError, settings
 from server.core.clock import SystemClock
@@ -251,6 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     backup.set_defaults(func=_backup)
 
     cli_import.add(sub)
+    cli_webhooks.add(sub)
 
     tick = sub.add_parser(
         "tick",

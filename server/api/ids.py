@@ -17,6 +17,9 @@ PREFIXES = {
     "adjustment": "adj",
     "task": "tsk",
     "submission": "sub",
+    "endpoint": "whk",
+    "webhookEvent": "wev",
+    "delivery": "dlv",
 }
 
 

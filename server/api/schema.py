@@ -28,6 +28,7 @@ from server.api.privacy import PrivacyMutation, PrivacyQuery
 from server.api.realtime import Subscription
 from server.api.scalars import SCALAR_OVERRIDES
 from server.api.summary import SummaryQuery
+from server.api.webhooks import WebhookMutation, WebhookQuery
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "Schema", "build_schema", "schema", "sdl"]
 
@@ -46,6 +47,7 @@ Query = merge_types(
         PrivacyQuery,
         DraftQuery,
         OperationsQuery,
+        WebhookQuery,
     ),
 )
 Mutation = merge_types(
@@ -61,6 +63,7 @@ Mutation = merge_types(
         CommunityMutation,
         PrivacyMutation,
         ImportMutation,
+        WebhookMutation,
     ),
 )
 

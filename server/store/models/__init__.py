@@ -46,6 +46,7 @@ from server.store.models.spending import (
     LotteryPrize,
     Redemption,
 )
+from server.store.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 ALL_MODELS = [
     Setting,
@@ -83,6 +84,9 @@ ALL_MODELS = [
     AuditEntry,
     MessageMemory,
     RateBucket,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookDelivery,
 ]
 
 __all__ = [
@@ -123,4 +127,7 @@ __all__ = [
     "Standing",
     "Submission",
     "Task",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]
