@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +33,7 @@ class Receiver:
         self.answers: list[int] = []
         self._lock = threading.Lock()
         self.url = ""
+        self.stop: Callable[[], None] = lambda: None
 
     def take(self, request: Received) -> int:
         with self._lock:
@@ -45,8 +46,8 @@ class Receiver:
             return [r.headers["jifen-event-id"] for r in self.received]
 
 
-@contextmanager
-def receiver() -> Iterator[Receiver]:
+def serve() -> Receiver:
+    """A receiver listening until its `stop()`."""
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -67,12 +68,23 @@ def receiver() -> Iterator[Receiver]:
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/jifen"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        yield state
-    finally:
+
+    def stop() -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+    state.stop = stop
+    return state
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    state = serve()
+    try:
+        yield state
+    finally:
+        state.stop()
 
 
 def verify_signature(secret: str, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
