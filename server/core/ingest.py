@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from server.core import budgets, event_input, notify, program
+from server.core import budgets, event_input, notify, program, webhooks
 from server.core.awards_batch import Award, AwardsBatch
 from server.core.engine import FLOOD, Counter, Grant, flood_minute, judge, message_rate, reads
 from server.core.errors import DomainError, ErrorCode
@@ -129,6 +129,7 @@ class _Store:
         self._draft: dict[str, dict] = _empty()
         self.rate = message_rate()  # read once a batch: settings are the same throughout
         self.budget_taken: list[tuple[str, int]] = []
+        self.budgets_kept: set[str] = set()  # campaigns whose budget accepted events took
 
     # -- the engine's Store ---------------------------------------------------------
     def counter(self, member_id: int, event_type: str) -> Counter | None:
@@ -177,6 +178,7 @@ class _Store:
         self.budget_taken = []
 
     def keep(self) -> None:
+        self.budgets_kept.update(c for c, taken in self.budget_taken if taken > 0)
         for key, c in self._draft["counters"].items():
             if key not in self.counters:
                 self.new_counters.add(key)
@@ -251,6 +253,7 @@ class _Batch:
             if decided is not None:
                 accepted.append(decided)
         self._write(accepted, store)
+        webhooks.budgets_taken(store.budgets_kept, self.now)
         self._give_back_keys()
         return self.results
 

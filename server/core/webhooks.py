@@ -60,6 +60,10 @@ MAX_DESCRIPTION = 500
 MAX_ENDPOINTS = 50  # each change writes a row per subscribed endpoint
 SECRET_PREFIX = "whsec_"
 
+NEARLY_SPENT = 10  # percent of a budget left at or under which it is "nearly spent"
+_BUDGET = Sql(
+    "SELECT SUM(budget), SUM(spent) FROM campaign_budget_share WHERE campaign = ? GROUP BY campaign"
+)
 _EVENT = Sql(
     "INSERT INTO webhook_event (kind, payload, created_at, once_key) VALUES (?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING RETURNING id"
@@ -348,4 +352,32 @@ def points_changed(
                 "at": data["at"],
             },
             at=at,
+        )
+
+
+def budgets_taken(campaigns, at: datetime) -> None:
+    """`budget.nearly_spent`, once per campaign and budget, for each campaign whose budget
+    an award just took from and that has NEARLY_SPENT percent or less left. Two
+    transactions that both see it write one event (its `once_key`)."""
+    if not campaigns or not subscribers(Kind.BUDGET_NEARLY_SPENT):
+        return
+    for campaign in sorted(campaigns):
+        row = _BUDGET.one(campaign)
+        if row is None:
+            continue
+        budget, spent = int(row[0]), int(row[1])
+        left = max(budget - spent, 0)
+        if budget <= 0 or left * 100 > budget * NEARLY_SPENT:
+            continue
+        emit(
+            Kind.BUDGET_NEARLY_SPENT,
+            {
+                "campaign": campaign,
+                "budget": budget,
+                "spent": spent,
+                "left": left,
+                "at": at.isoformat(),
+            },
+            at=at,
+            once_key=f"budget.nearly_spent:{campaign}:{budget}",
         )

@@ -406,3 +406,38 @@ def test_each_kind_is_sent_to_the_endpoints_that_asked_for_it(api, clock, hook, 
     assert sent["checkout.captured"]["points"] == 20
     assert sent["checkout.refunded"]["pointsReturned"] == 10
     assert {d["memberId"] for d in sent.values()} == {mid}
+
+
+BUDGET_RULES = """
+program "Hooks" {
+  timezone "UTC"
+}
+campaign "speak" "Speak up" {
+  budget 100 points
+  message award 30
+}
+"""
+MESSAGE = """mutation($m: ID!, $k: String!) { eventRecord(input: {memberId: $m, type: "message",
+  idempotencyKey: $k, attributes: {length: 20}}) { event { id } userErrors { code } } }"""
+
+
+def test_a_budget_nearly_spent_is_told_once(api, clock, hook, http):
+    api.mutate(PUBLISH, {"s": BUDGET_RULES})
+    register(api, hook.url, events=("BUDGET_NEARLY_SPENT",))
+    mid = api.mutate(UPSERT, {"e": "talker"})["member"]["id"]
+    for n in range(3):  # 30, 60, 90 of 100 spent: the third leaves 10%
+        clock.advance(minutes=1)
+        api.mutate(MESSAGE, {"m": mid, "k": f"m{n}"})
+        assert WebhookEvent.select().count() == (1 if n == 2 else 0)
+    clock.advance(minutes=1)
+    api.mutate(MESSAGE, {"m": mid, "k": "m3"})  # the last 10: still one event
+    assert deliver(clock, http) == {"delivered": 1}
+    (request,) = hook.received
+    assert request.json["type"] == "budget.nearly_spent"
+    assert request.json["data"] == {
+        "campaign": "speak",
+        "budget": 100,
+        "spent": 90,
+        "left": 10,
+        "at": request.json["data"]["at"],
+    }
