@@ -64,7 +64,10 @@ def serve() -> Receiver:
         def log_message(self, *args) -> None:  # keep test output quiet
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # a worker sends 20 at once, and two servers may
+
+    server = Server(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/jifen"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

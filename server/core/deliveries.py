@@ -337,6 +337,7 @@ async def work_forever(clock, every: float, timeout: float) -> None:
     """The server's delivery worker: every `every` seconds, claim what is due and send it
     concurrently; each outcome is written as soon as it is known."""
     import asyncio
+    import functools
     import logging
 
     import httpx2 as httpx
@@ -349,18 +350,22 @@ async def work_forever(clock, every: float, timeout: float) -> None:
         with database.connection_context():
             return work()
 
-    async def attempt(client, c: Claimed) -> None:
+    async def attempt(client, c: Claimed) -> tuple[Claimed, Outcome]:
         refused = await asyncio.to_thread(refused_address, c.url)
         if refused:
-            outcome = Outcome(None, f"not sent: the endpoint resolves to {refused}")
-        else:
-            body, headers = request_of(c, clock.now())
-            try:
-                response = await client.post(c.url, content=body, headers=headers)
-                outcome = outcome_of(response.status_code, response.text)
-            except Exception as exc:  # noqa: BLE001 - any transport failure is a failed attempt
-                outcome = Outcome(None, f"{type(exc).__name__}: {exc}")
-        await asyncio.to_thread(in_connection, lambda: record(c, outcome, clock.now()))
+            return c, Outcome(None, f"not sent: the endpoint resolves to {refused}")
+        body, headers = request_of(c, clock.now())
+        try:
+            response = await client.post(c.url, content=body, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - any transport failure is a failed attempt
+            return c, Outcome(None, f"{type(exc).__name__}: {exc}")
+        return c, outcome_of(response.status_code, response.text)
+
+    def record_all(outcomes) -> None:
+        # One commit for the round: on SQLite each commit is a sync to disk.
+        with write_transaction():
+            for c, outcome in outcomes:
+                record(c, outcome, clock.now())
 
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
         while True:
@@ -371,7 +376,9 @@ async def work_forever(clock, every: float, timeout: float) -> None:
                     if due
                     else []
                 )
-                await asyncio.gather(*(attempt(client, c) for c in claimed))
+                outcomes = await asyncio.gather(*(attempt(client, c) for c in claimed))
+                if outcomes:
+                    await asyncio.to_thread(in_connection, functools.partial(record_all, outcomes))
             except Exception:  # noqa: BLE001 - logged; the next round tries again
                 log.exception("webhook delivery round failed")
                 claimed = []

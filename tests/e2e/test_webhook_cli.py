@@ -50,4 +50,3 @@ def test_jifen_webhooks_deliver_sends_what_is_due_once(api, db_url, clock):
         api.mutate(ADJUST, {"m": mid, "k": "b"})
         assert deliver(db_url) == "delivered 0, to retry 1, failed 0"
         assert len(hook.received) == 2
-
