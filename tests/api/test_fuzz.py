@@ -80,6 +80,8 @@ ARGUMENT_KINDS = {
     "taskId": "task",
     "submissionId": "submission",
     "requestId": "adjustment",
+    "endpointId": "endpoint",
+    "deliveryId": "delivery",
 }
 FIELD_KINDS = [
     ("member", "member"),
@@ -91,6 +93,7 @@ FIELD_KINDS = [
     ("task", "task"),
     ("submission", "submission"),
     ("adjustment", "adjustment"),
+    ("webhookEndpoint", "endpoint"),
 ]
 MODELS = {
     "member": models.Member,
@@ -105,6 +108,8 @@ MODELS = {
     "adjustment": models.AdjustmentRequest,
     "task": models.Task,
     "submission": models.Submission,
+    "endpoint": models.WebhookEndpoint,
+    "delivery": models.WebhookDelivery,
 }
 ORDERS = ["order-held", "order-captured"]
 
@@ -235,6 +240,12 @@ SEED = [
         "admin",
         "mutation($s: String!) { rulesPublish(input: {source: $s}) { userErrors { code } } }",
         {"s": SEED_RULES},
+    ),
+    (
+        "admin",
+        'mutation { webhookEndpointCreate(input: {url: "https://crm.example/hooks", '
+        "events: [POINTS_CHANGED]}) { userErrors { code } } }",
+        {},
     ),
     (
         "admin",
