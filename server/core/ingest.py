@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from server.core import budgets, event_input, notify, program
+from server.core import budgets, event_input, level_job, levels, notify, program
 from server.core.awards_batch import Award, AwardsBatch
 from server.core.engine import FLOOD, Counter, Grant, flood_minute, judge, message_rate, reads
 from server.core.errors import DomainError, ErrorCode
@@ -129,6 +129,7 @@ class _Store:
         self._draft: dict[str, dict] = _empty()
         self.rate = message_rate()  # read once a batch: settings are the same throughout
         self.budget_taken: list[tuple[str, int]] = []
+        self.levels: dict = {}  # member -> the level multiplying their awards
 
     # -- the engine's Store ---------------------------------------------------------
     def counter(self, member_id: int, event_type: str) -> Counter | None:
@@ -170,6 +171,9 @@ class _Store:
 
     def remember_messages(self, member_id: int, recent: list[str]) -> None:
         self._draft["messages"][member_id] = recent
+
+    def level_multiplier(self, member_id: int):
+        return self.levels.get(member_id)
 
     # -- one event at a time ---------------------------------------------------------
     def begin(self) -> None:
@@ -329,6 +333,7 @@ class _Batch:
         members, counters = _members(member_ids, types)
         store = _Store(members)
         store.counters = counters
+        store.levels = levels.multipliers(sorted(members))
         keys: set[tuple[int, str, str]] = set()  # (member, scope, period) deciding may read
         messages = False
         for i in live:
@@ -450,6 +455,7 @@ class _Batch:
                             rule_line=g.line,
                             rule_text=g.text,
                             rule_file=g.campaign.file,
+                            reason=g.level_note,
                         ),
                         # Points expire counting from when they were earned: the event's
                         # time, also for an event reported late or imported.
@@ -487,6 +493,7 @@ class _Batch:
                 [(a.id, invitee, community) for a, invitee, community in links],
             )
         writes.run()
+        level_job.touch_events([e for _, e, _, ignored in accepted if ignored is None], now)
         for e, days in streaks:
             member = store.members[e.member_id]
             who = member.display_name or member.external_id

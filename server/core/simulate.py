@@ -14,7 +14,7 @@ from datetime import datetime
 import dsl
 from dsl.compiler import CompiledCampaign
 from dsl.errors import RulesError
-from server.core import program
+from server.core import levels, program
 from server.core.engine import Counter, Grant, judge, message_rate
 from server.core.errors import DomainError, ErrorCode
 from server.core.periods import period_key
@@ -73,6 +73,7 @@ class MemoryStore:
         self.budget_hit: dict[str, bool] = {}
         self.messages: dict[int, list[str]] = {}
         self.rate = message_rate()
+        self.levels: dict[int, object] = {}
 
     def counter(self, member_id: int, event_type: str) -> Counter | None:
         return self.counters.get((member_id, event_type))
@@ -110,6 +111,12 @@ class MemoryStore:
 
     def remember_messages(self, member_id: int, recent: list[str]) -> None:
         self.messages[member_id] = recent
+
+    def level_multiplier(self, member_id: int):
+        """The member's level now: a simulation prices a level's perk as it stands."""
+        if member_id not in self.levels:
+            self.levels[member_id] = levels.multipliers([member_id]).get(member_id)
+        return self.levels[member_id]
 
 
 def simulate(

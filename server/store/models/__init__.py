@@ -27,6 +27,7 @@ from server.store.models.ledger import (
     Posting,
     Setting,
 )
+from server.store.models.levels import LevelHistory, LevelRequest, MemberLevel
 from server.store.models.limits import RateBucket
 from server.store.models.rules import (
     AwardLink,
@@ -83,6 +84,9 @@ ALL_MODELS = [
     AuditEntry,
     MessageMemory,
     RateBucket,
+    MemberLevel,
+    LevelHistory,
+    LevelRequest,
 ]
 
 __all__ = [
@@ -105,11 +109,14 @@ __all__ = [
     "Event",
     "IdempotencyKey",
     "LedgerTransaction",
+    "LevelHistory",
+    "LevelRequest",
     "Lot",
     "LotUse",
     "Lottery",
     "LotteryPrize",
     "Member",
+    "MemberLevel",
     "MemberCounter",
     "Membership",
     "MessageMemory",

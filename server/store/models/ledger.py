@@ -152,6 +152,8 @@ class Posting(BaseModel):
             (("account", "id"), False),
             # Covers the analysts' summaries: a day's postings are read from the index alone.
             (("created_at", "member", "account", "amount"), False),
+            # A member's points earned in a window (levels, 0014).
+            (("member", "created_at"), False),
         )
 
 
