@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         "a whole number of points, 0 or more",
         ge=0,
     )
+    level_set_approval: bool = _setting(
+        False,
+        "JIFEN_LEVEL_SET_APPROVAL",
+        "an operator's memberLevelSet needs a second operator's approval",
+        "true or false",
+    )
     budget_shares: int = _setting(
         16,
         "JIFEN_BUDGET_SHARES",

@@ -90,6 +90,11 @@ def evaluate(
                 bulk.insert("level_due", ("member_id",), chunk)
         if due is not None:
             Sql(f"INSERT INTO level_due (member_id) {due[0]}").run(*due[1])
+        if is_postgres():  # one evaluation of a member at a time (see `lock`)
+            Sql(
+                "SELECT id FROM member WHERE id IN (SELECT member_id FROM level_due) "
+                "ORDER BY id FOR UPDATE"
+            ).run()
         return _decide(ladder, now, program.load(), actor, reason)
 
 
@@ -289,3 +294,12 @@ def touch_events(events, now: datetime) -> None:
     ladder = levels.ladder()
     if ladder is not None and ladder.kind != "points":
         touch({e.member_id for e in events if e.type == ladder.event}, now)
+
+
+def lock(member_ids) -> None:
+    """On PostgreSQL, hold these members' rows (id order) until the transaction ends: one
+    evaluation of a member at a time across processes. SQLite has one writer anyway."""
+    if is_postgres() and member_ids:
+        ids = sorted(set(member_ids))
+        marks = ", ".join("?" for _ in ids)
+        Sql(f"SELECT id FROM member WHERE id IN ({marks}) ORDER BY id FOR UPDATE").run(*ids)

@@ -201,3 +201,11 @@ _COUNTS = Sql(
 def counts() -> dict[str, int]:
     """How many members hold each level now."""
     return {key: n for key, n in _COUNTS.run().fetchall()}
+
+
+_WITHOUT = Sql("SELECT COUNT(*) FROM member_level WHERE level IS NULL")
+
+
+def without_level() -> int:
+    """Members evaluated at some time who hold no level now."""
+    return _WITHOUT.one()[0]
