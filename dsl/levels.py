@@ -160,9 +160,7 @@ def _check_block(checker, b: ast.Levels) -> None:
                         q.pos,
                     )
     if not b.levels:
-        checker.say(
-            ERROR, "DEAD_RULE", 'this levels block has no `level "KEY" at N` line', b.pos
-        )
+        checker.say(ERROR, "DEAD_RULE", 'this levels block has no `level "KEY" at N` line', b.pos)
     keys: dict[str, ast.Level] = {}
     at: dict[int, ast.Level] = {}
     previous: ast.Level | None = None
@@ -177,7 +175,7 @@ def _check_block(checker, b: ast.Levels) -> None:
             )
         keys.setdefault(level.key, level)
         if not level.key.strip():
-            checker.say(ERROR, "INVALID_VALUE", "a level needs a key, e.g. \"gold\"", level.pos)
+            checker.say(ERROR, "INVALID_VALUE", 'a level needs a key, e.g. "gold"', level.pos)
         if level.at in at:
             checker.say(
                 ERROR,
@@ -210,7 +208,10 @@ def _check_block(checker, b: ast.Levels) -> None:
                 )
             elif level.multiply > MAX_MULTIPLY:
                 checker.say(
-                    ERROR, "INVALID_VALUE", f"a level multiplies by at most {MAX_MULTIPLY}", level.pos
+                    ERROR,
+                    "INVALID_VALUE",
+                    f"a level multiplies by at most {MAX_MULTIPLY}",
+                    level.pos,
                 )
             elif level.multiply == 1:
                 checker.say(WARNING, "NO_EFFECT", "`multiply 1` changes nothing", level.pos)
@@ -287,8 +288,7 @@ def compile_levels(b: ast.Levels) -> Ladder:
     q = b.qualify
     event = METRIC_ALIASES.get(q.event, q.event) if q.event is not None else None
     steps = tuple(
-        LevelStep(lv.key, lv.at, lv.multiply, rank)
-        for rank, lv in enumerate(b.levels, start=1)
+        LevelStep(lv.key, lv.at, lv.multiply, rank) for rank, lv in enumerate(b.levels, start=1)
     )
     return Ladder(
         name=b.name,

@@ -259,7 +259,11 @@ class ToAst(Transformer):
     def qualify_count(self, meta, items):
         written = str(items[0]).lower()
         qualify = ast.Qualify("count", event=written, days=items[1], written=written)
-        return ("level_setting", ("qualify", replace(qualify, pos=self._pos(meta))), self._pos(meta))
+        return (
+            "level_setting",
+            ("qualify", replace(qualify, pos=self._pos(meta))),
+            self._pos(meta),
+        )
 
     @v_args(meta=True)
     def qualify_sum(self, meta, items):

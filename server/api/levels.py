@@ -16,7 +16,7 @@ from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.members import Member, member_by_id
 from server.api.ownership import owned
-from server.api.pagination import After, Connection, First, paged
+from server.api.pagination import Connection, paged
 from server.core import level_set, levels
 from server.core.levels_history import history_page
 from server.store import models
@@ -181,7 +181,9 @@ class LevelQuery:
                 keep_days=ladder.keep_days,
                 one_level_at_a_time=ladder.one_at_a_time,
                 steps=[
-                    LadderStep(key=s.key, at=s.at, multiply=s.multiply, members=counts.get(s.key, 0))
+                    LadderStep(
+                        key=s.key, at=s.at, multiply=s.multiply, members=counts.get(s.key, 0)
+                    )
                     for s in ladder.steps
                 ],
                 members_without_level=levels.without_level(),
@@ -200,7 +202,7 @@ class MemberLevelSetInput:
     reason: str = strawberry.field(description="Why, up to 500 characters; kept in the audit log.")
 
 
-@strawberry.type
+@strawberry.type(description="What memberLevelSet did: the level now, or the request filed.")
 class MemberLevelSetPayload:
     member: Member | None = strawberry.field(default=None, description="The member.")
     level: LevelStanding | None = strawberry.field(default=None, description="Their level now.")
@@ -219,7 +221,7 @@ class LevelRequestDecideInput:
     approve: bool = strawberry.field(description="True to approve, false to reject.")
 
 
-@strawberry.type
+@strawberry.type(description="What levelRequestDecide did.")
 class LevelRequestDecidePayload:
     request: LevelRequest | None = strawberry.field(default=None, description="The request.")
     replayed: bool = strawberry.field(default=False, description="The same decision again.")
@@ -269,9 +271,7 @@ class LevelMutation:
 
         def work():
             rid = ids.decode("level_request", input.request_id, "requestId")
-            request, replayed = level_set.decide(
-                rid, input.approve, actor=ctx.actor, now=ctx.now
-            )
+            request, replayed = level_set.decide(rid, input.approve, actor=ctx.actor, now=ctx.now)
             return LevelRequestDecidePayload(request=LevelRequest(row=request), replayed=replayed)
 
         return mutation(LevelRequestDecidePayload, work)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -19,9 +19,12 @@ from server.api.errors import query
 from server.api.gate import POLICY, gate
 from server.api.ownership import owned
 from server.core import accounts, notify
+from server.store.db import database
+
+if TYPE_CHECKING:
+    from server.api.levels import LevelNotice
 
 LevelNoticeRef = Annotated["LevelNotice", strawberry.lazy("server.api.levels")]
-from server.store.db import database
 
 
 @owned(lambda p: p.owner)

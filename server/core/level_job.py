@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dsl.levels import Ladder
-from server.core import levels, notify, program
+from server.core import levels, program
 from server.core.levels import MOVING_KINDS  # noqa: F401  (ledger.post reads it here)
 from server.core.program import ProgramSettings
 from server.store import bulk, sql
@@ -107,16 +107,16 @@ def _decide(
 ) -> list[Change]:
     steps = ladder.steps
     rank_of = (
-        "CASE {} " + " ".join(f"WHEN {_literal(s.key)} THEN {s.rank}" for s in steps) + " ELSE 0 END"
+        "CASE {} "
+        + " ".join(f"WHEN {_literal(s.key)} THEN {s.rank}" for s in steps)
+        + " ELSE 0 END"
     )
     earned = (
         "CASE "
         + " ".join(f"WHEN COALESCE(f.figure, 0) >= {s.at} THEN {s.rank}" for s in reversed(steps))
         + " ELSE 0 END"
     )
-    key_of = (
-        "CASE {} " + " ".join(f"WHEN {s.rank} THEN {_literal(s.key)}" for s in steps) + " END"
-    )
+    key_of = "CASE {} " + " ".join(f"WHEN {s.rank} THEN {_literal(s.key)}" for s in steps) + " END"
     figures, figure_params = levels.figure_select(ladder, "level_due")
     at, start = sql.instant(now), sql.instant(levels.window_start(ladder, now, settings))
     keep = ladder.keep_days
@@ -151,9 +151,7 @@ def _decide(
             "WHEN x.grace_until IS NULL OR x.grace_until > ? THEN x.old_rank "
             f"ELSE {lower} END"
         )
-        again = (
-            f"WHEN x.old_rank - 1 > {target} THEN ?" if ladder.one_at_a_time else ""
-        )
+        again = f"WHEN x.old_rank - 1 > {target} THEN ?" if ladder.one_at_a_time else ""
         new_grace = (
             f"CASE WHEN x.old_rank <= {target} THEN NULL "
             "WHEN x.grace_until IS NULL THEN ? "
@@ -202,10 +200,14 @@ def _decide(
         "floor_level = excluded.floor_level, floor_until = excluded.floor_until, "
         "evaluated_at = excluded.evaluated_at"
     ).run(at)
-    rows = Sql(
-        "SELECT member_id, old_level, new_level, cause FROM level_next "
-        "WHERE cause IS NOT NULL ORDER BY member_id"
-    ).run().fetchall()
+    rows = (
+        Sql(
+            "SELECT member_id, old_level, new_level, cause FROM level_next "
+            "WHERE cause IS NOT NULL ORDER BY member_id"
+        )
+        .run()
+        .fetchall()
+    )
     changes = [Change(*row) for row in rows]
     _announce(changes, ladder, now)
     return changes
@@ -262,7 +264,9 @@ def _due(
         "UNION SELECT member_id FROM member_level WHERE floor_until <= ?"
     )
     start = levels.window_start(ladder, now, settings)
-    if last is None or (ladder.days is None and levels.window_start(ladder, last, settings) != start):
+    if last is None or (
+        ladder.days is None and levels.window_start(ladder, last, settings) != start
+    ):
         # Everyone who holds a level or has anything in the window.
         moved, params = _in_window(ladder, start, now)
         return f"SELECT member_id FROM member_level UNION {moved}", params

@@ -32,7 +32,8 @@ def check(level: str | None, until: datetime, reason: str, now: datetime) -> str
         )
     if until.tzinfo is None or until <= now:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, "`until` must be a moment in the future, with its offset",
+            ErrorCode.INVALID_INPUT,
+            "`until` must be a moment in the future, with its offset",
             "until",
         )
     return check_reason(reason)

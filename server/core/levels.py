@@ -69,9 +69,7 @@ def window_start(ladder: Ladder, now: datetime, settings: ProgramSettings) -> da
     if ladder.days is not None:
         return now - timedelta(days=ladder.days)
     local = now.astimezone(settings.zone)
-    return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(
-        UTC
-    )
+    return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 # -- figures -----------------------------------------------------------------------------
@@ -193,9 +191,7 @@ def multipliers(member_ids: list[int]) -> dict[int, LevelStep]:
     return out
 
 
-_COUNTS = Sql(
-    "SELECT level, COUNT(*) FROM member_level WHERE level IS NOT NULL GROUP BY level"
-)
+_COUNTS = Sql("SELECT level, COUNT(*) FROM member_level WHERE level IS NOT NULL GROUP BY level")
 
 
 def counts() -> dict[str, int]:

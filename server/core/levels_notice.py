@@ -21,7 +21,9 @@ def announce(changes, ladder: Ladder, now: datetime) -> None:
     rises = [c for c in changes if ladder.rank(c.to_level) > ladder.rank(c.from_level)]
     named = {}
     if rises:
-        named = {m.id: m for m in Member.select().where(Member.id.in_([c.member_id for c in rises]))}
+        named = {
+            m.id: m for m in Member.select().where(Member.id.in_([c.member_id for c in rises]))
+        }
     for c in changes:
         topic = level_topic(c.member_id)
         if notify.anyone_listening(topic):

@@ -46,7 +46,8 @@ LEVEL = """query($id: ID!) { member(id: $id) { level { key name multiply since u
 SET = """mutation($m: ID!, $l: String, $u: DateTime!, $r: String!) {
   memberLevelSet(input: {memberId: $m, level: $l, until: $u, reason: $r}) {
     level { key until } request { id status } userErrors { code field } } }"""
-LADDER = "{ levels { name qualifyBy window keepDays oneLevelAtATime membersWithoutLevel steps { key at multiply members } } }"
+LADDER = """{ levels { name qualifyBy window keepDays oneLevelAtATime membersWithoutLevel
+  steps { key at multiply members } } }"""
 
 
 def local(*args) -> datetime:
@@ -206,10 +207,66 @@ def test_a_member_sees_their_own_level_and_not_anothers(club, clock):
     api = club
     ada, bob = join(api, "ada"), join(api, "bob")
     token = api.mutate(
-        'mutation($m: ID!) { memberTokenCreate(memberId: $m) { token userErrors { code } } }',
+        "mutation($m: ID!) { memberTokenCreate(memberId: $m) { token userErrors { code } } }",
         {"m": ada},
     )["token"]
     own = api.as_(token).call(LEVEL, {"id": ada})["member"]["level"]
     assert own["qualifyingFigure"] == 0
     other = api.as_(token).raw(LEVEL, {"id": bob})
     assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_level_changes_reach_the_members_own_subscription_and_the_activity_feed(
+    club, client, clock
+):
+    import time
+
+    from server.core import notify
+    from server.core.levels_notice import level_topic
+    from tests.api.test_ownership import Inbox, error_codes
+
+    api = club
+    ada, bob = join(api, "ada"), join(api, "bob")
+    token = api.mutate(
+        "mutation($m: ID!) { memberTokenCreate(memberId: $m) { token userErrors { code } } }",
+        {"m": ada},
+    )["token"]
+    subscribe = (
+        "subscription($m: ID!) { levelChanged(memberId: $m) { memberId fromLevel toLevel cause } }"
+    )
+    feed = "subscription { activity { kind memberName text } }"
+    deadline = time.monotonic() + 30
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        inbox = Inbox(ws)
+        ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        assert inbox.get(deadline, 10) == {"type": "connection_ack"}
+        for n, (text, variables) in enumerate(
+            [(subscribe, {"m": bob}), (subscribe, {"m": ada}), (feed, {})]
+        ):
+            payload = {"query": text, "variables": variables}
+            ws.send_json({"id": str(n), "type": "subscribe", "payload": payload})
+        refused = inbox.get(deadline, 10)
+        assert refused["id"] == "0"
+        assert error_codes(refused) == {"FORBIDDEN"}, refused
+        ada_id = int(ada.split("_")[1])
+        while notify.broker.subscribers(level_topic(ada_id)) == 0:
+            time.sleep(0.02)
+        while notify.broker.subscribers(notify.activity_topic(None)) == 0:
+            time.sleep(0.02)
+        api.mutate(ADJUST, {"m": ada, "p": 100, "k": "gift"})
+        got = {}
+        while len(got) < 2:
+            message = inbox.get(deadline, 1.0)
+            if message is not None and message.get("type") == "next":
+                got[message["id"]] = message["payload"]["data"]
+    assert got["1"]["levelChanged"] == {
+        "memberId": ada,
+        "fromLevel": None,
+        "toLevel": "silver",
+        "cause": "qualified",
+    }
+    assert got["2"]["activity"] == {
+        "kind": "levelChanged",
+        "memberName": "a member",
+        "text": "a member reached silver",
+    }

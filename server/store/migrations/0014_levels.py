@@ -60,8 +60,7 @@ def up(migrator, db):
     db.create_tables([MemberLevel, LevelHistory, LevelRequest])
     # A member's points earned in a window: their postings by time.
     db.execute_sql(
-        "CREATE INDEX IF NOT EXISTS posting_member_id_created_at "
-        "ON posting (member_id, created_at)"
+        "CREATE INDEX IF NOT EXISTS posting_member_id_created_at ON posting (member_id, created_at)"
     )
 
 
