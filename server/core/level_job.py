@@ -138,7 +138,7 @@ def _decide(
     target = "(CASE WHEN x.earned >= x.floor THEN x.earned ELSE x.floor END)"
     if keep is None:
         new_rank = f"CASE WHEN x.old_rank <= {target} THEN {target} ELSE {target} END"
-        new_grace, grace_params = "NULL", []
+        new_grace, grace_params = "CAST(NULL AS TIMESTAMP)", []
         falling = "'fell-short'"
     else:
         lower = (

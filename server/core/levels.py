@@ -99,7 +99,8 @@ def figure_select(ladder: Ladder, members: str) -> tuple[str, list]:
         raw = _json("e.attributes", ladder.attribute)
         if is_postgres():
             value = (
-                f"CASE WHEN {raw} ~ '^[0-9]+(\\.[0-9]+)?$' THEN CAST({raw} AS NUMERIC) ELSE 0 END"
+                f"CASE WHEN {raw} ~ '^[0-9]+([.][0-9]+){{0,1}}$' THEN CAST({raw} AS NUMERIC) "
+                "ELSE 0 END"
             )
         else:
             value = f"CASE WHEN CAST({raw} AS REAL) > 0 THEN CAST({raw} AS REAL) ELSE 0 END"
