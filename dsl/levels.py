@@ -16,6 +16,7 @@ builder), checking it, compiling it into a `Ladder` and writing it back canonica
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ from dsl.errors import ERROR, WARNING
 MAX_THRESHOLD = 10**15
 MAX_MULTIPLY = Decimal(10)
 MAX_WINDOW_DAYS = 3660
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # stored, and written into SQL, as it is
 
 # -- parsing: the parser's block builder hands the block's lines here ------------------
 
@@ -174,8 +176,14 @@ def _check_block(checker, b: ast.Levels) -> None:
                 level.pos,
             )
         keys.setdefault(level.key, level)
-        if not level.key.strip():
-            checker.say(ERROR, "INVALID_VALUE", 'a level needs a key, e.g. "gold"', level.pos)
+        if not _KEY.match(level.key):
+            checker.say(
+                ERROR,
+                "INVALID_VALUE",
+                f'level key "{level.key}": use 1 to 64 letters, digits, `-`, `_`, `.` or `:`'
+                ' (e.g. "gold")',
+                level.pos,
+            )
         if level.at in at:
             checker.say(
                 ERROR,
@@ -216,6 +224,14 @@ def _check_block(checker, b: ast.Levels) -> None:
             elif level.multiply == 1:
                 checker.say(WARNING, "NO_EFFECT", "`multiply 1` changes nothing", level.pos)
         previous = level
+    if b.one_at_a_time and b.keep_days is None:
+        checker.say(
+            WARNING,
+            "NO_EFFECT",
+            "`fall one level at a time` needs `keep for N days after falling short`: "
+            "without a grace period a member drops to the level the figure earns",
+            where["one_at_a_time"],
+        )
     if b.keep_days is not None and b.keep_days <= 0:
         checker.say(
             ERROR,
