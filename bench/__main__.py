@@ -25,6 +25,7 @@ from bench import (
     history,
     import_history,
     leaderboard,
+    levels,
     memory,
     realtime,
     report,
@@ -77,6 +78,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] =
     "import_history": (
         lambda: import_history.measure(100_000, 2_000),
         lambda: import_history.measure(2_000, 50),
+    ),
+    "levels": (
+        lambda: levels.measure(1_000_000, ["postgres", "sqlite"]),
+        lambda: levels.measure(2_000, ["postgres", "sqlite"]),
     ),
 }
 

@@ -109,6 +109,11 @@ CALLS = {
     "Query.rulesFormat": '{ rulesFormat(source: "checkin award 1") { source } }',
     "Mutation.awardReview": 'mutation { awardReview(input: {transactionId: "txn_1", '
     "decision: APPROVE}) { userErrors { code } } }",
+    "Query.levels": "{ levels { name } }",
+    "Mutation.memberLevelSet": 'mutation { memberLevelSet(input: {memberId: "$self", '
+    'level: "gold", until: "2099-01-01T00:00:00Z", reason: "r"}) { userErrors { code } } }',
+    "Mutation.levelRequestDecide": 'mutation { levelRequestDecide(input: {requestId: "lvr_1", '
+    "approve: true}) { userErrors { code } } }",
 }
 
 
