@@ -82,7 +82,21 @@ def evaluate(
     ladder = levels.ladder()
     if ladder is None:
         return []
+    settings = program.load()
     with write_transaction():
+        if members is not None and due is None and len(set(members)) <= SMALL:
+            # A few members (an event, an award): no temporary tables, one SELECT.
+            ids = sorted(set(members))
+            if not ids:
+                return []
+            lock(ids)
+            listed = (
+                "(SELECT column1 AS member_id FROM (VALUES "
+                + ", ".join("(?)" for _ in ids)
+                + ") v)"
+            )
+            select, params = _select(ladder, now, settings, listed, ids)
+            return _write_small(ladder, now, Sql(select).run(*params).fetchall(), actor, reason)
         _tables()
         if members is not None:
             rows = [(m,) for m in sorted(set(members))]
@@ -95,7 +109,53 @@ def evaluate(
                 "SELECT id FROM member WHERE id IN (SELECT member_id FROM level_due) "
                 "ORDER BY id FOR UPDATE"
             ).run()
-        return _decide(ladder, now, program.load(), actor, reason)
+        return _decide(ladder, now, settings, actor, reason)
+
+
+SMALL = 200  # members evaluated without temporary tables
+_COLUMNS = (
+    "member_id, old_level, new_level, old_rank, new_rank, figure, since, grace_until, "
+    "floor_level, floor_until, has_row, cause"
+)
+
+
+def _write_small(ladder: Ladder, now: datetime, rows: list, actor, reason) -> list[Change]:
+    at = sql.instant(now)
+    changed = [r for r in rows if r[11] is not None]
+    if changed:
+        bulk.insert(
+            "level_history",
+            ("member_id", "from_level", "to_level", "at", "cause", "actor", "reason"),
+            [(r[0], r[1], r[2], at, r[11], actor, reason) for r in changed],
+        )
+    kept = [r for r in rows if r[10] == 1 or r[4] > 0 or r[8] is not None]
+    if kept:
+        bulk.insert(
+            "member_level",
+            (
+                "member_id",
+                "level",
+                "since",
+                "figure",
+                "grace_until",
+                "floor_level",
+                "floor_until",
+                "evaluated_at",
+            ),
+            [(r[0], r[2], r[6], r[5], r[7], r[8], r[9], at) for r in kept],
+            tail=_UPSERT,
+        )
+    changes = [Change(r[0], r[1], r[2], r[11]) for r in changed]
+    _announce(changes, ladder, now)
+    return changes
+
+
+_UPSERT = (
+    "ON CONFLICT (member_id) DO UPDATE SET level = excluded.level, since = excluded.since, "
+    "figure = excluded.figure, grace_until = excluded.grace_until, "
+    "floor_level = excluded.floor_level, floor_until = excluded.floor_until, "
+    "evaluated_at = excluded.evaluated_at"
+)
 
 
 def _literal(key: str) -> str:
@@ -105,6 +165,40 @@ def _literal(key: str) -> str:
 def _decide(
     ladder: Ladder, now: datetime, settings: ProgramSettings, actor, reason
 ) -> list[Change]:
+    """Every member of the temporary table level_due: next levels into level_next, then
+    history rows, level rows, and the changes read back."""
+    select, params = _select(ladder, now, settings, "level_due", [])
+    Sql(f"INSERT INTO level_next ({_COLUMNS}) {select}").run(*params)
+    at = sql.instant(now)
+    Sql(
+        "INSERT INTO level_history (member_id, from_level, to_level, at, cause, actor, reason) "
+        "SELECT member_id, old_level, new_level, ?, cause, ?, ? FROM level_next "
+        "WHERE cause IS NOT NULL ORDER BY member_id"
+    ).run(at, actor, reason)
+    Sql(
+        "INSERT INTO member_level (member_id, level, since, figure, grace_until, floor_level, "
+        "floor_until, evaluated_at) SELECT member_id, new_level, since, figure, grace_until, "
+        "floor_level, floor_until, ? FROM level_next WHERE has_row = 1 OR new_rank > 0 "
+        f"OR floor_level IS NOT NULL {_UPSERT}"
+    ).run(at)
+    rows = (
+        Sql(
+            "SELECT member_id, old_level, new_level, cause FROM level_next "
+            "WHERE cause IS NOT NULL ORDER BY member_id"
+        )
+        .run()
+        .fetchall()
+    )
+    changes = [Change(*row) for row in rows]
+    _announce(changes, ladder, now)
+    return changes
+
+
+def _select(
+    ladder: Ladder, now: datetime, settings: ProgramSettings, due: str, due_params: list
+) -> tuple[str, list]:
+    """The SELECT of each listed member's next state (the columns of _COLUMNS), and its
+    parameters; `due` is a table or subquery of member ids with `due_params`."""
     steps = ladder.steps
     rank_of = (
         "CASE {} "
@@ -117,7 +211,7 @@ def _decide(
         + " ELSE 0 END"
     )
     key_of = "CASE {} " + " ".join(f"WHEN {s.rank} THEN {_literal(s.key)}" for s in steps) + " END"
-    figures, figure_params = levels.figure_select(ladder, "level_due")
+    figures, figure_params = levels.figure_select(ladder, due)
     at, start = sql.instant(now), sql.instant(levels.window_start(ladder, now, settings))
     keep = ladder.keep_days
     grace_end = sql.instant(now + timedelta(days=keep)) if keep is not None else None
@@ -131,7 +225,7 @@ def _decide(
         "CASE WHEN m.floor_until > ? THEN m.floor_level END AS floor_level, "
         "CASE WHEN m.floor_until > ? THEN m.floor_until END AS floor_until, "
         "CASE WHEN m.member_id IS NULL THEN 0 ELSE 1 END AS has_row "
-        f"FROM level_due d LEFT JOIN ({figures}) f ON f.member_id = d.member_id "
+        f"FROM {due} d LEFT JOIN ({figures}) f ON f.member_id = d.member_id "
         "LEFT JOIN member_level m ON m.member_id = d.member_id"
     )
     inner_params = [at, at, at]
@@ -170,8 +264,6 @@ def _decide(
     stale = "(y.old_level IS NOT NULL AND y.old_rank = 0)"
     changed = f"(y.new_rank <> y.old_rank OR {stale})"
     statement = (
-        "INSERT INTO level_next (member_id, old_level, new_level, old_rank, new_rank, figure, "
-        "since, grace_until, floor_level, floor_until, has_row, cause) "
         f"SELECT y.member_id, y.old_level, {key_of.format('y.new_rank')}, y.old_rank, "
         f"y.new_rank, y.figure, CASE WHEN {changed} OR y.since IS NULL THEN ? ELSE y.since END, "
         "y.grace_until, y.floor_level, y.floor_until, y.has_row, "
@@ -182,35 +274,20 @@ def _decide(
         f"FROM ({middle}) y"
     )
     # Parameters in text order: the SELECT's `since`, then middle's new_rank, new_grace,
-    # then inner's floor tests, then the figure window and its own.
-    params = [at, *new_rank_params, *grace_params, *inner_params, start, at, *figure_params]
-    Sql(statement).run(*params)
-    Sql(
-        "INSERT INTO level_history (member_id, from_level, to_level, at, cause, actor, reason) "
-        "SELECT member_id, old_level, new_level, ?, cause, ?, ? FROM level_next "
-        "WHERE cause IS NOT NULL ORDER BY member_id"
-    ).run(at, actor, reason)
-    Sql(
-        "INSERT INTO member_level (member_id, level, since, figure, grace_until, floor_level, "
-        "floor_until, evaluated_at) SELECT member_id, new_level, since, figure, grace_until, "
-        "floor_level, floor_until, ? FROM level_next WHERE has_row = 1 OR new_rank > 0 "
-        "OR floor_level IS NOT NULL "
-        "ON CONFLICT (member_id) DO UPDATE SET level = excluded.level, since = excluded.since, "
-        "figure = excluded.figure, grace_until = excluded.grace_until, "
-        "floor_level = excluded.floor_level, floor_until = excluded.floor_until, "
-        "evaluated_at = excluded.evaluated_at"
-    ).run(at)
-    rows = (
-        Sql(
-            "SELECT member_id, old_level, new_level, cause FROM level_next "
-            "WHERE cause IS NOT NULL ORDER BY member_id"
-        )
-        .run()
-        .fetchall()
-    )
-    changes = [Change(*row) for row in rows]
-    _announce(changes, ladder, now)
-    return changes
+    # then inner's floor tests, the members listed, then the figure's: its members, its
+    # window and its own.
+    params = [
+        at,
+        *new_rank_params,
+        *grace_params,
+        *inner_params,
+        *due_params,
+        *due_params,
+        start,
+        at,
+        *figure_params,
+    ]
+    return statement, params
 
 
 def _announce(changes: list[Change], ladder: Ladder, now: datetime) -> None:
