@@ -176,6 +176,13 @@ def standing(member_id: int, now: datetime) -> Standing | None:
 _MULTIPLIERS = "SELECT member_id, level FROM member_level WHERE member_id IN ({})"
 
 
+def level_keys(member_ids: list[int]) -> dict[int, str]:
+    """The level each of these members holds now (those who hold one)."""
+    marks = ", ".join("?" for _ in member_ids)
+    rows = Sql(_MULTIPLIERS.format(marks)).run(*member_ids).fetchall() if member_ids else []
+    return {m: key for m, key in rows if key is not None}
+
+
 def multipliers(member_ids: list[int]) -> dict[int, LevelStep]:
     """The level of each of these members whose level multiplies their awards."""
     found = ladder()

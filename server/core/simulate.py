@@ -74,6 +74,7 @@ class MemoryStore:
         self.messages: dict[int, list[str]] = {}
         self.rate = message_rate()
         self.levels: dict[int, object] = {}
+        self.ladder = None  # the draft's levels block (dsl.levels.Ladder)
 
     def counter(self, member_id: int, event_type: str) -> Counter | None:
         return self.counters.get((member_id, event_type))
@@ -113,9 +114,13 @@ class MemoryStore:
         self.messages[member_id] = recent
 
     def level_multiplier(self, member_id: int):
-        """The member's level now: a simulation prices a level's perk as it stands."""
+        """The member's level now, on the draft's ladder: a simulation prices a level's
+        perk as the draft writes it, for the levels members hold today."""
+        if self.ladder is None:
+            return None
         if member_id not in self.levels:
-            self.levels[member_id] = levels.multipliers([member_id]).get(member_id)
+            step = self.ladder.step(levels.level_keys([member_id]).get(member_id))
+            self.levels[member_id] = step if step is not None and step.multiply else None
         return self.levels[member_id]
 
 
@@ -147,6 +152,7 @@ def simulate(
         for rule in (*campaign.rules, *campaign.multipliers):
             report.rules[rule.rule_id] = RuleCost(key, rule.line, rule.text)
     store = MemoryStore()
+    store.ladder = compiled.levels
     total = Event.select().where(Event.occurred_at < until).count()
     inviters: dict[tuple[int, str | None], int] = {}  # (invitee, community) -> inviter
     links: dict[tuple[int, str | None], list[tuple[Grant, bool]]] = {}

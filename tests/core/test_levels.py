@@ -155,3 +155,22 @@ def test_rules_without_levels_take_the_ladder_away(club):
         rules.publish([("club.rules", CAMPAIGNS)], now=clock.now(), actor="admin:t")
     (result,) = events(clock, Incoming(ada, "checkin"))
     assert [g.points for g in result.grants] == [5, 1]  # no level multiplies
+
+
+def test_a_simulation_prices_the_drafts_multiplier_at_todays_levels(club):
+    from datetime import timedelta
+
+    from server.core.simulate import simulate
+
+    clock = club
+    ada = member(clock, "ada")
+    since = clock.now()
+    checkin_days(clock, ada, 6)  # gold from the 5th; the 6th paid 8 + 1
+    draft = CAMPAIGNS + LADDER.replace("QUALIFY", "checkins in last 7 days").replace(
+        "multiply 1.5", "multiply 2"
+    )
+    report = simulate(
+        [("club.rules", draft)], since, clock.now() + timedelta(seconds=1), now=clock.now()
+    )
+    # Six check-ins at ada's level today (gold, x2 in the draft): (5 + 1) x 2 each.
+    assert report.campaigns["daily"].points == 6 * 11
