@@ -1,8 +1,9 @@
 """Benchmark 10: re-evaluating the levels of 1,000,000 members, PostgreSQL and SQLite.
 
 A scratch database gets the ladder of the demo rules (points earned in the last 365
-days; silver, gold, black) and N members, each with one award spread over the last 365
-days, written set-based in SQL (generate_series / a recursive CTE). The figure is the
+days; silver, gold, black) and N members, each with one award (its transaction, posting
+and lot) spread over the last 365 days, written set-based in SQL (generate_series / a
+recursive CTE). The figure is the
 scheduler's first run (`level_job.tick`): every member is evaluated — figures, levels,
 history rows, level rows, each one statement. A second row is the next day's run, which
 touches only the members whose award left the window. The baseline, measured in the same
@@ -79,6 +80,8 @@ def fill(url: str, members: int) -> None:
         f"SELECT i, 'award', i, {at}, 'daily' FROM ({series}) s",
         f"INSERT INTO posting (id, txn_id, account_id, amount, member_id, created_at) "
         f"SELECT i, i, i + 1000, {amount}, i, {at} FROM ({series}) s",
+        f"INSERT INTO lot (id, member_id, posting_id, amount, remaining, earned_at) "
+        f"SELECT i, i, i, {amount}, {amount}, {at} FROM ({series}) s",
     ]
     with write_transaction():
         for text in statements:
@@ -111,7 +114,7 @@ def baseline(url: str) -> float:
     began = time.perf_counter()
     with db.connection_context():
         db.execute_sql(
-            "SELECT member_id, SUM(amount) FROM posting WHERE created_at >= %s "
+            "SELECT member_id, SUM(amount) FROM lot WHERE earned_at >= %s "
             "GROUP BY member_id".replace("%s", "?" if url.startswith("sqlite") else "%s"),
             (start.replace(tzinfo=None) if not url.startswith("sqlite") else str(start)[:19],),
         ).fetchall()

@@ -358,10 +358,7 @@ def _in_window(
 ) -> tuple[str, list]:
     upper = "<" if upper_open else "<="
     if ladder.kind == "points":
-        text = (
-            "SELECT DISTINCT member_id FROM posting WHERE created_at >= ? "
-            f"AND created_at {upper} ? AND member_id IS NOT NULL AND amount > 0"
-        )
+        text = f"SELECT DISTINCT member_id FROM lot WHERE earned_at >= ? AND earned_at {upper} ?"
         return text, [sql.instant(start), sql.instant(end)]
     text = (
         "SELECT DISTINCT member_id FROM event WHERE occurred_at >= ? "

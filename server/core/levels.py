@@ -2,8 +2,8 @@
 
 The ladder is the rules' `levels` block (dsl/levels.py), stored in its canonical text when
 rules are published. A member's qualifying figure is read from the books, never kept
-apart from them: points earned (credits of awards, board prizes, approvals of reviewed
-awards and manual credits to the available wallet; a reversed or clawed-back one stops
+apart from them: points earned (the lots of awards, board prizes, approvals of reviewed
+awards and manual credits, by when they were earned; a reversed or clawed-back one stops
 counting at once; spends, expiry and refunds of spending are other kinds and never
 count), the number of an event, or the sum of an event attribute, over the window.
 Changing levels is server/core/level_job.py's work, set-based.
@@ -81,15 +81,16 @@ def figure_select(ladder: Ladder, members: str) -> tuple[str, list]:
     statement this is placed in. Returns the text (with `?`) and its extra parameters."""
     if ladder.kind == "points":
         kinds = ", ".join("?" for _ in EARNING_KINDS)
+        # Each credit to an available wallet is a lot, earned when its event happened.
         text = (
-            "SELECT p.member_id AS member_id, SUM(p.amount) AS figure "
-            f"FROM {members} d JOIN posting p ON p.member_id = d.member_id "
-            "JOIN account a ON a.id = p.account_id AND a.kind = 'available' "
+            "SELECT l.member_id AS member_id, SUM(l.amount) AS figure "
+            f"FROM {members} d JOIN lot l ON l.member_id = d.member_id "
+            "JOIN posting p ON p.id = l.posting_id "
             "JOIN ledger_transaction t ON t.id = p.txn_id "
-            f"WHERE p.created_at >= ? AND p.created_at <= ? AND p.amount > 0 "
+            f"WHERE l.earned_at >= ? AND l.earned_at <= ? "
             f"AND t.kind IN ({kinds}) "
             "AND NOT EXISTS (SELECT 1 FROM ledger_transaction r WHERE r.reverses_id = t.id) "
-            "GROUP BY p.member_id"
+            "GROUP BY l.member_id"
         )
         return text, list(EARNING_KINDS)
     ignored = _json("e.attributes", "ignored")

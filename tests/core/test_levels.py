@@ -174,3 +174,19 @@ def test_a_simulation_prices_the_drafts_multiplier_at_todays_levels(club):
     )
     # Six check-ins at ada's level today (gold, x2 in the draft): (5 + 1) x 2 each.
     assert report.campaigns["daily"].points == 6 * 11
+
+
+def test_points_count_from_when_they_were_earned_not_when_they_were_recorded(db, clock):
+    from datetime import timedelta
+
+    from server.core import levels
+
+    clock.set(datetime(2026, 3, 1, 12, tzinfo=SHANGHAI))
+    publish(clock, "points earned in last 7 days")
+    ada = member(clock, "ada")
+    old = clock.now() - timedelta(days=10)
+    events(clock, Incoming(ada, "checkin", occurred_at=old, imported=True))
+    events(clock, Incoming(ada, "checkin"))
+    # The imported check-in's 5 + 1 were earned 10 days ago: outside the window.
+    assert levels.figure_of(ada, levels.ladder(), clock.now(), load()) == 6
+    assert level_of(ada) == "gold"  # 6 >= 5

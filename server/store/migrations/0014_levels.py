@@ -58,14 +58,17 @@ def up(migrator, db):
             table_name = "level_request"
 
     db.create_tables([MemberLevel, LevelHistory, LevelRequest])
-    # A member's points earned in a window: their postings by time.
+    # Points earned in a window: a member's lots by when they were earned, and whose
+    # lots left the window since the scheduler last looked.
     db.execute_sql(
-        "CREATE INDEX IF NOT EXISTS posting_member_id_created_at ON posting (member_id, created_at)"
+        "CREATE INDEX IF NOT EXISTS lot_member_id_earned_at ON lot (member_id, earned_at)"
     )
+    db.execute_sql("CREATE INDEX IF NOT EXISTS lot_earned_at ON lot (earned_at)")
 
 
 def down(migrator, db):
-    db.execute_sql("DROP INDEX IF EXISTS posting_member_id_created_at")
+    db.execute_sql("DROP INDEX IF EXISTS lot_earned_at")
+    db.execute_sql("DROP INDEX IF EXISTS lot_member_id_earned_at")
     migrator.migrate(
         migrator.drop_table("level_request"),
         migrator.drop_table("level_history"),

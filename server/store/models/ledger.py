@@ -152,8 +152,6 @@ class Posting(BaseModel):
             (("account", "id"), False),
             # Covers the analysts' summaries: a day's postings are read from the index alone.
             (("created_at", "member", "account", "amount"), False),
-            # A member's points earned in a window (levels, 0014).
-            (("member", "created_at"), False),
         )
 
 
@@ -169,7 +167,12 @@ class Lot(BaseModel):
     expires_at = UtcDateTimeField(null=True)
 
     class Meta:
-        indexes = ((("member", "expires_at", "id"), False),)
+        indexes = (
+            (("member", "expires_at", "id"), False),
+            # Points earned in a window (levels, 0014).
+            (("member", "earned_at"), False),
+            (("earned_at",), False),
+        )
 
 
 # Spends and expiry only ever look at lots that still hold points (migration 0002).
