@@ -119,6 +119,8 @@ def test_rise_to_gold_earn_more_fall_short_keep_through_grace_drop_one_level(clu
         {"key": "silver", "at": 100, "multiply": None, "members": 1},
         {"key": "gold", "at": 200, "multiply": "1.2", "members": 0},
     ]
+    in_force = api.call("{ rulesInForce }")["rulesInForce"]
+    assert 'levels "Member levels" {\n  qualify by points earned in last 30 days\n' in in_force
     assert (ladder["qualifyBy"], ladder["window"], ladder["keepDays"]) == (
         "points earned",
         "last 30 days",
