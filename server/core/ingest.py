@@ -110,6 +110,7 @@ class _Member:
     joined_at: datetime | None
     display_name: str | None
     external_id: str
+    level: str | None = None  # the level held (server/core/levels.py)
 
 
 class _Store:
@@ -333,7 +334,7 @@ class _Batch:
         members, counters = _members(member_ids, types)
         store = _Store(members)
         store.counters = counters
-        store.levels = levels.multipliers(sorted(members))
+        store.levels = levels.multipliers_of({m: row.level for m, row in members.items()})
         keys: set[tuple[int, str, str]] = set()  # (member, scope, period) deciding may read
         messages = False
         for i in live:
@@ -706,6 +707,10 @@ def _stored_keys(claims: list[Claim]) -> dict:
     return out
 
 
+# The member's level, read with the member: its multiplier applies to the batch's awards.
+_LEVEL = "(SELECT level FROM member_level WHERE member_id = member.id)"
+
+
 def _members(member_ids: list[int], types: list[str]):
     """The members (locked on PostgreSQL, in id order) and their counters of these types.
 
@@ -717,14 +722,15 @@ def _members(member_ids: list[int], types: list[str]):
     members: dict[int, _Member] = {}
     counters: dict[tuple[int, str], Counter] = {}
     if is_postgres():
-        for mid, joined, name, external in bulk.run(
-            f"SELECT id, joined_at, display_name, external_id FROM member WHERE id IN ({marks}) "
-            "ORDER BY id FOR NO KEY UPDATE",
+        for mid, joined, name, external, level in bulk.run(
+            f"SELECT id, joined_at, display_name, external_id, {_LEVEL} FROM member "
+            f"WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE",
             member_ids,
         ).fetchall():
-            members[mid] = _Member(sql.read_instant(joined), name, external)
+            members[mid] = _Member(sql.read_instant(joined), name, external, level)
         if not members:
             return members, counters
+        level_job.locked(members)  # its evaluation of these members need not lock again
         rows = bulk.run(
             "SELECT member_id, event_type, total, active, streak, last_day, last_at "
             f"FROM member_counter WHERE member_id IN ({marks}) AND event_type IN ({type_marks})",
@@ -732,14 +738,15 @@ def _members(member_ids: list[int], types: list[str]):
         ).fetchall()
     else:
         rows = []
-        for mid, joined, name, external, *counter in bulk.run(
-            "SELECT m.id, m.joined_at, m.display_name, m.external_id, c.member_id, "
+        for mid, joined, name, external, level, *counter in bulk.run(
+            "SELECT m.id, m.joined_at, m.display_name, m.external_id, "
+            f"{_LEVEL.replace('member.id', 'm.id')}, c.member_id, "
             "c.event_type, c.total, c.active, c.streak, c.last_day, c.last_at FROM member m "
             "LEFT JOIN member_counter c ON c.member_id = m.id "
             f"AND c.event_type IN ({type_marks}) WHERE m.id IN ({marks})",
             [*types, *member_ids],
         ).fetchall():
-            members[mid] = _Member(sql.read_instant(joined), name, external)
+            members[mid] = _Member(sql.read_instant(joined), name, external, level)
             if counter[0] is not None:
                 rows.append(counter)
     for mid, event_type, total, active, streak, last_day, last_at in rows:

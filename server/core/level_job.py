@@ -107,7 +107,7 @@ def evaluate(
         if is_postgres():  # one evaluation of a member at a time (see `lock`)
             Sql(
                 "SELECT id FROM member WHERE id IN (SELECT member_id FROM level_due) "
-                "ORDER BY id FOR UPDATE"
+                "ORDER BY id FOR NO KEY UPDATE"
             ).run()
         return _decide(ladder, now, settings, actor, reason)
 
@@ -376,8 +376,23 @@ def touch_events(events, now: datetime) -> None:
 
 def lock(member_ids) -> None:
     """On PostgreSQL, hold these members' rows (id order) until the transaction ends: one
-    evaluation of a member at a time across processes. SQLite has one writer anyway."""
-    if is_postgres() and member_ids:
-        ids = sorted(set(member_ids))
+    evaluation of a member at a time across processes. SQLite has one writer anyway.
+    (`FOR NO KEY UPDATE`, as events lock their members: rows that refer to the member
+    can still be written meanwhile.)"""
+    if not is_postgres():
+        return
+    held = transaction_memo().get(_LOCKED, set())
+    ids = sorted(set(member_ids) - held)
+    if ids:
         marks = ", ".join("?" for _ in ids)
-        Sql(f"SELECT id FROM member WHERE id IN ({marks}) ORDER BY id FOR UPDATE").run(*ids)
+        Sql(f"SELECT id FROM member WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE").run(*ids)
+        locked(ids)
+
+
+_LOCKED = "levels:locked"
+
+
+def locked(member_ids) -> None:
+    """These members' rows are locked in this transaction already (by their events)."""
+    memo = transaction_memo()
+    memo[_LOCKED] = memo.get(_LOCKED, set()) | set(member_ids)

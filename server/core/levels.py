@@ -200,6 +200,19 @@ def multipliers(member_ids: list[int]) -> dict[int, LevelStep]:
     return out
 
 
+def multipliers_of(held: dict[int, str | None]) -> dict[int, LevelStep]:
+    """Of these members' levels (member -> key), those that multiply their awards."""
+    found = ladder()
+    if found is None or not any(s.multiply for s in found.steps):
+        return {}
+    out = {}
+    for member_id, key in held.items():
+        step = found.step(key)
+        if step is not None and step.multiply is not None and step.multiply > 1:
+            out[member_id] = step
+    return out
+
+
 _COUNTS = Sql("SELECT level, COUNT(*) FROM member_level WHERE level IS NOT NULL GROUP BY level")
 
 
