@@ -25,6 +25,7 @@ from bench import (
     history,
     import_history,
     leaderboard,
+    levels,
     memory,
     realtime,
     report,
@@ -53,8 +54,8 @@ def _rule_cost(args: list[str]) -> list[Row]:
 BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] = {
     "checkin_http": (lambda: checkin_http.measure(10, 3), lambda: checkin_http.measure(1, 1)),
     "batch": (
-        lambda: batch.measure(10_000, 3, ["sqlite", "postgres"]),
-        lambda: batch.measure(999, 1, ["sqlite", "postgres"]),
+        lambda: batch.measure(10_000, 3, ["sqlite", "postgres", "postgres:2"]),
+        lambda: batch.measure(999, 1, ["sqlite", "postgres", "postgres:2"]),
     ),
     "rule_cost": (
         lambda: _rule_cost([]),
@@ -77,6 +78,10 @@ BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] =
     "import_history": (
         lambda: import_history.measure(100_000, 2_000),
         lambda: import_history.measure(2_000, 50),
+    ),
+    "levels": (
+        lambda: levels.measure(1_000_000, ["postgres", "sqlite"]),
+        lambda: levels.measure(2_000, ["postgres", "sqlite"]),
     ),
 }
 

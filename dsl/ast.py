@@ -171,3 +171,38 @@ class RuleFile:
     program: Program | None = None
     campaigns: tuple[Campaign, ...] = ()
     events: tuple[EventDecl, ...] = ()
+    levels: tuple[Levels, ...] = ()  # `levels` blocks (one per program; more is an error)
+
+
+@dataclass(frozen=True)
+class Qualify:
+    """What a member's level is earned by: `points` earned, a `count` of an event, or the
+    `sum` of an event's attribute; over the last `days` days, or the calendar year (None)."""
+
+    kind: str  # "points", "count" or "sum"
+    event: str | None = None
+    attribute: str | None = None
+    days: int | None = None
+    written: str = ""  # the figure as written: `checkins`, `amount of order`
+    pos: Pos = field(default=Pos("", 0, 0), compare=False)
+
+
+@dataclass(frozen=True)
+class Level:
+    key: str
+    at: int  # the qualifying figure that earns it
+    multiply: Decimal | None = None  # perk: the member's campaign awards times this
+    pos: Pos = field(default=Pos("", 0, 0), compare=False)
+
+
+@dataclass(frozen=True)
+class Levels:
+    """A `levels "Name" { ... }` block: the program's ladder of member levels."""
+
+    name: str
+    qualify: Qualify | None = None
+    levels: tuple[Level, ...] = ()
+    keep_days: int | None = None  # grace after falling short; None: drop at once
+    one_at_a_time: bool = False
+    pos: Pos = field(default=Pos("", 0, 0), compare=False)
+    settings_pos: tuple[tuple[str, Pos], ...] = field(default=(), compare=False)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from dsl import ast
+from dsl import ast, levels
 from dsl.errors import ERROR, WARNING, Diagnostic
 
 # Built-in events and the attributes they carry. Custom events (`event NAME`) carry any.
@@ -105,6 +105,7 @@ class _Checker:
                     continue
                 seen[campaign.key] = campaign.pos
                 self._campaign(campaign)
+        levels.check(self, self.files)
         return sorted(self.out, key=lambda d: (d.file, d.line, d.column))
 
     # program settings

@@ -18,6 +18,7 @@ from typing import Any
 from dsl import ast
 from dsl.checker import METRIC_ALIASES
 from dsl.formatter import render_campaign
+from dsl.levels import Ladder, ladder_of
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class CompiledProgram:
     events: frozenset[str]  # built-in and declared
     by_event: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
     multipliers_by_event: dict[str, tuple[CompiledMultiplier, ...]] = field(default_factory=dict)
+    levels: Ladder | None = None  # the `levels` block, if the program has one
 
 
 def compile_program(files: list[ast.RuleFile]) -> CompiledProgram:
@@ -147,6 +149,7 @@ def compile_program(files: list[ast.RuleFile]) -> CompiledProgram:
         events,
         {k: tuple(v) for k, v in by_event.items()},
         {k: tuple(v) for k, v in multipliers.items()},
+        levels=ladder_of(files),
     )
 
 

@@ -43,7 +43,7 @@ def format_source(text: str, file: str = "<rules>") -> str:
         comment = _COMMENT.match(line)
         suffix = f"  {comment.group(2).strip()}" if comment else ""
         out.append("  " * depth + statement + suffix)
-        if kind in ("program_open", "campaign_open"):
+        if kind in ("program_open", "campaign_open", "levels_open"):
             depth += 1
     return "\n".join(out).rstrip("\n") + "\n"
 

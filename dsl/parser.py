@@ -15,7 +15,7 @@ from pathlib import Path
 from lark import UnexpectedInput
 from lark.exceptions import VisitError
 
-from dsl import ast
+from dsl import ast, levels
 from dsl.errors import ERROR, Diagnostic
 from dsl.grammar import BLANK, LARK
 from dsl.syntax_errors import error_column, message
@@ -65,7 +65,7 @@ def parse_files(files: list[tuple[str, str]]) -> tuple[list[ast.RuleFile], list[
     return parsed, problems
 
 
-_OPENER = re.compile(r"^\s*(campaign|program)\b", re.IGNORECASE)
+_OPENER = re.compile(r"^\s*(campaign|program|levels)\b", re.IGNORECASE)
 
 
 def _implicit_key(file: str) -> str:
@@ -91,6 +91,8 @@ class _FileBuilder:
         self.diagnostics.append(Diagnostic(ERROR, code, message, self.file, line, column, source))
 
     def add(self, kind: str, value, pos: ast.Pos, line: str) -> None:
+        if kind in ("levels", "level_setting") or self.block == "levels":
+            return levels.add(self, kind, value, pos)
         if kind == "program":
             if self.block:
                 return self._nested("program", pos)
@@ -185,6 +187,8 @@ class _FileBuilder:
         )
 
     def _close(self) -> None:
+        if self.block == "levels":
+            return levels.close(self)
         data, self.current = self.current, None
         if data.get("broken"):
             pass  # its first line was reported; what it would have been is unknown
@@ -222,7 +226,11 @@ class _FileBuilder:
         if self.implicit is not None:
             self.campaigns.insert(0, _campaign(self.implicit))
         return ast.RuleFile(
-            self.file, self.program, tuple(self.campaigns), tuple(self.events)
+            self.file,
+            self.program,
+            tuple(self.campaigns),
+            tuple(self.events),
+            levels=tuple(getattr(self, "levels", ())),
         ), self.diagnostics
 
 

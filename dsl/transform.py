@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -243,3 +244,51 @@ class ToAst(Transformer):
             pos=self._pos(meta),
         )
         return ("every", every, self._pos(meta))
+
+    # `levels "Name" { ... }` (dsl/levels.py)
+    @v_args(meta=True)
+    def levels_open(self, meta, items):
+        return ("levels", _string(items[0]), self._pos(meta))
+
+    @v_args(meta=True)
+    def qualify_points(self, meta, items):
+        qualify = ast.Qualify("points", days=items[0], written="points earned", pos=self._pos(meta))
+        return ("level_setting", ("qualify", qualify), self._pos(meta))
+
+    @v_args(meta=True)
+    def qualify_count(self, meta, items):
+        written = str(items[0]).lower()
+        qualify = ast.Qualify("count", event=written, days=items[1], written=written)
+        return (
+            "level_setting",
+            ("qualify", replace(qualify, pos=self._pos(meta))),
+            self._pos(meta),
+        )
+
+    @v_args(meta=True)
+    def qualify_sum(self, meta, items):
+        attribute, event = str(items[0]).lower(), str(items[1]).lower()
+        qualify = ast.Qualify(
+            "sum", event, attribute, items[2], f"{attribute} of {event}", self._pos(meta)
+        )
+        return ("level_setting", ("qualify", qualify), self._pos(meta))
+
+    def window_days(self, items):
+        return _int(items[0])
+
+    def window_year(self, items):
+        return None
+
+    @v_args(meta=True)
+    def level_def(self, meta, items):
+        factor = _decimal(items[2]) if items[2] is not None else None
+        level = ast.Level(_string(items[0]), _int(items[1]), factor, self._pos(meta))
+        return ("level_setting", ("level", level), self._pos(meta))
+
+    @v_args(meta=True)
+    def keep_for(self, meta, items):
+        return ("level_setting", ("keep_days", _int(items[0])), self._pos(meta))
+
+    @v_args(meta=True)
+    def fall_one(self, meta, items):
+        return ("level_setting", ("one_at_a_time", True), self._pos(meta))

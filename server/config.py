@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         "a whole number of points, 0 or more",
         ge=0,
     )
+    level_set_approval: bool = _setting(
+        False,
+        "JIFEN_LEVEL_SET_APPROVAL",
+        "an operator's memberLevelSet needs a second operator's approval",
+        "true or false",
+    )
     budget_shares: int = _setting(
         16,
         "JIFEN_BUDGET_SHARES",
@@ -218,13 +224,19 @@ NAMES = {name: f.validation_alias for name, f in Settings.model_fields.items()}
 
 _overrides: dict[str, Any] = {}
 _cached: tuple[tuple, Settings] | None = None
+# The mapping behind os.environ (what os.environ[...] = and monkeypatch.setenv update),
+# read with its own keys: a plain dictionary look-up per setting, where os.environ.get
+# encodes each name and raises and catches KeyError for every unset one (a check-in
+# reads the settings a few times; that was 4% of its time).
+_ENVIRON = getattr(os.environ, "_data", os.environ)
+_KEYS = tuple(os.environ.encodekey(n) if _ENVIRON is not os.environ else n for n in NAMES.values())
 
 
 def settings() -> Settings:
     """The settings in force. Parsed again only when the environment changes, so a test's
     `monkeypatch.setenv` takes effect and the hot paths pay a few dictionary look-ups."""
     global _cached
-    key = (tuple(os.environ.get(n) for n in NAMES.values()), tuple(_overrides.items()))
+    key = (tuple(map(_ENVIRON.get, _KEYS)), tuple(_overrides.items()))
     cached = _cached
     if cached is not None and cached[0] == key:
         return cached[1]

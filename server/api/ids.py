@@ -20,6 +20,7 @@ PREFIXES = {
     "endpoint": "whk",
     "webhookEvent": "wev",
     "delivery": "dlv",
+    "level_request": "lvr",
 }
 
 

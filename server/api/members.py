@@ -28,6 +28,8 @@ from server.api.refs import (
     EventRef,
     LeaderboardEntryRef,
     LedgerEntryRef,
+    LevelChangeRef,
+    LevelStandingRef,
 )
 from server.core import auth, entries, members, reads
 from server.core.accounts import AccountKind
@@ -250,6 +252,23 @@ class Member(Batched):
             return entry(place, self) if place is not None else None
 
         return query(work)
+
+    @strawberry.field(
+        description="The member's level, since when, the qualifying figure and how far the "
+        "next level is; null when the rules have no `levels` block."
+    )
+    def level(self, info: Info) -> LevelStandingRef | None:
+        from server.api.levels import standing_of
+
+        return query(lambda: standing_of(self.row.id, info.context.now))
+
+    @strawberry.field(description="Every change of the member's level, newest first.")
+    def level_history(
+        self, info: Info, first: First = None, after: After = None
+    ) -> Connection[LevelChangeRef] | None:
+        from server.api.levels import level_history
+
+        return query(lambda: level_history(self.row.id, first, after))
 
     def _balance(self, kind: AccountKind) -> int:
         found = self.peers.load("wallets", lambda rows: reads.wallets(r.id for r in rows))

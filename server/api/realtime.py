@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,11 @@ from server.api.gate import POLICY, gate
 from server.api.ownership import owned
 from server.core import accounts, notify
 from server.store.db import database
+
+if TYPE_CHECKING:
+    from server.api.levels import LevelNotice
+
+LevelNoticeRef = Annotated["LevelNotice", strawberry.lazy("server.api.levels")]
 
 
 @owned(lambda p: p.owner)
@@ -44,7 +49,9 @@ class PointsChange:
     "by display name only."
 )
 class ActivityItem:
-    kind: str = strawberry.field(description="streak, redemption, lottery, leaderboard, task.")
+    kind: str = strawberry.field(
+        description="streak, redemption, lottery, leaderboard, task, levelChanged."
+    )
     community: str | None = strawberry.field(description="Where, if anywhere in particular.")
     member_name: str = strawberry.field(description="Who, as shown to others.")
     text: str = strawberry.field(description="One line to show.")
@@ -121,6 +128,25 @@ class Subscription:
                     text=item["text"],
                     at=datetime.fromisoformat(item["at"]),
                 )
+
+    @strawberry.subscription(
+        description="Every change of one member's level, as it commits (the activity feed "
+        "tells everyone of a member reaching a higher level, as `levelChanged`).",
+        permission_classes=gate("Subscription.levelChanged"),
+    )
+    async def level_changed(
+        self,
+        info: Info,
+        member_id: Annotated[strawberry.ID, strawberry.argument(description="The member.")],
+    ) -> AsyncGenerator[LevelNoticeRef, None]:
+        from server.api.levels import notice
+        from server.core.levels_notice import level_topic
+
+        mid = query(lambda: ids.decode("member", member_id, "memberId"))
+        info.context.check_member(mid)
+        async with notify.broker.subscription(level_topic(mid)) as queue:
+            while True:
+                yield notice(await queue.get())
 
 
 UNAUTHORIZED = 4401  # graphql-transport-ws: no valid credentials

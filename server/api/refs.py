@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from server.api.community import LeaderboardEntry
     from server.api.events import Event
     from server.api.ledger import LedgerEntry, Transaction
+    from server.api.levels import LevelChange, LevelStanding
     from server.api.members import Member
 
 MemberRef = Annotated["Member", strawberry.lazy("server.api.members")]
@@ -19,3 +20,5 @@ TransactionRef = Annotated["Transaction", strawberry.lazy("server.api.ledger")]
 LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("server.api.ledger")]
 CatalogItemRef = Annotated["CatalogItem", strawberry.lazy("server.api.catalog")]
 LeaderboardEntryRef = Annotated["LeaderboardEntry", strawberry.lazy("server.api.community")]
+LevelStandingRef = Annotated["LevelStanding", strawberry.lazy("server.api.levels")]
+LevelChangeRef = Annotated["LevelChange", strawberry.lazy("server.api.levels")]

@@ -19,6 +19,7 @@ from server.api.errors import log, should_mask
 from server.api.events import EventMutation
 from server.api.imports import ImportMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
+from server.api.levels import LevelMutation, LevelQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
 from server.api.operations import OperationsQuery
@@ -48,6 +49,7 @@ Query = merge_types(
         DraftQuery,
         OperationsQuery,
         WebhookQuery,
+        LevelQuery,
     ),
 )
 Mutation = merge_types(
@@ -64,6 +66,7 @@ Mutation = merge_types(
         PrivacyMutation,
         ImportMutation,
         WebhookMutation,
+        LevelMutation,
     ),
 )
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from server.core import accounts, notify
+from server.core import accounts, level_job, notify
 from server.core.accounts import AccountKind, wallet_key
 from server.core.ledger import MAX_POINTS, Cause
 from server.store import bulk, sql
@@ -95,6 +95,7 @@ class AwardsBatch:
         wallets = self._move_wallets()
         self._post(wallets, issuance, stamp)
         self._announce(wallets)
+        level_job.touch({a.member_id for a in self.awards if not a.pending}, now)
 
     def _move_wallets(self) -> dict[str, tuple[int, int]]:
         """Add each wallet's total in one statement; key -> (account id, balance before)."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 from server.core.accounts import AccountKind
+from server.core.level_books import levels_agree_with_history
 from server.store.db import database
 
 Found = Iterator[tuple[str, str]]  # (subject, message)
@@ -197,4 +198,5 @@ CHECKS: dict[str, Callable[[], Found]] = {
     "budgets never overspent": budgets_within_limits,
     "program accounts keep their sign": program_accounts_keep_their_sign,
     "awards name a live rule version": awards_name_live_versions,
+    "levels agree with their history": levels_agree_with_history,
 }

@@ -5,22 +5,27 @@ from __future__ import annotations
 from dsl.checker import BUILT_IN_EVENTS, METRIC_ALIASES
 from dsl.errors import Diagnostic, RulesError
 from dsl.formatter import format_source, render_line, render_setting
-from server.core import rules
+from server.core import levels, rules
 from server.core.program import ProgramSettings
 from server.store.models import CampaignVersion
 
 
 def in_force(settings: ProgramSettings, versions: list[CampaignVersion]) -> str:
-    """The program block, the custom events the campaigns use, and every live campaign, in
-    publishing order: publishing this text again changes nothing.
+    """The program block, the custom events the campaigns use, the levels block, and every
+    live campaign, in publishing order: publishing this text again changes nothing.
 
     `versions` are the latest version of each campaign (retired ones are left out).
     """
     live = sorted((v for v in versions if not v.retired), key=lambda v: v.position)
     parts = [_program_block(settings)]
-    events = sorted(_custom_events([rules.compile_version(v) for v in live]))
+    ladder = levels.ladder()
+    events = _custom_events([rules.compile_version(v) for v in live])
+    if ladder is not None and ladder.event is not None and ladder.event not in BUILT_IN_EVENTS:
+        events.add(ladder.event)
     if events:
-        parts.append("".join(f"event {name}\n" for name in events))
+        parts.append("".join(f"event {name}\n" for name in sorted(events)))
+    if ladder is not None:
+        parts.append(ladder.source)
     parts.extend(v.source for v in live)
     return "\n".join(parts)
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from dsl.ast import Streak
 from dsl.compiler import CompiledCampaign, CompiledMultiplier, CompiledRule, Facts
+from server.core import level_perk
 from server.core.errors import DomainError, ErrorCode
 from server.core.periods import period_key
 from server.core.rules import InForce
@@ -41,6 +42,8 @@ class Grant:
     until_invitee_leaves: bool
     periods: tuple[tuple[str, str], ...] = ()  # (scope, period key) counters it moves
     streak: int | None = None  # the run this award celebrates, for the activity feed
+    boost: bool = False  # a campaign multiplier's extra on the award before it
+    level_note: str | None = None  # the member's level multiplied it (server/core/level_perk.py)
 
 
 @dataclass
@@ -107,7 +110,7 @@ def evaluate(event: Any, day: date, rules: InForce, store: Store) -> list[Grant]
     """
     facts = _count(event, day, store)
     grants = _grants(event, facts, rules, day, store)
-    return _within_budgets(grants, store)
+    return level_perk.apply(event.member_id, _within_budgets(grants, store), store)
 
 
 def _check_order(event: Any, store: Store) -> None:
@@ -183,6 +186,7 @@ def _grants(event: Any, facts: Facts, rules: InForce, day: date, store: Store) -
                 pending=grant.pending,
                 until_invitee_leaves=grant.until_invitee_leaves,
                 periods=_campaign_periods(boosting, day),
+                boost=True,
             )
             bonus = _within_limits(event.member_id, None, extra, day, store, used)
             if bonus > 0:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from server.core import budgets, event_input, notify, program, webhooks
+from server.core import budgets, event_input, level_job, levels, notify, program, webhooks
 from server.core.awards_batch import Award, AwardsBatch
 from server.core.engine import FLOOD, Counter, Grant, flood_minute, judge, message_rate, reads
 from server.core.errors import DomainError, ErrorCode
@@ -110,6 +110,7 @@ class _Member:
     joined_at: datetime | None
     display_name: str | None
     external_id: str
+    level: str | None = None  # the level held (server/core/levels.py)
 
 
 class _Store:
@@ -130,6 +131,7 @@ class _Store:
         self.rate = message_rate()  # read once a batch: settings are the same throughout
         self.budget_taken: list[tuple[str, int]] = []
         self.budgets_kept: set[str] = set()  # campaigns whose budget accepted events took
+        self.levels: dict = {}  # member -> the level multiplying their awards
 
     # -- the engine's Store ---------------------------------------------------------
     def counter(self, member_id: int, event_type: str) -> Counter | None:
@@ -171,6 +173,9 @@ class _Store:
 
     def remember_messages(self, member_id: int, recent: list[str]) -> None:
         self._draft["messages"][member_id] = recent
+
+    def level_multiplier(self, member_id: int):
+        return self.levels.get(member_id)
 
     # -- one event at a time ---------------------------------------------------------
     def begin(self) -> None:
@@ -332,6 +337,7 @@ class _Batch:
         members, counters = _members(member_ids, types)
         store = _Store(members)
         store.counters = counters
+        store.levels = levels.multipliers_of({m: row.level for m, row in members.items()})
         keys: set[tuple[int, str, str]] = set()  # (member, scope, period) deciding may read
         messages = False
         for i in live:
@@ -437,7 +443,16 @@ class _Batch:
             standings.add(e.type, e.member_id, e.community, e.occurred_at, day, 1)
             for board in book.at(self.rules_at or e.occurred_at).counted_boards.get(e.type, ()):
                 if board.counts(_lowered(e.attributes)):
-                    standings.add(board.board, e.member_id, e.community, e.occurred_at, day, 1)
+                    # A board's own count is read only for its own period.
+                    standings.add(
+                        board.board,
+                        e.member_id,
+                        e.community,
+                        e.occurred_at,
+                        day,
+                        1,
+                        (board.period,),
+                    )
             earned = 0
             for g in result.grants:
                 award = awards.add(
@@ -453,6 +468,7 @@ class _Batch:
                             rule_line=g.line,
                             rule_text=g.text,
                             rule_file=g.campaign.file,
+                            reason=g.level_note,
                         ),
                         # Points expire counting from when they were earned: the event's
                         # time, also for an event reported late or imported.
@@ -490,6 +506,7 @@ class _Batch:
                 [(a.id, invitee, community) for a, invitee, community in links],
             )
         writes.run()
+        level_job.touch_events([e for _, e, _, ignored in accepted if ignored is None], now)
         for e, days in streaks:
             member = store.members[e.member_id]
             who = member.display_name or member.external_id
@@ -617,9 +634,11 @@ class _Standings:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str, str, int], list] = {}
 
-    def add(self, metric, member_id, community, at: datetime, day: date, amount: int) -> None:
+    def add(
+        self, metric, member_id, community, at: datetime, day: date, amount: int, periods=PERIODS
+    ) -> None:
         scopes = ("", community) if community else ("",)
-        for period in PERIODS:
+        for period in periods:
             key = period_key(period, day)
             for scope in scopes:
                 row = self.rows.setdefault((metric, key, scope, member_id), [0, at])
@@ -632,7 +651,8 @@ class _Standings:
         writes.insert(
             "standing",
             ("metric", "period", "scope", "member_id", "score", "reached_at"),
-            [(*key, score, sql.instant(at)) for key, (score, at) in self.rows.items()],
+            # In key order: the upsert then walks the primary key's pages in order.
+            [(*key, score, sql.instant(at)) for key, (score, at) in sorted(self.rows.items())],
             tail="ON CONFLICT (metric, period, scope, member_id) DO UPDATE SET "
             "score = standing.score + excluded.score, reached_at = excluded.reached_at",
         )
@@ -690,6 +710,10 @@ def _stored_keys(claims: list[Claim]) -> dict:
     return out
 
 
+# The member's level, read with the member: its multiplier applies to the batch's awards.
+_LEVEL = "(SELECT level FROM member_level WHERE member_id = member.id)"
+
+
 def _members(member_ids: list[int], types: list[str]):
     """The members (locked on PostgreSQL, in id order) and their counters of these types.
 
@@ -701,14 +725,15 @@ def _members(member_ids: list[int], types: list[str]):
     members: dict[int, _Member] = {}
     counters: dict[tuple[int, str], Counter] = {}
     if is_postgres():
-        for mid, joined, name, external in bulk.run(
-            f"SELECT id, joined_at, display_name, external_id FROM member WHERE id IN ({marks}) "
-            "ORDER BY id FOR NO KEY UPDATE",
+        for mid, joined, name, external, level in bulk.run(
+            f"SELECT id, joined_at, display_name, external_id, {_LEVEL} FROM member "
+            f"WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE",
             member_ids,
         ).fetchall():
-            members[mid] = _Member(sql.read_instant(joined), name, external)
+            members[mid] = _Member(sql.read_instant(joined), name, external, level)
         if not members:
             return members, counters
+        level_job.locked(members)  # its evaluation of these members need not lock again
         rows = bulk.run(
             "SELECT member_id, event_type, total, active, streak, last_day, last_at "
             f"FROM member_counter WHERE member_id IN ({marks}) AND event_type IN ({type_marks})",
@@ -716,14 +741,15 @@ def _members(member_ids: list[int], types: list[str]):
         ).fetchall()
     else:
         rows = []
-        for mid, joined, name, external, *counter in bulk.run(
-            "SELECT m.id, m.joined_at, m.display_name, m.external_id, c.member_id, "
+        for mid, joined, name, external, level, *counter in bulk.run(
+            "SELECT m.id, m.joined_at, m.display_name, m.external_id, "
+            f"{_LEVEL.replace('member.id', 'm.id')}, c.member_id, "
             "c.event_type, c.total, c.active, c.streak, c.last_day, c.last_at FROM member m "
             "LEFT JOIN member_counter c ON c.member_id = m.id "
             f"AND c.event_type IN ({type_marks}) WHERE m.id IN ({marks})",
             [*types, *member_ids],
         ).fetchall():
-            members[mid] = _Member(sql.read_instant(joined), name, external)
+            members[mid] = _Member(sql.read_instant(joined), name, external, level)
             if counter[0] is not None:
                 rows.append(counter)
     for mid, event_type, total, active, streak, last_day, last_at in rows:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from peewee import IntegrityError
 
-from server.core import notify
+from server.core import level_job, notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.store import sql
@@ -137,6 +137,8 @@ def post(
             _post_to_program(txn, leg)
     for owner, wallets in moved.items():
         _announce(txn, owner, wallets)
+    if member_id is not None and kind in level_job.MOVING_KINDS:
+        level_job.touch([member_id], now)  # what they earned moved: so may their level
     return txn
 
 

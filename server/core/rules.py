@@ -21,7 +21,7 @@ from dsl.compiler import (
 )
 from dsl.errors import Diagnostic, RulesError
 from dsl.parser import parse
-from server.core import audit, budgets, program
+from server.core import audit, budgets, levels, program
 from server.core.errors import DomainError, ErrorCode
 from server.core.generation import generation
 from server.core.program import ProgramSettings
@@ -118,6 +118,7 @@ def publish(
         )
         out.append(Published(key, latest.version + 1, changed=True, retired=True))
     program.save(_settings(compiled.program))
+    levels.save(compiled.levels)
     audit.record(
         actor or "unknown",
         "rules.publish",

@@ -14,7 +14,7 @@ from datetime import datetime
 import dsl
 from dsl.compiler import CompiledCampaign
 from dsl.errors import RulesError
-from server.core import program
+from server.core import levels, program
 from server.core.engine import Counter, Grant, judge, message_rate
 from server.core.errors import DomainError, ErrorCode
 from server.core.periods import period_key
@@ -73,6 +73,8 @@ class MemoryStore:
         self.budget_hit: dict[str, bool] = {}
         self.messages: dict[int, list[str]] = {}
         self.rate = message_rate()
+        self.levels: dict[int, object] = {}
+        self.ladder = None  # the draft's levels block (dsl.levels.Ladder)
 
     def counter(self, member_id: int, event_type: str) -> Counter | None:
         return self.counters.get((member_id, event_type))
@@ -111,6 +113,16 @@ class MemoryStore:
     def remember_messages(self, member_id: int, recent: list[str]) -> None:
         self.messages[member_id] = recent
 
+    def level_multiplier(self, member_id: int):
+        """The member's level now, on the draft's ladder: a simulation prices a level's
+        perk as the draft writes it, for the levels members hold today."""
+        if self.ladder is None:
+            return None
+        if member_id not in self.levels:
+            step = self.ladder.step(levels.level_keys([member_id]).get(member_id))
+            self.levels[member_id] = step if step is not None and step.multiply else None
+        return self.levels[member_id]
+
 
 def simulate(
     files: list[tuple[str, str]],
@@ -140,6 +152,7 @@ def simulate(
         for rule in (*campaign.rules, *campaign.multipliers):
             report.rules[rule.rule_id] = RuleCost(key, rule.line, rule.text)
     store = MemoryStore()
+    store.ladder = compiled.levels
     total = Event.select().where(Event.occurred_at < until).count()
     inviters: dict[tuple[int, str | None], int] = {}  # (invitee, community) -> inviter
     links: dict[tuple[int, str | None], list[tuple[Grant, bool]]] = {}

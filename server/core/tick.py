@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.core import birthdays, checkout, expiry, leaderboard, program, runs
+from server.core import birthdays, checkout, expiry, leaderboard, level_job, program, runs
 from server.core.leaderboard import Closing
 
 
@@ -17,6 +17,7 @@ class TickReport:
     holds_expired: int
     closings: tuple[Closing, ...] = ()  # each board period settled, oldest first
     birthdays: int = 0
+    levels_changed: int = 0  # members whose level the rolling window changed
 
     @property
     def periods_paid(self) -> int:
@@ -32,6 +33,7 @@ class TickReport:
             f"expired {self.points_expired} points and {self.holds_expired} checkout "
             f"holds; paid {self.periods_paid} leaderboard periods; {self.birthdays} "
             "birthdays"
+            + (f"; {self.levels_changed} levels changed" if self.levels_changed else "")
             + (f"; {len(self.unpaid)} periods could not be paid in full" if self.unpaid else "")
         ]
         lines += [f"  {c}" for c in self.closings if c.due]
@@ -39,7 +41,15 @@ class TickReport:
 
     @property
     def busy(self) -> bool:
-        return any((self.points_expired, self.holds_expired, self.closings, self.birthdays))
+        return any(
+            (
+                self.points_expired,
+                self.holds_expired,
+                self.closings,
+                self.birthdays,
+                self.levels_changed,
+            )
+        )
 
 
 def tick(now: datetime) -> TickReport:
@@ -50,8 +60,13 @@ def tick(now: datetime) -> TickReport:
     periods = leaderboard.close_periods(now, settings)
     born = birthdays.emit(now, settings)
     points = expiry.expire_due(now)
+    moved = level_job.tick(now)
     report = TickReport(
-        points_expired=points, holds_expired=holds, closings=tuple(periods), birthdays=born
+        points_expired=points,
+        holds_expired=holds,
+        closings=tuple(periods),
+        birthdays=born,
+        levels_changed=moved.changed,
     )
     runs.record(
         runs.Run(

@@ -119,6 +119,11 @@ CALLS = {
     "{ userErrors { code } } }",
     "Mutation.webhookRedeliver": 'mutation { webhookRedeliver(deliveryId: "dlv_1") '
     "{ userErrors { code } } }",
+    "Query.levels": "{ levels { name } }",
+    "Mutation.memberLevelSet": 'mutation { memberLevelSet(input: {memberId: "$self", '
+    'level: "gold", until: "2099-01-01T00:00:00Z", reason: "r"}) { userErrors { code } } }',
+    "Mutation.levelRequestDecide": 'mutation { levelRequestDecide(input: {requestId: "lvr_1", '
+    "approve: true}) { userErrors { code } } }",
 }
 
 

@@ -44,6 +44,12 @@ campaign "showup" "Show up" {
 campaign "tasks" "Tasks" {
   task "race-task" award 30 after review
 }
+levels "Race levels" {
+  qualify by points earned in last 30 days
+  level "silver" at 1000000
+  level "gold" at 2000000
+  keep for 7 days after falling short
+}
 """
 
 PUBLISH = """mutation($s: String!) { rulesPublish(input: {source: $s, filename: "race.rules"}) {
@@ -117,6 +123,10 @@ EVENTS = """mutation($in: EventsRecordInput!) { eventsRecord(input: $in) { recor
 CHECKIN = """mutation($m: ID!, $k: String!) { checkinRecord(input: {memberId: $m,
   idempotencyKey: $k}) { event { id } replayed userErrors { code field } } }"""
 CAMPAIGNS = "{ campaigns { key version } }"
+LEVEL_SET = """mutation($m: ID!, $l: String) { memberLevelSet(input: {memberId: $m, level: $l,
+  until: "2099-01-01T00:00:00Z", reason: "race"}) { level { key } userErrors { code } } }"""
+LEVEL = """query($id: ID!) { member(id: $id) { level { key }
+  levelHistory(first: 100) { edges { node { fromLevel toLevel cause } } } } }"""
 RETIRE_ITEM = """mutation($id: ID!) { catalogItemRetire(id: $id) { item { retiredAt }
   userErrors { code } } }"""
 
@@ -826,7 +836,43 @@ def each_change_delivered_once(w, ctx, payloads):
     assert len(events) == N and len(set(events)) == N
 
 
+def level_sets(*levels: str):
+    def calls(w, ctx):
+        return [
+            Call("operator", LEVEL_SET, {"m": ctx, "l": levels[i % len(levels)]}) for i in range(N)
+        ]
+
+    return calls
+
+
+def level_history(w: World, mid: str) -> tuple[str | None, list[tuple]]:
+    m = w.data("admin", LEVEL, {"id": mid})["member"]
+    edges = reversed(m["levelHistory"]["edges"])
+    return m["level"]["key"], [(e["node"]["fromLevel"], e["node"]["toLevel"]) for e in edges]
+
+
+def set_once(w, ctx, payloads):
+    assert codes(payloads) == ["ok"] * N
+    assert level_history(w, ctx) == ("gold", [(None, "gold")])
+
+
+def set_silver_and_gold(w, ctx, payloads):
+    """Whatever order they commit in, each change starts where the one before ended (ledger
+    verify checks it) and gold, once set, stays: a lower floor never lowers a level."""
+    assert codes(payloads) == ["ok"] * N
+    key, changes = level_history(w, ctx)
+    assert key == "gold"
+    assert changes in ([(None, "gold")], [(None, "silver"), ("silver", "gold")])
+
+
 RACES = [
+    Race("level set: identical", lambda w: member(w), level_sets("gold"), set_once),
+    Race(
+        "level set: silver vs gold",
+        lambda w: member(w),
+        level_sets("silver", "gold"),
+        set_silver_and_gold,
+    ),
     Race(
         "refund: full, different ids", captured_order, refunds_with_different_ids, one_full_refund
     ),

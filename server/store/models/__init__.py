@@ -27,6 +27,7 @@ from server.store.models.ledger import (
     Posting,
     Setting,
 )
+from server.store.models.levels import LevelHistory, LevelRequest, MemberLevel
 from server.store.models.limits import RateBucket
 from server.store.models.rules import (
     AwardLink,
@@ -87,6 +88,9 @@ ALL_MODELS = [
     WebhookEndpoint,
     WebhookEvent,
     WebhookDelivery,
+    MemberLevel,
+    LevelHistory,
+    LevelRequest,
 ]
 
 __all__ = [
@@ -109,11 +113,14 @@ __all__ = [
     "Event",
     "IdempotencyKey",
     "LedgerTransaction",
+    "LevelHistory",
+    "LevelRequest",
     "Lot",
     "LotUse",
     "Lottery",
     "LotteryPrize",
     "Member",
+    "MemberLevel",
     "MemberCounter",
     "Membership",
     "MessageMemory",

@@ -167,7 +167,12 @@ class Lot(BaseModel):
     expires_at = UtcDateTimeField(null=True)
 
     class Meta:
-        indexes = ((("member", "expires_at", "id"), False),)
+        indexes = (
+            (("member", "expires_at", "id"), False),
+            # Points earned in a window (levels, 0014).
+            (("member", "earned_at"), False),
+            (("earned_at",), False),
+        )
 
 
 # Spends and expiry only ever look at lots that still hold points (migration 0002).
