@@ -51,7 +51,7 @@ KIND_DESCRIPTIONS: dict[Kind, str] = {
     Kind.CHECKOUT_CAPTURED: "Points held at checkout were spent on the order.",
     Kind.CHECKOUT_REFUNDED: "An order was (partly) refunded and points returned.",
     Kind.BUDGET_NEARLY_SPENT: "A campaign's budget has 10% or less left (once per budget).",
-    Kind.LEVEL_CHANGED: "A member moved to another level (reserved for the levels module).",
+    Kind.LEVEL_CHANGED: "A member's level changed (reached, kept after grace, lost, or set).",
     Kind.BADGE_EARNED: "A member earned a badge (reserved for the badges module).",
 }
 
@@ -380,4 +380,22 @@ def budgets_taken(campaigns, at: datetime) -> None:
             },
             at=at,
             once_key=f"budget.nearly_spent:{campaign}:{budget}",
+        )
+
+
+def levels_changed(changes, at: datetime) -> None:
+    """`level.changed` for each member whose level moved (server/core/level_job.Change)."""
+    if not changes or not subscribers(Kind.LEVEL_CHANGED):
+        return
+    for c in changes:
+        emit(
+            Kind.LEVEL_CHANGED,
+            {
+                "memberId": member_ref(c.member_id),
+                "from": c.from_level,
+                "to": c.to_level,
+                "cause": c.cause,
+                "at": at.isoformat(),
+            },
+            at=at,
         )

@@ -441,3 +441,33 @@ def test_a_budget_nearly_spent_is_told_once(api, clock, hook, http):
         "left": 10,
         "at": request.json["data"]["at"],
     }
+
+
+LEVEL_RULES = """
+program "Hooks" {
+  timezone "UTC"
+}
+levels "Hook levels" {
+  qualify by points earned in last 30 days
+  level "silver" at 100
+  level "gold" at 1000
+  keep for 7 days after falling short
+}
+campaign "speak" "Speak up" {
+  message award 1
+}
+"""
+LEVEL_SET = """mutation($m: ID!) { memberLevelSet(input: {memberId: $m, level: "gold",
+  until: "2099-01-01T00:00:00Z", reason: "vip"}) { level { key } userErrors { code } } }"""
+
+
+def test_a_level_change_is_sent(api, clock, hook, http):
+    api.mutate(PUBLISH, {"s": LEVEL_RULES})
+    register(api, hook.url, events=("LEVEL_CHANGED",))
+    mid = api.mutate(UPSERT, {"e": "vip"})["member"]["id"]
+    api.mutate(LEVEL_SET, {"m": mid})
+    assert deliver(clock, http) == {"delivered": 1}
+    (request,) = hook.received
+    assert request.json["type"] == "level.changed"
+    data = request.json["data"]
+    assert (data["memberId"], data["from"], data["to"]) == (mid, None, "gold")
