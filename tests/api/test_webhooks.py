@@ -5,7 +5,9 @@ on demand, and two workers at once never send the same attempt twice."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -471,3 +473,18 @@ def test_a_level_change_is_sent(api, clock, hook, http):
     assert request.json["type"] == "level.changed"
     data = request.json["data"]
     assert (data["memberId"], data["from"], data["to"]) == (mid, None, "gold")
+
+
+def test_the_signature_check_in_the_operations_guide_works():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    section = doc.split("**Checking the signature**", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - the guide's own example, run as a receiver would
+    body = b'{"id":"wev_1"}'
+    header = deliveries.sign("whsec_test", int(time.time()), body)
+    assert scope["verify"]("whsec_test", header, body)
+    assert not scope["verify"]("whsec_other", header, body)
+    assert not scope["verify"]("whsec_test", header, body + b" ")
+    stale = deliveries.sign("whsec_test", int(time.time()) - 3600, body)
+    assert not scope["verify"]("whsec_test", stale, body)
