@@ -37,6 +37,16 @@ from server.store.models.rules import (
     PeriodCounter,
     Review,
 )
+from server.store.models.streaks import (
+    Badge,
+    CheckinMakeUp,
+    MemberBadge,
+    MemberStreak,
+    StreakFreezeDay,
+    StreakFreezePurchase,
+    StreakPaid,
+    StreakRun,
+)
 from server.store.models.spending import (
     CatalogItem,
     Checkout,
@@ -83,6 +93,14 @@ ALL_MODELS = [
     AuditEntry,
     MessageMemory,
     RateBucket,
+    Badge,
+    MemberBadge,
+    MemberStreak,
+    StreakRun,
+    StreakPaid,
+    StreakFreezeDay,
+    StreakFreezePurchase,
+    CheckinMakeUp,
 ]
 
 __all__ = [
@@ -123,4 +141,12 @@ __all__ = [
     "Standing",
     "Submission",
     "Task",
+    "Badge",
+    "CheckinMakeUp",
+    "MemberBadge",
+    "MemberStreak",
+    "StreakFreezeDay",
+    "StreakFreezePurchase",
+    "StreakPaid",
+    "StreakRun",
 ]
