@@ -417,14 +417,14 @@ class _Checker:
                         ERROR,
                         "INVALID_VALUE",
                         f"`image` takes an http(s) address of at most {MAX_IMAGE_URL} "
-                        f"characters, like \"https://example.com/badge.png\"",
+                        f'characters, like "https://example.com/badge.png"',
                         b.pos,
                     )
                 if b.key not in self.badge_rules:
                     self.say(
                         WARNING,
                         "BADGE_UNUSED",
-                        f"no rule gives badge `{b.key}`: add `badge \"{b.key}\"` to a rule",
+                        f'no rule gives badge `{b.key}`: add `badge "{b.key}"` to a rule',
                         b.pos,
                     )
 

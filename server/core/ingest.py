@@ -23,10 +23,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from server.core import budgets, event_input, notify, program
+from server.core import badges, budgets, event_input, notify, program, streaks
 from server.core.awards_batch import Award, AwardsBatch
 from server.core.engine import FLOOD, Counter, Grant, flood_minute, judge, message_rate, reads
 from server.core.errors import DomainError, ErrorCode
@@ -78,6 +78,7 @@ class Recorded:
     warnings: list[DomainError] = field(default_factory=list)
     grants: list[Grant] = field(default_factory=list)
     awards: list[Award] = field(default_factory=list)
+    badges: list[badges.Earned] = field(default_factory=list)  # earned by this event
 
     @property
     def event_id(self) -> int | None:
@@ -129,6 +130,13 @@ class _Store:
         self._draft: dict[str, dict] = _empty()
         self.rate = message_rate()  # read once a batch: settings are the same throughout
         self.budget_taken: list[tuple[str, int]] = []
+        # Badges and streak protection (server/core/badges.py, streaks.py)
+        self.held_badges: dict[int, set[str]] = {}
+        self.freezes: dict[int, int] = {}  # freezes held
+        self.covered: dict[int, list] = defaultdict(list)  # days freezes covered
+        self.runs: dict[int, streaks.Run] = {}  # each member's current check-in run
+        self.runs_moved: dict[tuple[int, date], streaks.Run] = {}
+        self.paid: dict[tuple[int, date, str], int] = defaultdict(int)
 
     # -- the engine's Store ---------------------------------------------------------
     def counter(self, member_id: int, event_type: str) -> Counter | None:
@@ -171,6 +179,28 @@ class _Store:
     def remember_messages(self, member_id: int, recent: list[str]) -> None:
         self._draft["messages"][member_id] = recent
 
+    def cover_missed(self, member_id: int, after: date, before: date) -> bool:
+        missed = (before - after).days - 1
+        draft = self._draft["freezes"]
+        held = draft.get(member_id, self.freezes.get(member_id, 0))
+        if not 0 < missed <= held:
+            return False
+        draft[member_id] = held - missed
+        self._draft["covered"][member_id] = [
+            after + timedelta(days=n) for n in range(1, missed + 1)
+        ]
+        return True
+
+    def earn_badge(self, member_id: int, badge: str, rule) -> None:
+        drafted = self._draft["badges"]
+        if badge in self.held_badges.get(member_id, ()) or any(b == badge for _, b, _ in drafted):
+            return
+        drafted.append((member_id, badge, rule.campaign))
+
+    def earned_badges(self) -> list[tuple[int, str, str]]:
+        """The badges the event being decided earned (read before `keep`)."""
+        return list(self._draft["badges"])
+
     # -- one event at a time ---------------------------------------------------------
     def begin(self) -> None:
         self._draft = _empty()
@@ -194,7 +224,22 @@ class _Store:
         for member_id, recent in self._draft["messages"].items():
             self.messages[member_id] = recent
             self.messages_moved.add(member_id)
+        self.freezes.update(self._draft["freezes"])
+        for member_id, days in self._draft["covered"].items():
+            self.covered[member_id].extend(days)
+        for member_id, badge, _ in self._draft["badges"]:
+            self.held_badges.setdefault(member_id, set()).add(badge)
         self._draft = _empty()
+
+    def move_run(self, member_id: int, day: date, grants: list[Grant]) -> None:
+        """A check-in was kept: its run moves, and the streak rules it paid are noted."""
+        counter = self.counters[(member_id, "checkin")]
+        run = streaks.moved_run(self.runs.get(member_id), day, counter.streak)
+        self.runs[member_id] = run
+        self.runs_moved[(member_id, run.first_day)] = run
+        for g in grants:
+            if g.streak is not None:
+                self.paid[(member_id, run.first_day, g.rule_id)] += 1
 
     def drop(self) -> None:
         for campaign, taken in self.budget_taken:
@@ -204,7 +249,14 @@ class _Store:
 
 
 def _empty() -> dict[str, dict]:
-    return {"counters": {}, "periods": {}, "messages": {}}
+    return {
+        "counters": {},
+        "periods": {},
+        "messages": {},
+        "freezes": {},
+        "covered": {},
+        "badges": [],
+    }
 
 
 class _Event:
@@ -348,6 +400,21 @@ class _Batch:
         present = [m for m in member_ids if m in members]
         if messages and present:
             store.messages = _recent_messages(present)
+        if present:
+            store.held_badges = badges.held_keys(present)
+        checkin = sorted(
+            {self.items[i].member_id for i in live if self.items[i].type == "checkin"}
+            & set(present)
+        )
+        if checkin:
+            store.freezes = streaks.load_freezes(checkin)
+            store.runs = streaks.load_runs(
+                {
+                    m: (c.last_day, c.streak)
+                    for m in checkin
+                    if (c := counters.get((m, "checkin"))) is not None and c.last_day is not None
+                }
+            )
         return store
 
     # -- 4. deciding ---------------------------------------------------------------------
@@ -402,7 +469,13 @@ class _Batch:
         for g in grants:  # what later events of the batch read for their limits and caps
             for scope, period in g.periods:
                 store.add_use(item.member_id, scope, period, g.points)
+        result.badges = [
+            badges.Earned(m, key, campaign, occurred_at)
+            for m, key, campaign in store.earned_badges()
+        ]
         store.keep()
+        if item.type == "checkin":
+            store.move_run(item.member_id, day, grants)
         result.grants = grants
         return i, event, day, verdict.ignored
 
@@ -423,8 +496,11 @@ class _Batch:
         _write_counters(store, writes)
         _write_period_counters(store, writes)
         _write_messages(store, writes)
+        earned = [(b, stored[i].id) for i, *_ in accepted for b in self.results[i].badges]
+        badges.write(earned, writes)
+        streaks.write_runs(store.runs_moved, store.paid, store.covered, now, writes)
         awards = AwardsBatch(now)
-        reviews, links, standings, streaks = [], [], _Standings(), []
+        reviews, links, standings, streak_notes = [], [], _Standings(), []
         for i, e, day, ignored in accepted:
             event = stored[i]
             result = self.results[i]
@@ -465,7 +541,7 @@ class _Batch:
                 if g.until_invitee_leaves and invitee is not None:
                     links.append((award, invitee, e.community))
                 if g.streak is not None:
-                    streaks.append((e, g.streak))
+                    streak_notes.append((e, g.streak))
             if earned:
                 standings.add("points", e.member_id, e.community, e.occurred_at, day, earned)
         standings.write(writes)
@@ -487,7 +563,11 @@ class _Batch:
                 [(a.id, invitee, community) for a, invitee, community in links],
             )
         writes.run()
-        for e, days in streaks:
+        for b, event_id in earned:
+            member = store.members[b.member_id]
+            event = next(e for i, e, *_ in accepted if stored[i].id == event_id)
+            badges.announce(event.community, _Named(b.member_id, member), b.badge, now)
+        for e, days in streak_notes:
             member = store.members[e.member_id]
             who = member.display_name or member.external_id
             notify.announce(

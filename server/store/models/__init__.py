@@ -37,6 +37,15 @@ from server.store.models.rules import (
     PeriodCounter,
     Review,
 )
+from server.store.models.spending import (
+    CatalogItem,
+    Checkout,
+    CheckoutRefund,
+    Draw,
+    Lottery,
+    LotteryPrize,
+    Redemption,
+)
 from server.store.models.streaks import (
     Badge,
     CheckinMakeUp,
@@ -46,15 +55,6 @@ from server.store.models.streaks import (
     StreakFreezePurchase,
     StreakPaid,
     StreakRun,
-)
-from server.store.models.spending import (
-    CatalogItem,
-    Checkout,
-    CheckoutRefund,
-    Draw,
-    Lottery,
-    LotteryPrize,
-    Redemption,
 )
 
 ALL_MODELS = [
