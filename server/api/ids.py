@@ -17,6 +17,7 @@ PREFIXES = {
     "adjustment": "adj",
     "task": "tsk",
     "submission": "sub",
+    "freeze": "frz",
 }
 
 
