@@ -496,8 +496,8 @@ class _Batch:
         _write_counters(store, writes)
         _write_period_counters(store, writes)
         _write_messages(store, writes)
-        earned = [(b, stored[i].id) for i, *_ in accepted for b in self.results[i].badges]
-        badges.write(earned, writes)
+        new_badges = [(b, stored[i].id) for i, *_ in accepted for b in self.results[i].badges]
+        badges.write(new_badges, writes)
         streaks.write_runs(store.runs_moved, store.paid, store.covered, now, writes)
         awards = AwardsBatch(now)
         reviews, links, standings, streak_notes = [], [], _Standings(), []
@@ -563,7 +563,7 @@ class _Batch:
                 [(a.id, invitee, community) for a, invitee, community in links],
             )
         writes.run()
-        for b, event_id in earned:
+        for b, event_id in new_badges:
             member = store.members[b.member_id]
             event = next(e for i, e, *_ in accepted if stored[i].id == event_id)
             badges.announce(event.community, _Named(b.member_id, member), b.badge, now)
