@@ -85,18 +85,18 @@ class Model:
         after_first = after if after in self.checked | self.covered else None
         self.checked.add(day)
         first, length = self.block(day)
-        for rule in (REPEATING, ONCE):
-            had = sum(self.paid.pop((s, rule), 0) for s in {before, after_first} - {None})
-            self.paid[(first, rule)] = had
-            target = length // rule if rule == REPEATING else int(length >= rule)
+        for every in (REPEATING, ONCE):
+            had = sum(self.paid.pop((s, every), 0) for s in {before, after_first} - {None})
+            self.paid[(first, every)] = had
+            target = length // every if every == REPEATING else int(length >= every)
             for _ in range(max(target - had, 0)):
-                self._pay(first, rule)
+                self._pay(first, every)
         if len(self.checked) == TOTAL:
             self.totals[TOTAL] += 1
 
-    def _pay(self, first: date, rule: int) -> None:
-        self.paid[(first, rule)] = self.paid.get((first, rule), 0) + 1
-        self.totals[rule] += 1
+    def _pay(self, first: date, every: int) -> None:
+        self.paid[(first, every)] = self.paid.get((first, every), 0) + 1
+        self.totals[every] += 1
 
 
 def make_machine(db, clock):
