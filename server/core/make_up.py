@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 from dsl.ast import Streak, Total
 from dsl.compiler import CompiledRule, Facts
-from server.core import accounts, badges, budgets, notify, streaks
+from server.core import accounts, badges, budgets, notify, program, streaks
 from server.core.accounts import AccountKind
 from server.core.awards_batch import Award, AwardsBatch
 from server.core.engine import Grant, _grant, _note, _within_budgets, _within_limits
@@ -71,10 +71,11 @@ def make_up(member_id: int, day: date, *, now: datetime, settings: ProgramSettin
             "day",
         )
     member = streaks.lock_member(member_id)
-    if day < settings.local_day(member.created_at):
+    began = settings.local_day(program.started_at(now))
+    if day < began:
         raise DomainError(
             ErrorCode.MAKE_UP_TOO_OLD,
-            f"{day.isoformat()} is before this member was in the program",
+            f"{day.isoformat()} is before the program began ({began.isoformat()})",
             "day",
         )
     _check_missed(member_id, day, settings)

@@ -153,7 +153,7 @@ def make_machine(db, clock):
                     ErrorCode.MAKE_UP_DAY_NOT_PAST
                     if back == 0
                     else ErrorCode.MAKE_UP_TOO_OLD
-                    if back > 3 or day < START
+                    if back > 3 or day < START  # the program began on START
                     else ErrorCode.DAY_NOT_MISSED
                     if day in m.checked | m.covered
                     else ErrorCode.MAKE_UP_LIMIT_REACHED
