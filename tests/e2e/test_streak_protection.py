@@ -269,3 +269,16 @@ def test_operators_describe_badges(club, clock):
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     keys = [b["key"] for b in api.call(BADGES)["badges"]]
     assert keys == ["dozen", "week-one"]
+
+
+def test_a_badge_earned_is_told_in_the_activity_feed(club, clock, monkeypatch):
+    from server.core import notify
+
+    told = []
+    monkeypatch.setattr(notify, "announce", lambda *args: told.append(args[1:4:2]))
+    api = club
+    mid = _member(api, "hua", points=0)
+    for n in range(1, 8):
+        _checkin(api, clock, mid, n)
+    assert ("badge", "hua earned the badge Week one") in told
+    assert ("streak", "hua reached a 7-day checkin streak") in told
