@@ -154,11 +154,9 @@ class StreakMutation:
         def work():
             mid = ids.decode("member", input.member_id, "memberId")
             ctx.check_member(mid)
-            made: list[make_up.MadeUp] = []
 
             def run() -> int:
-                made.append(make_up.make_up(mid, input.day, now=ctx.now, settings=ctx.settings))
-                return made[0].event.id
+                return make_up.make_up(mid, input.day, now=ctx.now, settings=ctx.settings).event.id
 
             outcome = idempotency.run_once(
                 ctx.scope,
@@ -184,7 +182,12 @@ class StreakMutation:
                 event=Event(row=models.Event.get_by_id(outcome.result_id)),
                 streak=member_streak(info, mid),
                 transactions=[_transaction(t) for t in [record.txn_id, *award_ids]],
-                badges=made[0].badges if made else [],
+                badges=[
+                    b.badge
+                    for b in models.MemberBadge.select(models.MemberBadge.badge)
+                    .where(models.MemberBadge.event == outcome.result_id)
+                    .order_by(models.MemberBadge.badge)
+                ],
                 replayed=outcome.replayed,
             )
 

@@ -123,7 +123,7 @@ def test_a_missed_day_made_up_within_the_window_pays_the_streak_bonus_once(club,
     # 6 + 1 check-ins at 2, the make-up's 30, the 7-day bonus once.
     assert _balance(api, mid) == 100 + 7 * 2 - 30 + 10
     again = api.call(MAKE_UP, {"m": mid, "d": day(7).isoformat(), "k": "mu-7"})["checkinMakeUp"]
-    assert again["replayed"] and again["userErrors"] == []
+    assert again["replayed"] and again["userErrors"] == [] and again["badges"] == ["week-one"]
     assert _balance(api, mid) == 100 + 7 * 2 - 30 + 10
     for n in range(9, 15):  # the joined run goes on: no second bonus for it
         _checkin(api, clock, mid, n)
