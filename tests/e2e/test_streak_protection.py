@@ -282,3 +282,29 @@ def test_a_badge_earned_is_told_in_the_activity_feed(club, clock, monkeypatch):
         _checkin(api, clock, mid, n)
     assert ("badge", "hua earned the badge Week one") in told
     assert ("streak", "hua reached a 7-day checkin streak") in told
+
+
+SIMULATE = """query($s: String!, $f: DateTime!, $t: DateTime!) { rulesSimulate(source: $s,
+  from: $f, to: $t) { badges { key members }
+  protection { freezes freezePoints makeUps makeUpPoints refused } } }"""
+
+
+def test_the_simulation_reports_badges_and_prices_protection(club, clock):
+    api = club
+    mid = _member(api, "sim")
+    for n in (1, 2, 3, 4, 5, 6, 8):
+        _checkin(api, clock, mid, n)
+    clock.set(local(day(8), 20))
+    api.mutate(MAKE_UP, {"m": mid, "d": day(7).isoformat(), "k": "sim-mu"})
+    api.mutate(FREEZE, {"m": mid, "k": "sim-f"})
+    draft = RULES.replace("costs 50 points", "costs 80 points")
+    window = {"f": local(D1, 0).isoformat(), "t": local(day(9), 0).isoformat()}
+    report = api.call(SIMULATE, {"s": draft, **window})["rulesSimulate"]
+    assert report["badges"] == [{"key": "week-one", "members": 1}]
+    assert report["protection"] == {
+        "freezes": 1,
+        "freezePoints": 80,
+        "makeUps": 1,
+        "makeUpPoints": 30,
+        "refused": 0,
+    }
