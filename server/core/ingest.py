@@ -130,12 +130,11 @@ class _Store:
         self._draft: dict[str, dict] = _empty()
         self.rate = message_rate()  # read once a batch: settings are the same throughout
         self.budget_taken: list[tuple[str, int]] = []
-        # Badges and streak protection (server/core/badges.py, streaks.py)
+        # Badges and streak protection (server/core/badges.py, streaks.py): read only when
+        # a badge rule fires or check-in days were missed.
         self.held_badges: dict[int, set[str]] = {}
         self.freezes: dict[int, int] = {}  # freezes held
         self.covered: dict[int, list] = defaultdict(list)  # days freezes covered
-        self.runs: dict[int, streaks.Run] = {}  # each member's current check-in run
-        self.runs_moved: dict[tuple[int, date], streaks.Run] = {}
         self.paid: dict[tuple[int, date, str], int] = defaultdict(int)
 
     # -- the engine's Store ---------------------------------------------------------
@@ -182,7 +181,9 @@ class _Store:
     def cover_missed(self, member_id: int, after: date, before: date) -> bool:
         missed = (before - after).days - 1
         draft = self._draft["freezes"]
-        held = draft.get(member_id, self.freezes.get(member_id, 0))
+        if member_id not in self.freezes:
+            self.freezes[member_id] = streaks.freezes_held(member_id)
+        held = draft.get(member_id, self.freezes[member_id])
         if not 0 < missed <= held:
             return False
         draft[member_id] = held - missed
@@ -193,6 +194,8 @@ class _Store:
 
     def earn_badge(self, member_id: int, badge: str, rule) -> None:
         drafted = self._draft["badges"]
+        if member_id not in self.held_badges:
+            self.held_badges.update(badges.held_keys([member_id]) or {member_id: set()})
         if badge in self.held_badges.get(member_id, ()) or any(b == badge for _, b, _ in drafted):
             return
         drafted.append((member_id, badge, rule.campaign))
@@ -231,15 +234,12 @@ class _Store:
             self.held_badges.setdefault(member_id, set()).add(badge)
         self._draft = _empty()
 
-    def move_run(self, member_id: int, day: date, grants: list[Grant]) -> None:
-        """A check-in was kept: its run moves, and the streak rules it paid are noted."""
-        counter = self.counters[(member_id, "checkin")]
-        run = streaks.moved_run(self.runs.get(member_id), day, counter.streak)
-        self.runs[member_id] = run
-        self.runs_moved[(member_id, run.first_day)] = run
+    def note_paid(self, member_id: int, day: date, grants: list[Grant]) -> None:
+        """A check-in was kept: the streak rules it paid are noted by the day they paid on
+        (what a make-up that joins this run with another must not pay again)."""
         for g in grants:
             if g.streak is not None:
-                self.paid[(member_id, run.first_day, g.rule_id)] += 1
+                self.paid[(member_id, day, g.rule_id)] += 1
 
     def drop(self) -> None:
         for campaign, taken in self.budget_taken:
@@ -400,21 +400,6 @@ class _Batch:
         present = [m for m in member_ids if m in members]
         if messages and present:
             store.messages = _recent_messages(present)
-        if present:
-            store.held_badges = badges.held_keys(present)
-        checkin = sorted(
-            {self.items[i].member_id for i in live if self.items[i].type == "checkin"}
-            & set(present)
-        )
-        if checkin:
-            store.freezes = streaks.load_freezes(checkin)
-            store.runs = streaks.load_runs(
-                {
-                    m: (c.last_day, c.streak)
-                    for m in checkin
-                    if (c := counters.get((m, "checkin"))) is not None and c.last_day is not None
-                }
-            )
         return store
 
     # -- 4. deciding ---------------------------------------------------------------------
@@ -475,7 +460,7 @@ class _Batch:
         ]
         store.keep()
         if item.type == "checkin":
-            store.move_run(item.member_id, day, grants)
+            store.note_paid(item.member_id, day, grants)
         result.grants = grants
         return i, event, day, verdict.ignored
 
@@ -498,7 +483,7 @@ class _Batch:
         _write_messages(store, writes)
         new_badges = [(b, stored[i].id) for i, *_ in accepted for b in self.results[i].badges]
         badges.write(new_badges, writes)
-        streaks.write_runs(store.runs_moved, store.paid, store.covered, now, writes)
+        streaks.write(store.paid, store.covered, now, writes)
         awards = AwardsBatch(now)
         reviews, links, standings, streak_notes = [], [], _Standings(), []
         for i, e, day, ignored in accepted:

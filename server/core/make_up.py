@@ -2,9 +2,10 @@
 program's window; the runs on both sides of that day join, and every streak or total
 award the joined run reaches is paid at once, exactly once.
 
-What each streak rule already paid within a run is kept (`streak_paid`): a joined run
-owes a rule what it reaches (N once; with `repeating`, once per N days of the run) less
-what either side was paid, so nothing is paid twice, however the runs were built.
+Each time a streak rule pays, the day it paid on is kept (`streak_paid`): a joined run owes
+a rule what it reaches (N once; with `repeating`, once per N days of the run) less what
+was paid on any of its days, so nothing is paid twice, however the runs were built. The
+runs themselves are the member's check-in and freeze-covered days.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from server.store.models import (
     Event,
     MemberCounter,
     StreakFreezeDay,
-    StreakRun,
 )
 
 
@@ -137,30 +137,6 @@ def _check_missed(member_id: int, day: date, settings: ProgramSettings) -> None:
         )
 
 
-def _run(member_id: int, **where) -> Run | None:
-    column, value = next(iter(where.items()))
-    row = (
-        StreakRun.select()
-        .where(StreakRun.member == member_id, getattr(StreakRun, column) == value)
-        .first()
-    )
-    if row is not None:
-        return Run(row.first_day, row.last_day, row.length)
-    counter = _counter(member_id)  # a run from before runs were kept: the current one
-    if counter is None or counter.last_day is None or counter.streak <= 0:
-        return None
-    if (
-        StreakRun.select()
-        .where(StreakRun.member == member_id, StreakRun.last_day == counter.last_day)
-        .exists()
-    ):
-        return None  # the current run is kept: it is not the one asked for
-    current = Run(
-        counter.last_day - timedelta(days=counter.streak - 1), counter.last_day, counter.streak
-    )
-    return current if getattr(current, column) == value else None
-
-
 def _counter(member_id: int) -> MemberCounter | None:
     return MemberCounter.get_or_none(
         MemberCounter.member == member_id, MemberCounter.event_type == "checkin"
@@ -168,39 +144,24 @@ def _counter(member_id: int) -> MemberCounter | None:
 
 
 def _join(member_id: int, day: date) -> Run:
-    """The run `day` is part of now: the runs ending the day before and starting the day
-    after, joined; what each paid moves to the joined run."""
-    before = _run(member_id, last_day=day - timedelta(days=1))
-    after = _run(member_id, first_day=day + timedelta(days=1))
-    first = before.first_day if before else day
-    joined = Run(
-        first,
-        after.last_day if after else day,
-        (before.length if before else 0) + 1 + (after.length if after else 0),
-    )
-    if after is not None:
-        bulk.run(
-            "INSERT INTO streak_paid (member_id, first_day, rule_id, times) "
-            "SELECT member_id, ?, rule_id, times FROM streak_paid "
-            "WHERE member_id = ? AND first_day = ? "
-            "ON CONFLICT (member_id, first_day, rule_id) DO UPDATE SET "
-            "times = streak_paid.times + excluded.times",
-            (sql.day(first), member_id, sql.day(after.first_day)),
-        )
-        bulk.run(
-            "DELETE FROM streak_paid WHERE member_id = ? AND first_day = ?",
-            (member_id, sql.day(after.first_day)),
-        )
-        StreakRun.delete().where(
-            StreakRun.member == member_id, StreakRun.first_day == after.first_day
-        ).execute()
-    bulk.run(
-        "INSERT INTO streak_run (member_id, first_day, last_day, length) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (member_id, first_day) DO UPDATE SET last_day = excluded.last_day, "
-        "length = excluded.length",
-        (member_id, sql.day(joined.first_day), sql.day(joined.last_day), joined.length),
-    )
-    return joined
+    """The run `day` is part of now (it is checked in): the days checked in or covered by
+    a freeze on both sides of it, as far as they go without a gap."""
+    checked = {
+        sql.read_date(d)
+        for (d,) in bulk.run("SELECT day FROM checkin WHERE member_id = ?", (member_id,))
+    }
+    covered = {
+        sql.read_date(d)
+        for (d,) in bulk.run("SELECT day FROM streak_freeze_day WHERE member_id = ?", (member_id,))
+    }
+    days = checked | covered
+    first = last = day
+    while first - timedelta(days=1) in days:
+        first -= timedelta(days=1)
+    while last + timedelta(days=1) in days:
+        last += timedelta(days=1)
+    length = sum(1 for d in checked if first <= d <= last)
+    return Run(first, last, length)
 
 
 def _count(member_id: int, day: date, at: datetime, run: Run) -> int:
@@ -289,12 +250,15 @@ def _pay(made: MadeUp, member, total: int, *, now: datetime, settings: ProgramSe
     rules = book.at(now)
     today = settings.local_day(now)
     member_id, run = member.id, made.run
-    paid = dict(
-        bulk.run(
-            "SELECT rule_id, times FROM streak_paid WHERE member_id = ? AND first_day = ?",
-            (member_id, sql.day(run.first_day)),
+    # What the streak rules paid within the joined run, on whichever side.
+    paid = {
+        rule_id: int(times)
+        for rule_id, times in bulk.run(
+            "SELECT rule_id, SUM(times) FROM streak_paid WHERE member_id = ? "
+            "AND day >= ? AND day <= ? GROUP BY rule_id",
+            (member_id, sql.day(run.first_day), sql.day(run.last_day)),
         ).fetchall()
-    )
+    }
     counts = _Counts(member_id)
     grants: list[Grant] = []
     more_paid: dict[str, int] = defaultdict(int)
@@ -362,10 +326,10 @@ def _pay(made: MadeUp, member, total: int, *, now: datetime, settings: ProgramSe
         )
     for rule_id, times in more_paid.items():
         bulk.run(
-            "INSERT INTO streak_paid (member_id, first_day, rule_id, times) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (member_id, first_day, rule_id) DO UPDATE SET "
+            "INSERT INTO streak_paid (member_id, day, rule_id, times) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (member_id, day, rule_id) DO UPDATE SET "
             "times = streak_paid.times + excluded.times",
-            (member_id, sql.day(run.first_day), rule_id, times),
+            (member_id, sql.day(made.day), rule_id, times),
         )
     writes = bulk.Writes()
     badges.write([(badges.Earned(member_id, b, c, now), made.event.id) for b, c in earned], writes)

@@ -3,16 +3,16 @@ live path writes about them.
 
 A run is consecutive check-in days; a held freeze covers one missed day when the next
 check-in comes (server/core/engine.py asks the store `cover_missed`): the run survives and
-the covered day does not add to its length. Each run is a row (`streak_run`, keyed by its
-first day) with the number of times each streak rule paid within it (`streak_paid`), so a
-make-up check-in (server/core/make_up.py) that joins two runs pays what the joined run
-reaches, and nothing either side was paid already.
+the covered day does not add to its length. Each time a streak rule pays, the day it paid
+on is noted (`streak_paid`): the runs are the check-in and covered days themselves, so a
+make-up check-in (server/core/make_up.py) that joins two runs finds what each paid by
+their days, pays what the joined run reaches, and nothing either side was paid already.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from server.core import accounts, members
 from server.core.accounts import AccountKind
@@ -30,6 +30,8 @@ MAKE_UP_SCOPE = "streak:make-up"  # ... and of make-up check-ins
 
 @dataclass(frozen=True)
 class Run:
+    """Consecutive days checked in or covered by a freeze; `length` counts the former."""
+
     first_day: date
     last_day: date
     length: int
@@ -127,75 +129,32 @@ def view(member_id: int, *, now: datetime, settings: ProgramSettings) -> StreakV
 
 
 # -- what recording check-ins reads and writes (server/core/ingest.py) ---------------------
+# Nothing for a check-in the day after the last: freezes are read only when days were
+# missed, and written only when used; what a streak rule paid only when it paid.
 
 
-def load_freezes(member_ids: list[int]) -> dict[int, int]:
-    """Freezes held by these members (read after they are locked)."""
-    if not member_ids:
-        return {}
-    marks = ", ".join("?" * len(member_ids))
-    return dict(
-        bulk.run(
-            f"SELECT member_id, freezes_held FROM member_streak WHERE member_id IN ({marks})",
-            member_ids,
-        ).fetchall()
-    )
+def freezes_held(member_id: int) -> int:
+    """Freezes a member holds (read after the member is locked)."""
+    row = bulk.run(
+        "SELECT freezes_held FROM member_streak WHERE member_id = ?", (member_id,)
+    ).fetchone()
+    return row[0] if row else 0
 
 
-def load_runs(last_days: dict[int, tuple[date, int]]) -> dict[int, Run]:
-    """Each member's current run: the one ending on their last check-in day (member ->
-    (last day, streak)). A run from before runs were kept is worked out from the counter."""
-    if not last_days:
-        return {}
-    pairs = sorted((m, sql.day(d)) for m, (d, _) in last_days.items())
-    out: dict[int, Run] = {}
-    for chunk in bulk.each_chunk(("m", "d"), pairs):
-        table, params = bulk.rows_of(("m", "d"), chunk)
-        for member_id, first, last, length in bulk.run(
-            "SELECT r.member_id, r.first_day, r.last_day, r.length FROM streak_run r "
-            f"JOIN {table} AS v ON r.member_id = v.m AND r.last_day = v.d",
-            params,
-        ).fetchall():
-            out[member_id] = Run(sql.read_date(first), sql.read_date(last), length)
-    for member_id, (last, streak) in last_days.items():
-        if member_id not in out and streak > 0:
-            out[member_id] = Run(last - timedelta(days=streak - 1), last, streak)
-    return out
-
-
-def moved_run(run: Run | None, day: date, streak: int) -> Run:
-    """The run a check-in on `day` leaves: a new one, or the current one longer."""
-    if run is None or streak <= 1:
-        return Run(day, day, 1)
-    return Run(run.first_day, day, streak)
-
-
-def write_runs(
-    runs: dict[tuple[int, date], Run],
+def write(
     paid: dict[tuple[int, date, str], int],
     freezes: dict[int, list[date]],
     now: datetime,
     writes: bulk.Writes,
 ) -> None:
-    """A batch's runs (as each ends up: (member, first day) -> run), the streak rules
-    paid within them, and the freezes used (member -> the days they covered)."""
-    if runs:
-        writes.insert(
-            "streak_run",
-            ("member_id", "first_day", "last_day", "length"),
-            [
-                (m, sql.day(r.first_day), sql.day(r.last_day), r.length)
-                for (m, _), r in sorted(runs.items())
-            ],
-            tail="ON CONFLICT (member_id, first_day) DO UPDATE SET "
-            "last_day = excluded.last_day, length = excluded.length",
-        )
+    """A batch's streak rules paid ((member, day paid, rule) -> times) and the freezes
+    used (member -> the days they covered)."""
     if paid:
         writes.insert(
             "streak_paid",
-            ("member_id", "first_day", "rule_id", "times"),
-            [(m, sql.day(first), rule, times) for (m, first, rule), times in paid.items()],
-            tail="ON CONFLICT (member_id, first_day, rule_id) DO UPDATE SET "
+            ("member_id", "day", "rule_id", "times"),
+            [(m, sql.day(day), rule, times) for (m, day, rule), times in sorted(paid.items())],
+            tail="ON CONFLICT (member_id, day, rule_id) DO UPDATE SET "
             "times = streak_paid.times + excluded.times",
         )
     covered = [(m, sql.day(d), sql.instant(now)) for m, days in freezes.items() for d in days]

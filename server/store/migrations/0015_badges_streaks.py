@@ -1,6 +1,6 @@
-"""Badges (described, and held once per member ever) and streak protection: runs of
-check-in days and the streak awards each paid, freezes bought and the days they covered,
-make-up check-ins."""
+"""Badges (described, and held once per member ever) and streak protection: the streak
+awards paid within each run, freezes bought and the days they covered, make-up
+check-ins."""
 
 from peewee import *
 
@@ -65,25 +65,15 @@ def up(migrator, db):
         class Meta:
             table_name = "member_streak"
 
-    class StreakRun(Base):
-        member = ForeignKeyField(Member)
-        first_day = DateField()
-        last_day = DateField()
-        length = IntegerField()
-
-        class Meta:
-            table_name = "streak_run"
-            primary_key = CompositeKey("member", "first_day")
-
     class StreakPaid(Base):
         member = ForeignKeyField(Member)
-        first_day = DateField()
+        day = DateField()
         rule_id = CharField(max_length=120)
         times = IntegerField(default=0)
 
         class Meta:
             table_name = "streak_paid"
-            primary_key = CompositeKey("member", "first_day", "rule_id")
+            primary_key = CompositeKey("member", "day", "rule_id")
 
     class StreakFreezeDay(Base):
         member = ForeignKeyField(Member)
@@ -119,7 +109,6 @@ def up(migrator, db):
             Badge,
             MemberBadge,
             MemberStreak,
-            StreakRun,
             StreakPaid,
             StreakFreezeDay,
             StreakFreezePurchase,
@@ -134,7 +123,6 @@ def down(migrator, db):
         "streak_freeze_purchase",
         "streak_freeze_day",
         "streak_paid",
-        "streak_run",
         "member_streak",
         "member_badge",
         "badge",

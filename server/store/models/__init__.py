@@ -54,7 +54,6 @@ from server.store.models.streaks import (
     StreakFreezeDay,
     StreakFreezePurchase,
     StreakPaid,
-    StreakRun,
 )
 
 ALL_MODELS = [
@@ -96,7 +95,6 @@ ALL_MODELS = [
     Badge,
     MemberBadge,
     MemberStreak,
-    StreakRun,
     StreakPaid,
     StreakFreezeDay,
     StreakFreezePurchase,
@@ -148,5 +146,4 @@ __all__ = [
     "StreakFreezeDay",
     "StreakFreezePurchase",
     "StreakPaid",
-    "StreakRun",
 ]

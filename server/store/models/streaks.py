@@ -1,4 +1,4 @@
-"""Badges and streak protection: badges held, streak runs and what they paid, freezes
+"""Badges and streak protection: badges held, what streak rules paid within runs, freezes
 bought and used, make-up check-ins."""
 
 from __future__ import annotations
@@ -51,29 +51,17 @@ class MemberStreak(BaseModel):
     freezes_used = IntegerField(default=0)
 
 
-class StreakRun(BaseModel):
-    """One run of consecutive check-in days (freeze-covered days inside it do not count
-    for its length)."""
-
-    member = ForeignKeyField(Member)
-    first_day = DateField()
-    last_day = DateField()
-    length = IntegerField()
-
-    class Meta:
-        primary_key = CompositeKey("member", "first_day")
-
-
 class StreakPaid(BaseModel):
-    """How many times a streak rule paid within one run: a joined run pays the rest."""
+    """How many times a streak rule paid within the run containing `day` (a day it paid
+    on): a run made of joined runs owes a rule only what none of its parts was paid."""
 
     member = ForeignKeyField(Member)
-    first_day = DateField()  # the run's
+    day = DateField()
     rule_id = CharField(max_length=120)
     times = IntegerField(default=0)
 
     class Meta:
-        primary_key = CompositeKey("member", "first_day", "rule_id")
+        primary_key = CompositeKey("member", "day", "rule_id")
 
 
 class StreakFreezeDay(BaseModel):
