@@ -53,8 +53,8 @@ def _rule_cost(args: list[str]) -> list[Row]:
 BENCHMARKS: dict[str, tuple[Callable[[], list[Row]], Callable[[], list[Row]]]] = {
     "checkin_http": (lambda: checkin_http.measure(10, 3), lambda: checkin_http.measure(1, 1)),
     "batch": (
-        lambda: batch.measure(10_000, 3, ["sqlite", "postgres"]),
-        lambda: batch.measure(999, 1, ["sqlite", "postgres"]),
+        lambda: batch.measure(10_000, 3, ["sqlite", "postgres", "postgres:2"]),
+        lambda: batch.measure(999, 1, ["sqlite", "postgres", "postgres:2"]),
     ),
     "rule_cost": (
         lambda: _rule_cost([]),

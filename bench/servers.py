@@ -45,7 +45,12 @@ def start(
 
 
 def jifen(
-    database_url: str, port: int, *, rules: Path | None = None, env: dict | None = None
+    database_url: str,
+    port: int,
+    *,
+    rules: Path | None = None,
+    env: dict | None = None,
+    workers: int = 1,
 ) -> subprocess.Popen:
     return start(
         [
@@ -57,6 +62,7 @@ def jifen(
             str(port),
             "--rules",
             str(rules or ROOT / "rules"),
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
         port,
         {

@@ -74,7 +74,11 @@ def test_the_bench_command_runs_every_benchmark_on_a_tiny_dataset():
         "change reaches its subscriber p99, 20 subs",
         "server memory after 3,000 events",
     ]
-    postgres_rows = ["eventsRecord x999, postgres", "PG 16 clients, 2 proc, 16 budget shares"]
+    postgres_rows = [
+        "eventsRecord x999, postgres",
+        "eventsRecord x999, 2 processes vs 1, postgres",
+        "PG 16 clients, 2 proc, 16 budget shares",
+    ]
     if postgres_answers() or IN_CI:
         rows += postgres_rows
     else:  # without a PostgreSQL server the bench says so instead of failing

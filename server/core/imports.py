@@ -42,7 +42,7 @@ from server.store.models import Member
 
 SCOPE = "import"  # the program's own import: no caller's keys meet these
 KINDS = ("member", "join", "leave", "event", "balance")
-BATCH = 1000  # events recorded together (set-based), between other kinds of records
+BATCH = 5000  # events recorded together (set-based), between other kinds of records
 MAX_LINES = 5_000_000
 
 

@@ -495,7 +495,16 @@ class _Batch:
             standings.add(e.type, e.member_id, e.community, e.occurred_at, day, 1)
             for board in book.at(self.rules_at or e.occurred_at).counted_boards.get(e.type, ()):
                 if board.counts(_lowered(e.attributes)):
-                    standings.add(board.board, e.member_id, e.community, e.occurred_at, day, 1)
+                    # A board's own count is read only for its own period.
+                    standings.add(
+                        board.board,
+                        e.member_id,
+                        e.community,
+                        e.occurred_at,
+                        day,
+                        1,
+                        (board.period,),
+                    )
             earned = 0
             for g in result.grants:
                 award = awards.add(
@@ -679,9 +688,11 @@ class _Standings:
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str, str, int], list] = {}
 
-    def add(self, metric, member_id, community, at: datetime, day: date, amount: int) -> None:
+    def add(
+        self, metric, member_id, community, at: datetime, day: date, amount: int, periods=PERIODS
+    ) -> None:
         scopes = ("", community) if community else ("",)
-        for period in PERIODS:
+        for period in periods:
             key = period_key(period, day)
             for scope in scopes:
                 row = self.rows.setdefault((metric, key, scope, member_id), [0, at])
@@ -694,7 +705,8 @@ class _Standings:
         writes.insert(
             "standing",
             ("metric", "period", "scope", "member_id", "score", "reached_at"),
-            [(*key, score, sql.instant(at)) for key, (score, at) in self.rows.items()],
+            # In key order: the upsert then walks the primary key's pages in order.
+            [(*key, score, sql.instant(at)) for key, (score, at) in sorted(self.rows.items())],
             tail="ON CONFLICT (metric, period, scope, member_id) DO UPDATE SET "
             "score = standing.score + excluded.score, reached_at = excluded.reached_at",
         )

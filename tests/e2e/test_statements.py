@@ -12,7 +12,10 @@ from contextlib import contextmanager
 import pytest
 
 import dsl
+from server.core.clock import FixedClock
+from server.core.generation import generation
 from server.store.db import database
+from tests.conftest import START
 from tests.e2e.servers import ROOT
 
 PUBLISH = """mutation($s: String!, $f: String!) { rulesPublish(input: {source: $s,
@@ -49,7 +52,15 @@ def counted():
 
 
 @pytest.fixture
-def demo(api):
+def still():
+    """The generation's clock held still: no once-a-second re-read falls in a count."""
+    generation.clock, before = FixedClock(START), generation.clock
+    yield
+    generation.clock = before
+
+
+@pytest.fixture
+def demo(api, still):
     # The demo's files published as one: the campaigns the server publishes at start.
     source = "\n".join(text for _, text in dsl.read_directory(ROOT / "rules"))
     api.mutate(PUBLISH, {"s": source, "f": "demo.rules"})
