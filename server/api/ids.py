@@ -18,6 +18,7 @@ PREFIXES = {
     "task": "tsk",
     "submission": "sub",
     "level_request": "lvr",
+    "freeze": "frz",
 }
 
 

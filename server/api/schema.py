@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from server.api.audit import AuditQuery
+from server.api.badges import BadgeMutation, BadgeQuery
 from server.api.campaigns import CampaignMutation, CampaignQuery
 from server.api.catalog import CatalogMutation, CatalogQuery
 from server.api.checkout import CheckoutMutation, CheckoutQuery
@@ -28,6 +29,7 @@ from server.api.pipeline import Pipeline
 from server.api.privacy import PrivacyMutation, PrivacyQuery
 from server.api.realtime import Subscription
 from server.api.scalars import SCALAR_OVERRIDES
+from server.api.streaks import StreakMutation
 from server.api.summary import SummaryQuery
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "Schema", "build_schema", "schema", "sdl"]
@@ -48,6 +50,7 @@ Query = merge_types(
         DraftQuery,
         OperationsQuery,
         LevelQuery,
+        BadgeQuery,
     ),
 )
 Mutation = merge_types(
@@ -64,6 +67,8 @@ Mutation = merge_types(
         PrivacyMutation,
         ImportMutation,
         LevelMutation,
+        BadgeMutation,
+        StreakMutation,
     ),
 )
 

@@ -47,6 +47,15 @@ from server.store.models.spending import (
     LotteryPrize,
     Redemption,
 )
+from server.store.models.streaks import (
+    Badge,
+    CheckinMakeUp,
+    MemberBadge,
+    MemberStreak,
+    StreakFreezeDay,
+    StreakFreezePurchase,
+    StreakPaid,
+)
 
 ALL_MODELS = [
     Setting,
@@ -87,6 +96,13 @@ ALL_MODELS = [
     MemberLevel,
     LevelHistory,
     LevelRequest,
+    Badge,
+    MemberBadge,
+    MemberStreak,
+    StreakPaid,
+    StreakFreezeDay,
+    StreakFreezePurchase,
+    CheckinMakeUp,
 ]
 
 __all__ = [
@@ -130,4 +146,11 @@ __all__ = [
     "Standing",
     "Submission",
     "Task",
+    "Badge",
+    "CheckinMakeUp",
+    "MemberBadge",
+    "MemberStreak",
+    "StreakFreezeDay",
+    "StreakFreezePurchase",
+    "StreakPaid",
 ]
