@@ -156,6 +156,41 @@ class Settings(BaseSettings):
         le=256,
     )
 
+    log_format: Literal["text", "json"] = _setting(
+        "text",
+        "JIFEN_LOG_FORMAT",
+        "log lines as text, or as one JSON object a line for a log store; each carries "
+        "the request id",
+        "text or json",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _setting(
+        "INFO",
+        "JIFEN_LOG_LEVEL",
+        "the least severe log lines written",
+        "DEBUG, INFO, WARNING or ERROR",
+    )
+    metrics: bool = _setting(
+        True,
+        "JIFEN_METRICS",
+        "serve Prometheus metrics at /metrics",
+        "on or off (1/0, true/false, yes/no)",
+    )
+    metrics_token: str | None = _setting(
+        None,
+        "JIFEN_METRICS_TOKEN",
+        "when set, /metrics answers only `Authorization: Bearer <this token>` (default: "
+        "open; keep it off the public network)",
+        "a secret of at least 16 characters",
+        min_length=16,
+    )
+    tracing: bool = _setting(
+        False,
+        "JIFEN_TRACING",
+        "send OpenTelemetry traces of GraphQL operations and SQL statements (needs "
+        "jifen[otel]; the exporter reads the OTEL_* variables)",
+        "on or off (1/0, true/false, yes/no)",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -190,6 +225,8 @@ class Settings(BaseSettings):
 
 # The API's knobs were once their own class; the name stays for the callers that use it.
 Config = Settings
+
+SECRETS = {"JIFEN_METRICS_TOKEN"}  # shown as *** by `jifen config`
 
 NAMES = {name: f.validation_alias for name, f in Settings.model_fields.items()}
 
@@ -249,6 +286,8 @@ def _explain(exc: ValidationError) -> str:
         expect = (field.json_schema_extra or {}).get("expect") if field else None
         given = error.get("input")
         shown = mask(given) if variable == "DATABASE_URL" and isinstance(given, str) else given
+        if variable in SECRETS:
+            shown = "***"
         problems.append(
             f"{variable}={shown!r} is not valid: expected {expect or error['msg']}"
             if not isinstance(given, dict)
@@ -295,6 +334,8 @@ def describe(current: Settings | None = None) -> list[Entry]:
 
 
 def _shown(variable: str, value: Any) -> str:
+    if variable in SECRETS:
+        return "(none)" if value is None else "***"
     if value is None:
         return "on (off in production)"
     if isinstance(value, bool):

@@ -16,6 +16,7 @@ from peewee import IntegrityError
 from server.core import notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
+from server.observe import metrics
 from server.store import sql
 from server.store.db import transaction_memo, write_transaction
 from server.store.models import (
@@ -137,6 +138,8 @@ def post(
             _post_to_program(txn, leg)
     for owner, wallets in moved.items():
         _announce(txn, owner, wallets)
+    if kind in metrics.COUNTED_KINDS:
+        metrics.posted(kind, cause.campaign, sum(leg.amount for leg in legs if leg.amount > 0))
     return txn
 
 

@@ -1,0 +1,30 @@
+"""Metrics of several server processes (`jifen serve --workers N`): prometheus-client's
+multiprocess mode. Each worker writes its counters to files in one folder
+(PROMETHEUS_MULTIPROC_DIR) and whichever worker answers a scrape sums them all, so
+/metrics means the whole server whichever worker the scrape lands on.
+
+Kept apart from metrics.py: the folder must be chosen before prometheus_client is
+imported by any process that serves.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare(workers: int) -> Path | None:
+    """For several workers: the metrics folder (PROMETHEUS_MULTIPROC_DIR, or a new one),
+    emptied of a previous run's files, and set in the environment the workers inherit."""
+    if workers <= 1 and not os.environ.get(VARIABLE):
+        return None
+    given = os.environ.get(VARIABLE)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="jifen-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)  # counters of a previous run would add up with ours
+    os.environ[VARIABLE] = str(folder)
+    return folder
