@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from server.observe import logs
+
+    logs.configure()  # JIFEN_LOG_FORMAT, JIFEN_LOG_LEVEL
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
@@ -306,7 +306,14 @@ def _serve(args) -> int:
         )
     # httptools parses HTTP and uvloop runs the event loop where they are installed (they
     # are dependencies; uvloop is not built for Windows): uvicorn's "auto" picks them.
-    options = {"host": args.host, "port": args.port, "log_level": "info"}
+    # uvicorn's lines go through jifen's logging (JIFEN_LOG_FORMAT), request ids and all.
+    options = {"host": args.host, "port": args.port, "log_level": "info", "log_config": None}
+    current = settings()
+    if current.metrics and current.metrics_token is None and current.env == "production":
+        logging.getLogger("jifen").warning(
+            "/metrics is open to whoever reaches this port: set JIFEN_METRICS_TOKEN, or "
+            "keep /metrics off the public side of the proxy"
+        )
     if args.workers == 1:
         app = create_app(database_url=url, rules_dir=args.rules, bootstrap=False)
         uvicorn.run(app, **options)
@@ -316,6 +323,10 @@ def _serve(args) -> int:
     # second runner finds nothing left to do.
     prepare_database(url, args.rules, clock=SystemClock(), bootstrap=False)
     database.obj.close_all()
+    # Every worker writes its metrics to one folder; any of them answers for all.
+    from server.observe import multiproc
+
+    multiproc.prepare(args.workers)
     uvicorn.run("server.app:worker_app", factory=True, workers=args.workers, **options)
     return 0
 

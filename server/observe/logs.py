@@ -64,7 +64,9 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
-def configure(log_format: str | None = None, level: str | None = None) -> logging.Handler:
+def configure(
+    log_format: str | None = None, level: str | None = None, stream=None
+) -> logging.Handler:
     """Send every logger's lines (uvicorn's too) to stderr in the format asked for
     (default: the JIFEN_LOG_FORMAT and JIFEN_LOG_LEVEL settings). Idempotent."""
     if log_format is None or level is None:
@@ -79,7 +81,7 @@ def configure(log_format: str | None = None, level: str | None = None) -> loggin
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "jifen", False)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.jifen = True  # type: ignore[attr-defined]
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())

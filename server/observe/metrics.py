@@ -239,14 +239,14 @@ class DatabaseCollector(Collector):
             Lot.select(Lot.expires_at)
             .where(Lot.remaining > 0, Lot.expires_at <= now)
             .order_by(Lot.expires_at)
-            .limit(1)
-            .scalar()
+            .first()
         )
         lag = GaugeMetricFamily(
             "jifen_scheduler_lag_seconds",
             "How long the oldest due expiry has waited for the periodic jobs (0: none waits)",
         )
-        lag.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+        waited = (now - oldest.expires_at).total_seconds() if oldest is not None else 0.0
+        lag.add_metric([], max(0.0, waited))
         yield lag
         last = runs.last(1)
         if last:

@@ -21,11 +21,12 @@ from server.preflight import SetupError
 log = logging.getLogger("jifen")
 
 _installed = False
+_hooked = False  # instrument each database bound from now on
 
 
 def setup() -> None:
     """Make sure spans go somewhere and SQL statements are traced; idempotent."""
-    global _installed
+    global _installed, _hooked
     if _installed:
         return
     try:
@@ -39,9 +40,22 @@ def setup() -> None:
         trace.set_tracer_provider(_otlp_provider())
     from server.store.db import database, on_rebind
 
-    on_rebind(lambda: instrument(database.obj))
-    instrument(database.obj)
+    if not _hooked:
+        on_rebind(lambda: instrument(database.obj) if _installed else None)
+        _hooked = True
     _installed = True
+    instrument(database.obj)
+
+
+def disable() -> None:
+    """Stop tracing SQL statements (tests; a server traces until it stops)."""
+    global _installed
+    from server.store.db import database
+
+    _installed = False
+    hooks = getattr(database.obj, "query_hooks", [])
+    if _sql_span in hooks:
+        hooks.remove(_sql_span)
 
 
 def _has_provider(provider) -> bool:
