@@ -48,12 +48,13 @@ class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, request_id (and error)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        rid = getattr(record, "request_id", None)  # null outside a request
         line = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": redact(record.getMessage()),
-            "request_id": getattr(record, "request_id", None) or current.get(),
+            "request_id": current.get() if rid is None or rid == "-" else rid,
         }
         if record.exc_info:
             line["error"] = redact(self.formatException(record.exc_info))
