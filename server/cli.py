@@ -295,7 +295,14 @@ def _serve(args) -> int:
     check_key_file(db)
     upgrade_checked(db)
     key_file = bootstrap_admin_key()
-    if key_file is not None:
+    if key_file is not None and settings().log_format == "json":
+        # One JSON line like the others, so a log store can parse the whole stream.
+        logging.getLogger("jifen").warning(
+            "first start: an admin key was created and written to %s (readable by this "
+            "user only); keep it somewhere safe, then delete the file",
+            key_file,
+        )
+    elif key_file is not None:
         # The key itself goes to the file only: this console often ends up in a log store.
         print(
             f"\n  First start: an admin key was created and written to {key_file}"
@@ -327,7 +334,10 @@ def _serve(args) -> int:
     from server.observe import multiproc
 
     multiproc.prepare(args.workers)
-    uvicorn.run("server.app:worker_app", factory=True, workers=args.workers, **options)
+    try:
+        uvicorn.run("server.app:worker_app", factory=True, workers=args.workers, **options)
+    finally:
+        multiproc.cleanup()
     return 0
 
 

@@ -10,6 +10,7 @@ imported by any process that serves.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -27,4 +28,15 @@ def prepare(workers: int) -> Path | None:
     for stale in folder.glob("*.db"):
         stale.unlink(missing_ok=True)  # counters of a previous run would add up with ours
     os.environ[VARIABLE] = str(folder)
+    if not given:
+        _made.append(folder)
     return folder
+
+
+def cleanup() -> None:
+    """Remove the folder `prepare` made (not one the operator named)."""
+    while _made:
+        shutil.rmtree(_made.pop(), ignore_errors=True)
+
+
+_made: list[Path] = []
