@@ -142,6 +142,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Check that postings balance, balances equal their "
         "postings and lots are within bounds. Exits 1 on a problem.",
     )
+    verify.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="FILE",
+        help="also write the outcome as Prometheus metrics to FILE (for node_exporter's "
+        "textfile collector; docs/operations.md, Monitoring)",
+    )
     verify.set_defaults(func=_ledger_verify)
 
     export = sub.add_parser(
@@ -378,6 +385,10 @@ def _ledger_verify(args) -> int:
 
     _open()
     report = verify()
+    if args.metrics_file is not None:
+        from server.observe.verified import write_outcome
+
+        write_outcome(args.metrics_file, len(report.problems))
     if report.ok:
         print(
             f"ledger ok: {report.transactions} transactions, {report.accounts} accounts, "

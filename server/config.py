@@ -183,6 +183,13 @@ class Settings(BaseSettings):
         "a secret of at least 16 characters",
         min_length=16,
     )
+    metrics_dir: Path | None = _setting(
+        None,
+        "PROMETHEUS_MULTIPROC_DIR",
+        "the folder where the metrics of several server processes meet (prometheus-client's "
+        "multiprocess mode); `jifen serve --workers N` makes one when unset",
+        "a folder path, emptied by each `jifen serve` start",
+    )
     tracing: bool = _setting(
         False,
         "JIFEN_TRACING",
@@ -274,6 +281,13 @@ def override(**values: Any) -> Iterator[Settings]:
     finally:
         _overrides.clear()
         _overrides.update(saved)
+
+
+def set_for_workers(variable: str, value: str) -> None:
+    """Set a setting in the environment of the server processes started from this one."""
+    if variable not in NAMES.values():
+        raise TypeError(f"no such setting: {variable}")
+    os.environ[variable] = value
 
 
 def _explain(exc: ValidationError) -> str:

@@ -28,12 +28,13 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from server.observe.multiproc import VARIABLE
+from server.config import settings
 from server.store.db import after_commit, database
 
 log = logging.getLogger("jifen.metrics")
 
-MULTIPROCESS = bool(os.environ.get(VARIABLE))
+# Read as prometheus_client read it when it was imported, just above.
+MULTIPROCESS = settings().metrics_dir is not None
 
 REQUESTS = Counter(
     "jifen_graphql_requests_total",

@@ -9,10 +9,11 @@ imported by any process that serves.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from server.config import set_for_workers, settings
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -20,15 +21,15 @@ VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 def prepare(workers: int) -> Path | None:
     """For several workers: the metrics folder (PROMETHEUS_MULTIPROC_DIR, or a new one),
     emptied of a previous run's files, and set in the environment the workers inherit."""
-    if workers <= 1 and not os.environ.get(VARIABLE):
+    given = settings().metrics_dir
+    if workers <= 1 and given is None:
         return None
-    given = os.environ.get(VARIABLE)
-    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="jifen-metrics-"))
+    folder = given or Path(tempfile.mkdtemp(prefix="jifen-metrics-"))
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):
         stale.unlink(missing_ok=True)  # counters of a previous run would add up with ours
-    os.environ[VARIABLE] = str(folder)
-    if not given:
+    set_for_workers(VARIABLE, str(folder))
+    if given is None:
         _made.append(folder)
     return folder
 
