@@ -44,8 +44,6 @@ def test_verify_writes_its_outcome_as_metrics(db, db_url, clock, tmp_path):
     assert sound["jifen_ledger_verify_problems"] == 0
     assert began <= sound["jifen_ledger_verify_last_run_timestamp_seconds"] <= time.time()
     with write_transaction():  # a balance that no longer equals its postings
-        database.execute_sql(
-            "UPDATE account SET balance = balance + 5 WHERE member_id = ?", (m.id,)
-        )
+        database.execute_sql(f"UPDATE account SET balance = balance + 5 WHERE member_id = {m.id:d}")
     assert verify(db_url, path).returncode == 1
     assert read(path)["jifen_ledger_verify_problems"] >= 1
