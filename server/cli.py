@@ -296,6 +296,10 @@ def _serve(args) -> int:
     if rule_files.report_directory(args.rules, quiet_ok=True):
         print("jifen: the rules have errors; fix them before starting", file=sys.stderr)
         return 1
+    if settings().tracing:  # an exporter missing is a setup error, not a worker's traceback
+        from server.observe import tracing
+
+        tracing.setup()
     # Nothing is migrated or published before the port is known to be free.
     check_port(args.host, args.port)
     db = open_checked()

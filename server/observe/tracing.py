@@ -76,7 +76,11 @@ def _otlp_provider():
             "proto-http (and set OTEL_EXPORTER_OTLP_ENDPOINT), or run jifen under "
             "opentelemetry-instrument"
         ) from None
-    provider = TracerProvider(resource=Resource.create({"service.name": "jifen"}))
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by the SDK, win over "jifen".
+    resource = Resource.create()
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "jifen"}))
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     log.info("tracing: spans are exported over OTLP")
     return provider

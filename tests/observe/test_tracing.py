@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -71,3 +75,24 @@ def test_off_by_default_no_spans(db, clock, keys, spans):
         headers={"authorization": f"Bearer {keys['admin']}"},
     )
     assert spans.get_finished_spans() == ()
+
+
+def test_tracing_without_an_exporter_stops_serve_in_one_line(tmp_path):
+    """No tracer provider and no OTLP exporter installed: one line, nothing created."""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--port", "1", "--rules", "rules"],
+        cwd=root,
+        env={
+            "PATH": "/usr/bin",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}",
+            "JIFEN_TRACING": "on",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("jifen: JIFEN_TRACING=on needs an exporter")
+    assert not (tmp_path / "j.db").exists()
