@@ -6,12 +6,18 @@ header. An incoming `X-Request-Id` (from a proxy or the client) is kept when it 
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from contextvars import ContextVar
 
 HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+# Ids made here: this process's random prefix and a counter (no system call per request;
+# unique across processes and restarts, not secret).
+_PREFIX = secrets.token_hex(6)
+_next = itertools.count(1).__next__
 
 # Starlette runs sync work in threads with a copy of the context, so the id follows a
 # request into the thread pool; the periodic jobs and other background work have none.
@@ -41,7 +47,7 @@ class RequestIds:
         if kind != "http" and kind != "websocket":
             return await self.app(scope, receive, send)
         raw = _incoming(scope.get("headers") or ())
-        value = raw.decode("ascii") if raw is not None else secrets.token_hex(8)
+        value = raw.decode("ascii") if raw is not None else f"{_PREFIX}-{_next():x}"
         token = current.set(value)
         if kind == "websocket":
             try:

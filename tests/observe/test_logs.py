@@ -68,7 +68,7 @@ def test_an_unfit_incoming_id_is_replaced(client, given):
         headers={"x-request-id": given.encode("utf-8")},
     )
     made = response.headers["x-request-id"]
-    assert made != given and re.fullmatch(r"[0-9a-f]{16}", made)
+    assert made != given and re.fullmatch(r"[0-9a-f]{12}-[0-9a-f]+", made)
     assert response.json()["errors"][0]["extensions"]["requestId"] == made
 
 
