@@ -222,7 +222,8 @@ def create_app(
                         CORSMiddleware,
                         allow_origins=list(config.cors_origins),
                         allow_methods=["GET", "POST"],
-                        allow_headers=["authorization", "content-type"],
+                        allow_headers=["authorization", "content-type", "x-request-id"],
+                        expose_headers=["x-request-id"],
                     )
                 ]
                 if config.cors_origins

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -156,3 +157,30 @@ def test_operation_names_are_bounded_labels(db, clock, client, monkeypatch, coun
         if name == "jifen_graphql_requests_total" and dict(labels).get("type") == "query"
     }
     assert {"A", "B", "other"} <= labels and not {"C", "D"} & labels
+
+
+def test_live_subscriptions_are_counted_while_they_last(db, clock, client, keys):
+    def subscribers() -> float:
+        return value(scrape(client), "jifen_subscribers", topic="activity")
+
+    before = subscribers()
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json(
+            {"type": "connection_init", "payload": {"authorization": f"Bearer {keys['admin']}"}}
+        )
+        assert ws.receive_json() == {"type": "connection_ack"}
+        ws.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": "subscription { activity { kind } }"},
+            }
+        )
+        deadline = time.monotonic() + 10
+        while subscribers() != before + 1:
+            assert time.monotonic() < deadline, "the subscription was never counted"
+            time.sleep(0.02)
+        ws.send_json({"id": "1", "type": "complete"})
+        while subscribers() != before:
+            assert time.monotonic() < deadline, "the ended subscription is still counted"
+            time.sleep(0.02)
