@@ -351,7 +351,10 @@ def _shown(variable: str, value: Any) -> str:
     if variable in SECRETS:
         return "(none)" if value is None else "***"
     if value is None:
-        return "on (off in production)"
+        # Unset: the IDE and introspection follow JIFEN_ENV; the others mean "not set".
+        if variable in ("JIFEN_GRAPHIQL", "JIFEN_INTROSPECTION"):
+            return "on (off in production)"
+        return "(unset)"
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, tuple):
