@@ -1,4 +1,4 @@
-"""OpenTelemetry traces (JIFEN_TRACING=on; the packages come with `pip install jifen[otel]`).
+"""OpenTelemetry traces (JIFEN_TRACING=on; the packages come with `pip install 'jifen[otel]'`).
 
 Each GraphQL operation is a span (strawberry's OpenTelemetryExtensionSync: parsing,
 validation and each resolver under it) and each SQL statement a span under whatever is
@@ -6,9 +6,9 @@ current when it runs. Resolver argument values are not recorded: they may be per
 data. The statements are recorded without their parameters.
 
 Where the spans go is OpenTelemetry's business: a tracer provider already installed
-(`opentelemetry-instrument`, or a test's) is used as it is; otherwise one is made with an
-OTLP exporter over HTTP (`opentelemetry-exporter-otlp-proto-http`), which reads the
-standard OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME variables.
+(`opentelemetry-instrument`, or a test's) is used as it is; otherwise one is made with the
+OTLP exporter over HTTP (in jifen[otel]), which reads the standard OTEL_EXPORTER_OTLP_*
+and OTEL_SERVICE_NAME variables.
 """
 
 from __future__ import annotations
@@ -72,9 +72,8 @@ def _otlp_provider():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError:
         raise SetupError(
-            "JIFEN_TRACING=on needs an exporter: pip install opentelemetry-exporter-otlp-"
-            "proto-http (and set OTEL_EXPORTER_OTLP_ENDPOINT), or run jifen under "
-            "opentelemetry-instrument"
+            "JIFEN_TRACING=on needs an exporter: pip install 'jifen[otel]' (OTLP over HTTP; "
+            "set OTEL_EXPORTER_OTLP_ENDPOINT), or run jifen under opentelemetry-instrument"
         ) from None
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by the SDK, win over "jifen".
     resource = Resource.create()
