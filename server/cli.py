@@ -8,7 +8,6 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -271,6 +270,7 @@ def _serve(args) -> int:
     import uvicorn
 
     from server.app import create_app, prepare_database
+    from server.observe import serving
     from server.preflight import (
         bootstrap_admin_key,
         check_key_file,
@@ -296,42 +296,19 @@ def _serve(args) -> int:
     if rule_files.report_directory(args.rules, quiet_ok=True):
         print("jifen: the rules have errors; fix them before starting", file=sys.stderr)
         return 1
-    if settings().tracing:  # an exporter missing is a setup error, not a worker's traceback
-        from server.observe import tracing
-
-        tracing.setup()
+    serving.before_serving()  # tracing's setup errors, an open /metrics in production
     # Nothing is migrated or published before the port is known to be free.
     check_port(args.host, args.port)
     db = open_checked()
     check_key_file(db)
     upgrade_checked(db)
     key_file = bootstrap_admin_key()
-    if key_file is not None and settings().log_format == "json":
-        # One JSON line like the others, so a log store can parse the whole stream.
-        logging.getLogger("jifen").warning(
-            "first start: an admin key was created and written to %s (readable by this "
-            "user only); keep it somewhere safe, then delete the file",
-            key_file,
-        )
-    elif key_file is not None:
-        # The key itself goes to the file only: this console often ends up in a log store.
-        print(
-            f"\n  First start: an admin key was created and written to {key_file}"
-            "\n  (readable by this user only). Keep it somewhere safe, then delete the file."
-            "\n  Send it as `Authorization: Bearer <key>`.\n",
-            file=sys.stderr,
-            flush=True,
-        )
+    if key_file is not None:
+        serving.announce_first_key(key_file)  # where it is; the key goes to the file only
     # httptools parses HTTP and uvloop runs the event loop where they are installed (they
     # are dependencies; uvloop is not built for Windows): uvicorn's "auto" picks them.
     # uvicorn's lines go through jifen's logging (JIFEN_LOG_FORMAT), request ids and all.
     options = {"host": args.host, "port": args.port, "log_level": "info", "log_config": None}
-    current = settings()
-    if current.metrics and current.metrics_token is None and current.env == "production":
-        logging.getLogger("jifen").warning(
-            "/metrics is open to whoever reaches this port: set JIFEN_METRICS_TOKEN, or "
-            "keep /metrics off the public side of the proxy"
-        )
     if args.workers == 1:
         app = create_app(database_url=url, rules_dir=args.rules, bootstrap=False)
         uvicorn.run(app, **options)
@@ -341,14 +318,8 @@ def _serve(args) -> int:
     # second runner finds nothing left to do.
     prepare_database(url, args.rules, clock=SystemClock(), bootstrap=False)
     database.obj.close_all()
-    # Every worker writes its metrics to one folder; any of them answers for all.
-    from server.observe import multiproc
-
-    multiproc.prepare(args.workers)
-    try:
+    with serving.several_workers(args.workers):  # one metrics folder for all of them
         uvicorn.run("server.app:worker_app", factory=True, workers=args.workers, **options)
-    finally:
-        multiproc.cleanup()
     return 0
 
 
