@@ -86,9 +86,15 @@ class Schema(strawberry.Schema):
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
 
 
-def build_schema(introspection: bool = True) -> Schema:
-    """The schema; without introspection for deployments that turn it off."""
+def build_schema(introspection: bool = True, tracing: bool = False) -> Schema:
+    """The schema; without introspection for deployments that turn it off, with a span of
+    each operation where tracing is on (server/observe/tracing.py)."""
     documents = Documents() if introspection else Documents.without_introspection()
+    traced = []
+    if tracing:
+        from server.observe.tracing import graphql_extension
+
+        traced.append(graphql_extension())
     built = Schema(
         query=Query,
         mutation=Mutation,
@@ -96,7 +102,7 @@ def build_schema(introspection: bool = True) -> Schema:
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides=SCALAR_OVERRIDES,
         # One extension, made fresh per request; what it keeps lives in `documents`.
-        extensions=[lambda: Pipeline(documents)],
+        extensions=[lambda: Pipeline(documents), *traced],
     )
     documents.schema = built._schema
     built.documents = documents

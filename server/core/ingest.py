@@ -36,6 +36,7 @@ from server.core.periods import period_key
 from server.core.program import ProgramSettings
 from server.core.rules import book
 from server.core.standings import PERIODS
+from server.observe import metrics
 from server.store import bulk, sql
 from server.store.db import is_postgres, write_transaction
 from server.store.models import Event
@@ -548,6 +549,7 @@ class _Batch:
         standings.write(writes)
         writes.run()
         awards.flush()
+        metrics.events_recorded(e.type for _, e, _, _ in accepted)
         if reviews:
             writes.insert(
                 "review",

@@ -17,6 +17,7 @@ from collections import defaultdict
 from contextlib import asynccontextmanager
 from typing import Any
 
+from server.observe import metrics
 from server.store.db import (
     after_commit,
     before_commit,
@@ -48,9 +49,11 @@ class Broker:
         self._loop = asyncio.get_running_loop()
         with self._lock:
             self._subscribers[topic].add(queue)
+        metrics.subscribed(topic, 1)
         try:
             yield queue
         finally:
+            metrics.subscribed(topic, -1)
             with self._lock:
                 self._subscribers[topic].discard(queue)
                 if not self._subscribers[topic]:
