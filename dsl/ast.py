@@ -97,7 +97,7 @@ class Rule:
     task_key: str | None
     qualifiers: tuple[Qualifier, ...]
     condition: Condition | None
-    effect: Effect
+    effect: Effect | None  # None: a rule that only gives a badge
     limit: Limit | None = None
     cap: Cap | None = None
     until_invitee_leaves: bool = False
@@ -105,6 +105,7 @@ class Rule:
     repeating: bool = False
     pos: Pos = field(default=Pos("", 0, 0), compare=False)
     text: str = field(default="", compare=False)
+    badge: str | None = None  # `badge "KEY"`: beside the effect, or alone (effect None)
 
     def qualifier(self, kind: type) -> Qualifier | None:
         return next((q for q in self.qualifiers if isinstance(q, kind)), None)
@@ -155,6 +156,39 @@ class Program:
     deduct_at_most_percent: Decimal | None = None
     pos: Pos | None = field(default=None, compare=False)
     settings_pos: tuple[tuple[str, Pos], ...] = field(default=(), compare=False)
+    streak_freeze: StreakFreeze | None = None
+    make_up: MakeUp | None = None
+
+
+@dataclass(frozen=True)
+class StreakFreeze:
+    """`streak freeze costs N points, at most M per PERIOD`."""
+
+    cost: int
+    limit: int | None = None
+    period: str | None = None
+
+
+@dataclass(frozen=True)
+class MakeUp:
+    """`make-up checkin costs N points within D days, at most M per PERIOD`."""
+
+    cost: int
+    days: int
+    limit: int | None = None
+    period: str | None = None
+
+
+@dataclass(frozen=True)
+class BadgeDecl:
+    """`badge "KEY" "Name" description "..." image "URL"`: how a badge is shown."""
+
+    key: str
+    name: str | None = None
+    description: str | None = None
+    image: str | None = None
+    pos: Pos = field(default=Pos("", 0, 0), compare=False)
+    given_twice: tuple[str, ...] = field(default=(), compare=False)  # details written twice
 
 
 @dataclass(frozen=True)
@@ -172,6 +206,7 @@ class RuleFile:
     campaigns: tuple[Campaign, ...] = ()
     events: tuple[EventDecl, ...] = ()
     levels: tuple[Levels, ...] = ()  # `levels` blocks (one per program; more is an error)
+    badges: tuple[BadgeDecl, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections import defaultdict
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -28,6 +29,16 @@ NO_FIRST = frozenset({"join", "leave", "birthday"})
 PERIODS = ("day", "week", "month")
 MAX_AWARD = 1_000_000_000  # one award, as the ledger allows for one movement
 MAX_TOTAL = 10**15  # budgets and caps
+MAX_MAKE_UP_DAYS = 31  # a make-up reaches back at most a month: runs are joined in memory
+BADGE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_BADGE_KEY_RULE = (
+    "badge key `{key}`: 1 to 64 letters, digits, `-`, `_`, `.` or `:`, starting with a "
+    "letter or digit"
+)
+MAX_BADGE_NAME = 100
+MAX_BADGE_DESCRIPTION = 500
+MAX_IMAGE_URL = 500
+IMAGE_URL = re.compile(r"https?://[^\s\"]{1,492}")
 METRIC_ALIASES = {
     "messages": "message",
     "checkins": "checkin",
@@ -90,6 +101,7 @@ class _Checker:
                         decl.pos,
                     )
         self._programs()
+        self.badge_rules: dict[str, ast.Rule] = {}  # badge key -> the rule that gives it
         seen: dict[str, ast.Pos] = {}
         for f in self.files:
             for campaign in f.campaigns:
@@ -106,6 +118,7 @@ class _Checker:
                 seen[campaign.key] = campaign.pos
                 self._campaign(campaign)
         levels.check(self, self.files)
+        self._badge_decls()
         return sorted(self.out, key=lambda d: (d.file, d.line, d.column))
 
     # program settings
@@ -166,6 +179,26 @@ class _Checker:
                     "`deduct at most` takes a percentage above 0 and at most 100",
                     where["deduct_at_most_percent"],
                 )
+            if program.streak_freeze is not None:
+                self._price("a streak freeze", program.streak_freeze, where["streak_freeze"])
+            if program.make_up is not None:
+                self._price("a make-up check-in", program.make_up, where["make_up"])
+                days = program.make_up.days
+                if days <= 0:
+                    self.say(
+                        ERROR,
+                        "DEAD_RULE",
+                        "a make-up window of 0 days lets no missed day be made up: "
+                        "use `within 1 days` or more",
+                        where["make_up"],
+                    )
+                elif days > MAX_MAKE_UP_DAYS:
+                    self.say(
+                        ERROR,
+                        "INVALID_VALUE",
+                        f"a make-up window may be at most {MAX_MAKE_UP_DAYS} days",
+                        where["make_up"],
+                    )
 
     # campaigns
     def _campaign(self, c: ast.Campaign) -> None:
@@ -267,7 +300,15 @@ class _Checker:
                         ERROR, "INVALID_VALUE", "`per 0` divides by zero: use per 1 or more", r.pos
                     )
                 self._attribute(r.event, effect.per_attribute, attributes, r.pos)
-        else:
+        elif isinstance(effect, ast.Multiply):
+            if r.badge is not None:
+                self.say(
+                    ERROR,
+                    "INVALID_MODIFIER",
+                    "`multiply` scales other campaigns' awards; a badge goes on a rule that "
+                    "awards, or on a rule of its own",
+                    r.pos,
+                )
             if effect.factor <= 1:
                 self.say(ERROR, "DEAD_RULE", "`multiply` needs a factor above 1", r.pos)
             extras = [
@@ -305,6 +346,88 @@ class _Checker:
             self.say(ERROR, "INVALID_MODIFIER", "`repeating` needs a `streak N` qualifier", r.pos)
         if r.event == "task" and r.task_key is None:
             pass  # a rule on every task
+        if r.badge is not None:
+            self._badge_rule(r)
+
+    def _price(self, what: str, offer, pos: ast.Pos) -> None:
+        """A `streak freeze` or `make-up checkin` line: its cost and its `at most`."""
+        if offer.cost <= 0:
+            self.say(
+                ERROR, "INVALID_VALUE", f"{what} must cost at least 1 point, not {offer.cost}", pos
+            )
+        elif offer.cost > MAX_AWARD:
+            self._too_big(what, pos)
+        if offer.period is not None:
+            self._period(offer.period, pos)
+        if offer.limit is not None and offer.limit <= 0:
+            self.say(ERROR, "DEAD_RULE", f"`at most 0` never lets {what} be bought", pos)
+
+    def _badge_rule(self, r: ast.Rule) -> None:
+        """A badge key names one achievement: the rule that gives it, and no other."""
+        if not BADGE_KEY.fullmatch(r.badge):
+            self.say(ERROR, "INVALID_VALUE", _BADGE_KEY_RULE.format(key=r.badge), r.pos)
+            return
+        first = self.badge_rules.get(r.badge)
+        if first is None:
+            self.badge_rules[r.badge] = r
+            return
+        self.say(
+            ERROR,
+            "BADGE_REUSED",
+            f"badge `{r.badge}` is already given by `{first.text}` "
+            f"({first.pos.file}:{first.pos.line}): a badge key means one achievement; "
+            "give this rule a badge of its own",
+            r.pos,
+        )
+
+    def _badge_decls(self) -> None:
+        described: dict[str, ast.BadgeDecl] = {}
+        for f in self.files:
+            for b in f.badges:
+                if not BADGE_KEY.fullmatch(b.key):
+                    self.say(ERROR, "INVALID_VALUE", _BADGE_KEY_RULE.format(key=b.key), b.pos)
+                    continue
+                if b.key in described:
+                    first = described[b.key].pos
+                    self.say(
+                        ERROR,
+                        "DUPLICATE_BADGE",
+                        f"badge `{b.key}` is already described at {first.file}:{first.line}",
+                        b.pos,
+                    )
+                    continue
+                described[b.key] = b
+                for detail in b.given_twice:
+                    self.say(ERROR, "INVALID_VALUE", f"`{detail}` given twice", b.pos)
+                if b.name is not None and not 0 < len(b.name) <= MAX_BADGE_NAME:
+                    self.say(
+                        ERROR,
+                        "INVALID_VALUE",
+                        f"a badge's name is 1 to {MAX_BADGE_NAME} characters",
+                        b.pos,
+                    )
+                if b.description is not None and len(b.description) > MAX_BADGE_DESCRIPTION:
+                    self.say(
+                        ERROR,
+                        "INVALID_VALUE",
+                        f"a badge's description is at most {MAX_BADGE_DESCRIPTION} characters",
+                        b.pos,
+                    )
+                if b.image is not None and not IMAGE_URL.fullmatch(b.image):
+                    self.say(
+                        ERROR,
+                        "INVALID_VALUE",
+                        f"`image` takes an http(s) address of at most {MAX_IMAGE_URL} "
+                        f'characters, like "https://example.com/badge.png"',
+                        b.pos,
+                    )
+                if b.key not in self.badge_rules:
+                    self.say(
+                        WARNING,
+                        "BADGE_UNUSED",
+                        f'no rule gives badge `{b.key}`: add `badge "{b.key}"` to a rule',
+                        b.pos,
+                    )
 
     def _too_big(self, what: str, pos: ast.Pos) -> None:
         self.say(ERROR, "INVALID_VALUE", f"{what} may be at most {MAX_AWARD:,} points", pos)
@@ -382,7 +505,11 @@ class _Checker:
     def _tiers(self, c: ast.Campaign) -> None:
         by_event: dict[tuple[str, str | None], list[tuple[ast.Tier, ast.Rule]]] = defaultdict(list)
         for r in c.rules:
-            if isinstance(r, ast.Rule) and (tier := r.qualifier(ast.Tier)) is not None:
+            if (
+                isinstance(r, ast.Rule)
+                and r.effect is not None  # a badge alone earns no points: no gap to fill
+                and (tier := r.qualifier(ast.Tier)) is not None
+            ):
                 by_event[(r.event, r.task_key)].append((tier, r))
         for (event, _), tiers in by_event.items():
             tiers.sort(key=lambda t: (t[0].low, t[0].high or _NO_END))

@@ -51,6 +51,15 @@ class CompiledRule:
             return 0
         return max(self.base_points(facts), 0)
 
+    @property
+    def badge(self) -> str | None:
+        """The badge this rule gives when it fires, if any."""
+        return self.source.badge
+
+    def reached(self, facts: Facts) -> bool:
+        """Whether the rule fires for the event (a badge is given even with no points)."""
+        return self.condition(facts) and self.qualifies(facts)
+
 
 @dataclass(frozen=True)
 class CompiledMultiplier:
@@ -127,6 +136,7 @@ class CompiledProgram:
     by_event: dict[str, tuple[CompiledRule, ...]] = field(default_factory=dict)
     multipliers_by_event: dict[str, tuple[CompiledMultiplier, ...]] = field(default_factory=dict)
     levels: Ladder | None = None  # the `levels` block, if the program has one
+    badges: dict[str, ast.BadgeDecl] = field(default_factory=dict)  # described in the files
 
 
 def compile_program(files: list[ast.RuleFile]) -> CompiledProgram:
@@ -150,6 +160,7 @@ def compile_program(files: list[ast.RuleFile]) -> CompiledProgram:
         {k: tuple(v) for k, v in by_event.items()},
         {k: tuple(v) for k, v in multipliers.items()},
         levels=ladder_of(files),
+        badges={b.key: b for f in files for b in f.badges},
     )
 
 
@@ -339,7 +350,13 @@ def _qualifies(r: ast.Rule) -> Callable[[Facts], bool]:
     return lambda f: all(c(f) for c in checks)
 
 
-def _points(effect: ast.Award) -> Callable[[Facts], int]:
+def _nothing(facts: Facts) -> int:
+    return 0
+
+
+def _points(effect: ast.Award | None) -> Callable[[Facts], int]:
+    if effect is None:  # a rule that only gives a badge
+        return _nothing
     points = effect.points
     if effect.per is None:
         return lambda f: points

@@ -73,7 +73,7 @@ def _layout(tree: Tree, parent: str = "") -> list[str]:
             pass
         elif child.type == "NAME":
             word = word.upper() if parent == "redeem_rate" else word.lower()
-        elif word.isalpha():
+        elif word.isalpha() or child.type == "MAKE_UP":
             word = word.lower()
         if word in (")", "]", ",", "%"):
             words.append(_GLUE)
@@ -93,6 +93,8 @@ def render_line(kind: str, value) -> str:
         return "}"
     if kind == "event":
         return f"event {value}"
+    if kind == "badge_decl":
+        return render_badge(value)
     if kind == "setting":
         return render_setting(*value)
     if kind == "campaign_setting":
@@ -111,6 +113,15 @@ def render_setting(name: str, value) -> str:
         return "points expire never"
     if name == "redeem_rate":
         return f"redeem rate {value.points} points = {value.amount} {value.currency}"
+    if name in ("streak_freeze", "make_up"):
+        head = (
+            f"streak freeze costs {value.cost} points"
+            if name == "streak_freeze"
+            else f"make-up checkin costs {value.cost} points within {value.days} days"
+        )
+        if value.limit is not None:
+            head += f", at most {value.limit} per {value.period}"
+        return head
     return f"deduct at most {_number(value)}% of order"
 
 
@@ -140,7 +151,11 @@ def render_rule(r: ast.Rule) -> str:
     if r.condition is not None:
         parts.append("where " + _condition(r.condition, top=True))
     e = r.effect
-    if isinstance(e, ast.Multiply):
+    if r.badge is not None:
+        parts.append(f"badge {_quote(r.badge)}")
+    if e is None:
+        pass
+    elif isinstance(e, ast.Multiply):
         parts.append(f"multiply {_number(e.factor)}")
     else:
         parts.append(f"award {e.points}")
@@ -158,6 +173,17 @@ def render_rule(r: ast.Rule) -> str:
         parts.append("after review")
     if r.repeating:
         parts.append("repeating")
+    return " ".join(parts)
+
+
+def render_badge(b: ast.BadgeDecl) -> str:
+    parts = [f"badge {_quote(b.key)}"]
+    if b.name is not None:
+        parts.append(_quote(b.name))
+    if b.description is not None:
+        parts.append(f"description {_quote(b.description)}")
+    if b.image is not None:
+        parts.append(f"image {_quote(b.image)}")
     return " ".join(parts)
 
 

@@ -82,6 +82,7 @@ class _FileBuilder:
         self.program: ast.Program | None = None
         self.campaigns: list[ast.Campaign] = []
         self.events: list[ast.EventDecl] = []
+        self.badges: list[ast.BadgeDecl] = []
         self.block: str | None = None  # None, "program" or "campaign"
         self.current: dict | None = None
         self.implicit: dict | None = None
@@ -129,6 +130,10 @@ class _FileBuilder:
             if self.block == "program":
                 return self._misplaced("`event` declarations", "outside the program block", pos)
             self.events.append(ast.EventDecl(value, pos))
+        elif kind == "badge_decl":
+            if self.block == "program":
+                return self._misplaced("`badge` descriptions", "outside the program block", pos)
+            self.badges.append(value)
         elif kind == "setting":
             if self.block != "program":
                 return self._misplaced(
@@ -205,6 +210,8 @@ class _FileBuilder:
                 deduct_at_most_percent=s.get("deduct_at_most_percent"),
                 pos=data["pos"],
                 settings_pos=tuple(data["where"]),
+                streak_freeze=s.get("streak_freeze"),
+                make_up=s.get("make_up"),
             )
         else:
             self.campaigns.append(_campaign(data))
@@ -231,6 +238,7 @@ class _FileBuilder:
             tuple(self.campaigns),
             tuple(self.events),
             levels=tuple(getattr(self, "levels", ())),
+            badges=tuple(self.badges),
         ), self.diagnostics
 
 
@@ -259,6 +267,8 @@ def _setting_word(name: str) -> str:
         "expire_never": "points expire",
         "redeem_rate": "redeem rate",
         "deduct_at_most_percent": "deduct at most",
+        "streak_freeze": "streak freeze",
+        "make_up": "make-up checkin",
     }[name]
 
 

@@ -108,7 +108,11 @@ class ToAst(Transformer):
             elif kind == "condition":
                 condition = value
             elif kind == "effect":
+                if effect is not None:
+                    raise ValueError("a rule takes one `award` or `multiply`")
                 effect = value
+            elif kind == "badge" and "badge" in fields:
+                raise ValueError("a rule gives at most one `badge`")
             else:
                 fields[kind] = value
         rule = ast.Rule(
@@ -202,6 +206,53 @@ class ToAst(Transformer):
 
     def multiply(self, items):
         return ("effect", ast.Multiply(_decimal(items[0])))
+
+    def badge(self, items):
+        return ("badge", _string(items[0]))
+
+    @v_args(meta=True)
+    def badge_decl(self, meta, items):
+        key, name, *details = items
+        fields, twice = {}, []
+        for detail, text in details:
+            if detail in fields:
+                twice.append(detail)
+            fields[detail] = text
+        decl = ast.BadgeDecl(
+            _string(key),
+            _string(name) if name is not None else None,
+            pos=self._pos(meta),
+            given_twice=tuple(twice),
+            **fields,
+        )
+        return ("badge_decl", decl, self._pos(meta))
+
+    def badge_description(self, items):
+        return ("description", _string(items[0]))
+
+    def badge_image(self, items):
+        return ("image", _string(items[0]))
+
+    @v_args(meta=True)
+    def streak_freeze(self, meta, items):
+        cost, times, period = items
+        freeze = ast.StreakFreeze(
+            _int(cost),
+            _int(times) if times is not None else None,
+            str(period).lower() if period is not None else None,
+        )
+        return ("setting", ("streak_freeze", freeze), self._pos(meta))
+
+    @v_args(meta=True)
+    def make_up(self, meta, items):
+        _, cost, days, times, period = items
+        make_up = ast.MakeUp(
+            _int(cost),
+            _int(days),
+            _int(times) if times is not None else None,
+            str(period).lower() if period is not None else None,
+        )
+        return ("setting", ("make_up", make_up), self._pos(meta))
 
     @v_args(meta=True)
     def limit(self, meta, items):

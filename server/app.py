@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time as timer
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
@@ -33,6 +34,9 @@ from server.core import deliveries, history, notify, program, rules
 from server.core.clock import Clock, SystemClock
 from server.core.generation import CHANNEL as GENERATION_CHANNEL
 from server.core.generation import generation
+from server.observe import endpoints, tracing
+from server.observe import metrics as metered
+from server.observe.requests import RequestIds
 from server.preflight import bootstrap_admin_key
 from server.store import migrate, writer
 from server.store.db import (
@@ -104,7 +108,13 @@ def create_app(
     already bound (tests)."""
     clock = clock or SystemClock()
     config = config or Config.from_env()
-    served = schema if config.introspection else build_schema(introspection=False)
+    if config.tracing:
+        tracing.setup()
+    served = (
+        schema
+        if config.introspection and not config.tracing
+        else build_schema(introspection=config.introspection, tracing=config.tracing)
+    )
     budgets = Budgets(config.cost_budget, config.cost_window_seconds, shared=None)
     graphql = GraphQLHTTP(served, clock=clock, budgets=budgets, rng=rng)
     subscriptions = SubscriptionApp(served, config, graphql)
@@ -139,9 +149,11 @@ def create_app(
                 listen(dsn_of(database.obj), channels, on_connect=generation.expire)
             )
         writer.start()
+        sampler = asyncio.create_task(endpoints.sample_pool_forever())
         yield
         await run_in_threadpool(writer.stop)
-        for task in (scheduler, listener, hooks):
+        metered.stop()
+        for task in (scheduler, listener, sampler, hooks):
             if task is not None:
                 task.cancel()
         if database_url is not None:
@@ -197,11 +209,18 @@ def create_app(
             WebSocketRoute("/graphql", subscriptions),
             Route("/export/ledger.csv", export_ledger),
             Route("/healthz", health),
+            Route("/readyz", endpoints.readyz),
+            *(
+                [Route("/metrics", endpoints.metrics_endpoint(clock, config.metrics_token))]
+                if config.metrics
+                else []
+            ),
             *([Mount("/graphiql", graphiql.assets)] if config.graphiql else []),
             Mount("/console", console_app(config.language)),
         ],
         lifespan=lifespan,
         middleware=[
+            Middleware(RequestIds),
             Middleware(BodyLimit, limit=config.max_body_bytes),
             *(
                 [
@@ -209,7 +228,8 @@ def create_app(
                         CORSMiddleware,
                         allow_origins=list(config.cors_origins),
                         allow_methods=["GET", "POST"],
-                        allow_headers=["authorization", "content-type"],
+                        allow_headers=["authorization", "content-type", "x-request-id"],
+                        expose_headers=["x-request-id"],
                     )
                 ]
                 if config.cors_origins
@@ -241,8 +261,10 @@ def prepare_database(
 
 def worker_app() -> Starlette:
     """One of `jifen serve --workers N`: the parent prepared the database already."""
+    from server.observe import logs
     from server.store.db import database_url
 
+    logs.configure()  # a worker is a fresh process: its logging is not the parent's
     return create_app(database_url=database_url(), prepare=False)
 
 
@@ -252,12 +274,16 @@ async def _scheduler(clock: Clock, every: float) -> None:
 
     while True:
         await asyncio.sleep(every)
+        began = timer.perf_counter()
         try:
             report = await run_in_threadpool(in_connection, lambda: tick(clock.now()))
             if report.busy:
                 log.info("tick: %s", report)
         except Exception:  # noqa: BLE001 - a failed run is logged; the next one retries
             log.exception("tick failed")
+            metered.scheduler_run(timer.perf_counter() - began, ok=False)
+        else:
+            metered.scheduler_run(timer.perf_counter() - began, ok=True)
 
 
 def publish_directory(rules_dir: Path, *, now: datetime) -> None:

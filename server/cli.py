@@ -8,7 +8,6 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -31,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from server.observe import logs
+
+    logs.configure()  # JIFEN_LOG_FORMAT, JIFEN_LOG_LEVEL
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
@@ -141,6 +140,13 @@ def _parser() -> argparse.ArgumentParser:
         help="check every ledger invariant",
         description="Check that postings balance, balances equal their "
         "postings and lots are within bounds. Exits 1 on a problem.",
+    )
+    verify.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="FILE",
+        help="also write the outcome as Prometheus metrics to FILE (for node_exporter's "
+        "textfile collector; docs/operations.md, Monitoring)",
     )
     verify.set_defaults(func=_ledger_verify)
 
@@ -265,6 +271,7 @@ def _serve(args) -> int:
     import uvicorn
 
     from server.app import create_app, prepare_database
+    from server.observe import serving
     from server.preflight import (
         bootstrap_admin_key,
         check_key_file,
@@ -290,6 +297,7 @@ def _serve(args) -> int:
     if rule_files.report_directory(args.rules, quiet_ok=True):
         print("jifen: the rules have errors; fix them before starting", file=sys.stderr)
         return 1
+    serving.before_serving()  # tracing's setup errors, an open /metrics in production
     # Nothing is migrated or published before the port is known to be free.
     check_port(args.host, args.port)
     db = open_checked()
@@ -297,17 +305,11 @@ def _serve(args) -> int:
     upgrade_checked(db)
     key_file = bootstrap_admin_key()
     if key_file is not None:
-        # The key itself goes to the file only: this console often ends up in a log store.
-        print(
-            f"\n  First start: an admin key was created and written to {key_file}"
-            "\n  (readable by this user only). Keep it somewhere safe, then delete the file."
-            "\n  Send it as `Authorization: Bearer <key>`.\n",
-            file=sys.stderr,
-            flush=True,
-        )
+        serving.announce_first_key(key_file)  # where it is; the key goes to the file only
     # httptools parses HTTP and uvloop runs the event loop where they are installed (they
     # are dependencies; uvloop is not built for Windows): uvicorn's "auto" picks them.
-    options = {"host": args.host, "port": args.port, "log_level": "info"}
+    # uvicorn's lines go through jifen's logging (JIFEN_LOG_FORMAT), request ids and all.
+    options = {"host": args.host, "port": args.port, "log_level": "info", "log_config": None}
     if args.workers == 1:
         app = create_app(database_url=url, rules_dir=args.rules, bootstrap=False)
         uvicorn.run(app, **options)
@@ -317,7 +319,8 @@ def _serve(args) -> int:
     # second runner finds nothing left to do.
     prepare_database(url, args.rules, clock=SystemClock(), bootstrap=False)
     database.obj.close_all()
-    uvicorn.run("server.app:worker_app", factory=True, workers=args.workers, **options)
+    with serving.several_workers(args.workers):  # one metrics folder for all of them
+        uvicorn.run("server.app:worker_app", factory=True, workers=args.workers, **options)
     return 0
 
 
@@ -358,6 +361,10 @@ def _ledger_verify(args) -> int:
 
     _open()
     report = verify()
+    if args.metrics_file is not None:
+        from server.observe.verified import write_outcome
+
+        write_outcome(args.metrics_file, len(report.problems))
     if report.ok:
         print(
             f"ledger ok: {report.transactions} transactions, {report.accounts} accounts, "

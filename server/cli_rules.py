@@ -137,6 +137,18 @@ def _print_simulation(report, files, since: datetime, until: datetime) -> None:
     print(f"\n{'rule':<{width}} {'points':>10} {'awards':>8}  text")
     for label, r in rows:
         print(f"{label:<{width}} {r.points:>10,} {r.awards:>8,}  {r.text}")
+    if report.badges:
+        print(f"\n{'badge':<24} {'members':>8}")
+        for key, held in sorted(report.badges.items()):
+            print(f"{key:<24} {len(held):>8,}")
+    p = report.protection
+    if p is not None and (p.freezes or p.make_ups or p.refused):
+        print(
+            f"\nStreak protection (points members spend): {p.freezes:,} freezes "
+            f"{p.freeze_points:,} points, {p.make_ups:,} make-up check-ins "
+            f"{p.make_up_points:,} points"
+            + (f"; {p.refused:,} the draft would refuse" if p.refused else "")
+        )
     closes = leaderboard.price_closes(
         compiled.campaigns.values(),
         since,

@@ -185,6 +185,48 @@ class Settings(BaseSettings):
         "on or off (1/0, true/false, yes/no)",
     )
 
+    log_format: Literal["text", "json"] = _setting(
+        "text",
+        "JIFEN_LOG_FORMAT",
+        "log lines as text, or as one JSON object a line for a log store; each carries "
+        "the request id",
+        "text or json",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _setting(
+        "INFO",
+        "JIFEN_LOG_LEVEL",
+        "the least severe log lines written",
+        "DEBUG, INFO, WARNING or ERROR",
+    )
+    metrics: bool = _setting(
+        True,
+        "JIFEN_METRICS",
+        "serve Prometheus metrics at /metrics",
+        "on or off (1/0, true/false, yes/no)",
+    )
+    metrics_token: str | None = _setting(
+        None,
+        "JIFEN_METRICS_TOKEN",
+        "when set, /metrics answers only `Authorization: Bearer <this token>` (default: "
+        "open; keep it off the public network)",
+        "a secret of at least 16 characters",
+        min_length=16,
+    )
+    metrics_dir: Path | None = _setting(
+        None,
+        "PROMETHEUS_MULTIPROC_DIR",
+        "the folder where the metrics of several server processes meet (prometheus-client's "
+        "multiprocess mode); `jifen serve --workers N` makes one when unset",
+        "a folder path, emptied by each `jifen serve` start",
+    )
+    tracing: bool = _setting(
+        False,
+        "JIFEN_TRACING",
+        "send OpenTelemetry traces of GraphQL operations and SQL statements (needs "
+        "jifen[otel]; the exporter reads the OTEL_* variables)",
+        "on or off (1/0, true/false, yes/no)",
+    )
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -219,6 +261,8 @@ class Settings(BaseSettings):
 
 # The API's knobs were once their own class; the name stays for the callers that use it.
 Config = Settings
+
+SECRETS = {"JIFEN_METRICS_TOKEN"}  # shown as *** by `jifen config`
 
 NAMES = {name: f.validation_alias for name, f in Settings.model_fields.items()}
 
@@ -268,6 +312,13 @@ def override(**values: Any) -> Iterator[Settings]:
         _overrides.update(saved)
 
 
+def set_for_workers(variable: str, value: str) -> None:
+    """Set a setting in the environment of the server processes started from this one."""
+    if variable not in NAMES.values():
+        raise TypeError(f"no such setting: {variable}")
+    os.environ[variable] = value
+
+
 def _explain(exc: ValidationError) -> str:
     problems = []
     fields = {f.validation_alias: (name, f) for name, f in Settings.model_fields.items()}
@@ -278,6 +329,8 @@ def _explain(exc: ValidationError) -> str:
         expect = (field.json_schema_extra or {}).get("expect") if field else None
         given = error.get("input")
         shown = mask(given) if variable == "DATABASE_URL" and isinstance(given, str) else given
+        if variable in SECRETS:
+            shown = "***"
         problems.append(
             f"{variable}={shown!r} is not valid: expected {expect or error['msg']}"
             if not isinstance(given, dict)
@@ -324,8 +377,13 @@ def describe(current: Settings | None = None) -> list[Entry]:
 
 
 def _shown(variable: str, value: Any) -> str:
+    if variable in SECRETS:
+        return "(none)" if value is None else "***"
     if value is None:
-        return "on (off in production)"
+        # Unset: the IDE and introspection follow JIFEN_ENV; the others mean "not set".
+        if variable in ("JIFEN_GRAPHIQL", "JIFEN_INTROSPECTION"):
+            return "on (off in production)"
+        return "(unset)"
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, tuple):

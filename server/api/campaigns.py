@@ -182,6 +182,27 @@ class SimulatedCampaign:
     )
 
 
+@strawberry.type(description="A badge a draft's rules would have given.")
+class SimulatedBadge:
+    key: str = strawberry.field(description="The badge's key.")
+    members: int = strawberry.field(description="Members who would have earned it.")
+
+
+@strawberry.type(
+    description="Streak freezes bought and make-up check-ins made in the range, priced "
+    "by the draft (points members spend, not points issued)."
+)
+class SimulatedProtection:
+    freezes: int = strawberry.field(description="Freezes the draft would have sold.")
+    freeze_points: int = strawberry.field(description="Points they would have taken.")
+    make_ups: int = strawberry.field(description="Make-up check-ins it would have allowed.")
+    make_up_points: int = strawberry.field(description="Points they would have taken.")
+    refused: int = strawberry.field(
+        description="Purchases of the range the draft would have refused (not offered, or "
+        "beyond its `at most`)."
+    )
+
+
 @strawberry.type(description="A draft replayed against stored events; nothing was written.")
 class Simulation:
     events_replayed: int = strawberry.field(description="Events replayed (from the first).")
@@ -190,6 +211,12 @@ class Simulation:
     points: int = strawberry.field(description="Points the draft would have issued in all.")
     campaigns: list[SimulatedCampaign] = strawberry.field(description="Per campaign.")
     rules: list[SimulatedRule] = strawberry.field(description="Per rule.")
+    badges: list[SimulatedBadge] = strawberry.field(
+        default_factory=list, description="Badges members would have earned in the range."
+    )
+    protection: SimulatedProtection | None = strawberry.field(
+        default=None, description="Streak protection, priced by the draft: a separate line."
+    )
 
 
 @strawberry.enum(description="Where an award after review stands.")
@@ -367,6 +394,13 @@ class CampaignQuery:
                     )
                     for r in result.rules.values()
                 ],
+                badges=[
+                    SimulatedBadge(key=key, members=len(held))
+                    for key, held in sorted(result.badges.items())
+                ],
+                protection=SimulatedProtection(**vars(result.protection))
+                if result.protection is not None
+                else None,
             )
 
         return query(work)

@@ -12,6 +12,7 @@ from peewee import InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
 
 from server.core.errors import DomainError, ErrorCode
+from server.observe.requests import current as request_id
 from server.store.db import (
     DatabaseUnavailable,
     connection_lost,
@@ -132,6 +133,8 @@ class MaskUnexpected(MaskErrors):
             masked.extensions = {"code": ErrorCode.UNAVAILABLE.value}
         else:
             masked.extensions = {"code": ErrorCode.INTERNAL.value}
+        # The log line with the details carries the same id: quote it to find them.
+        masked.extensions["requestId"] = request_id.get()
         return masked
 
 

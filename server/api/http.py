@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -47,6 +48,8 @@ from server.api.request import JSON, InputRefused, Params, RequestRefused, prepa
 from server.api.scalars import InputValueError
 from server.core.clock import Clock
 from server.core.errors import ErrorCode
+from server.observe import metrics
+from server.observe.requests import current as request_id
 from server.store.db import DatabaseUnavailable, connection_lost, database
 
 log = logging.getLogger("jifen.http")
@@ -77,7 +80,9 @@ class GraphQLHTTP:
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:
+        began = perf_counter()
         media = _media_type(request.headers.get("accept"))
+        name, kind = "unknown", "unknown"  # until the request is understood
         try:
             params = await read_params(request)
             context = Context(
@@ -86,16 +91,25 @@ class GraphQLHTTP:
             try:
                 prepared, operation = prepare(params, request.method, self.schema.documents)
             except InputRefused as refused:
-                return _result(_payload(errors=[refused.error]), media, ran=False)
+                payload = _payload(errors=[refused.error])
+                metrics.observe_request(name, kind, "user_error", perf_counter() - began)
+                return _result(payload, media, ran=False)
+            kind = operation.operation.value
+            name = operation.name.value if operation.name is not None else "anonymous"
             client = request.client.host if request.client else "unknown"
             payload, ran = await run_in_threadpool(
                 self.execute, params, prepared, operation, context, client
             )
+            outcome = metrics.outcome_of(payload)
+            metrics.observe_request(name, kind, outcome, perf_counter() - began)
             return _result(payload, media, ran)
         except RequestRefused as refused:
+            outcome = "error" if refused.status >= 500 else "user_error"
+            metrics.observe_request(name, kind, outcome, perf_counter() - began)
             return _refusal(refused, media)
         except Exception:  # noqa: BLE001 - a bug still answers JSON, and is logged
             log.exception("unexpected error serving %s /graphql", request.method)
+            metrics.observe_request(name, kind, "error", perf_counter() - began)
             refused = RequestRefused(500, "Internal error; it has been logged.", ErrorCode.INTERNAL)
             return _refusal(refused, media)
 
@@ -224,9 +238,13 @@ def _payload(data=None, errors=(), extensions=None, *, ran: bool = False) -> dic
 
 def _formatted(error: GraphQLError) -> dict:
     formatted = dict(error.formatted)
-    if not (formatted.get("extensions") or {}).get("code"):
+    extensions = dict(formatted.get("extensions") or {})
+    if not extensions.get("code"):
         # Every error a client sees has a code; one without is a bug of ours.
-        formatted["extensions"] = {**(formatted.get("extensions") or {}), "code": "INTERNAL"}
+        extensions["code"] = "INTERNAL"
+    # What to quote when asking about it: the server's log lines carry the same id.
+    extensions["requestId"] = request_id.get()
+    formatted["extensions"] = extensions
     return formatted
 
 
@@ -247,7 +265,8 @@ def _result(payload: dict, media: str, ran: bool) -> Response:
 
 
 def _refusal(refused: RequestRefused, media: str) -> Response:
-    body = {"errors": [{"message": refused.message, "extensions": {"code": refused.code.value}}]}
+    extensions = {"code": refused.code.value, "requestId": request_id.get()}
+    body = {"errors": [{"message": refused.message, "extensions": extensions}]}
     headers = {k.replace("_", "-"): v for k, v in refused.headers.items()}
     return Response(_dumps(body), refused.status, headers, media_type=media)
 

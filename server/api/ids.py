@@ -21,6 +21,7 @@ PREFIXES = {
     "webhookEvent": "wev",
     "delivery": "dlv",
     "level_request": "lvr",
+    "freeze": "frz",
 }
 
 

@@ -40,6 +40,7 @@ class AccountKindType(Enum):
     CHECKOUT = "checkout"
     LOTTERY = "lottery"
     EXPIRY = "expiry"
+    STREAK = "streak"
 
 
 @strawberry.enum(description="Which accounts a ledger listing covers.")

@@ -30,6 +30,8 @@ from server.api.refs import (
     LedgerEntryRef,
     LevelChangeRef,
     LevelStandingRef,
+    MemberBadgeRef,
+    MemberStreakRef,
 )
 from server.core import auth, entries, members, reads
 from server.core.accounts import AccountKind
@@ -195,6 +197,18 @@ class Member(Batched):
             ),
         )
         return found[self.row.id]
+
+    @strawberry.field(description="Badges the member earned, earliest first.")
+    def badges(self) -> list[MemberBadgeRef] | None:
+        from server.api.badges import member_badges
+
+        return query(lambda: member_badges(self.row.id))
+
+    @strawberry.field(description="The member's daily check-in streak and freezes held.")
+    def streak(self, info: Info) -> MemberStreakRef | None:
+        from server.api.streaks import member_streak
+
+        return query(lambda: member_streak(info, self.row.id))
 
     @strawberry.field(description="Points that expire within the next days, soonest first.")
     def expiring_points(

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from server.api.audit import AuditQuery
+from server.api.badges import BadgeMutation, BadgeQuery
 from server.api.campaigns import CampaignMutation, CampaignQuery
 from server.api.catalog import CatalogMutation, CatalogQuery
 from server.api.checkout import CheckoutMutation, CheckoutQuery
@@ -28,6 +29,7 @@ from server.api.pipeline import Pipeline
 from server.api.privacy import PrivacyMutation, PrivacyQuery
 from server.api.realtime import Subscription
 from server.api.scalars import SCALAR_OVERRIDES
+from server.api.streaks import StreakMutation
 from server.api.summary import SummaryQuery
 from server.api.webhooks import WebhookMutation, WebhookQuery
 
@@ -50,6 +52,7 @@ Query = merge_types(
         OperationsQuery,
         WebhookQuery,
         LevelQuery,
+        BadgeQuery,
     ),
 )
 Mutation = merge_types(
@@ -67,6 +70,8 @@ Mutation = merge_types(
         ImportMutation,
         WebhookMutation,
         LevelMutation,
+        BadgeMutation,
+        StreakMutation,
     ),
 )
 
@@ -84,9 +89,15 @@ class Schema(strawberry.Schema):
                 log.error("unexpected error in %s", error.path, exc_info=error.original_error)
 
 
-def build_schema(introspection: bool = True) -> Schema:
-    """The schema; without introspection for deployments that turn it off."""
+def build_schema(introspection: bool = True, tracing: bool = False) -> Schema:
+    """The schema; without introspection for deployments that turn it off, with a span of
+    each operation where tracing is on (server/observe/tracing.py)."""
     documents = Documents() if introspection else Documents.without_introspection()
+    traced = []
+    if tracing:
+        from server.observe.tracing import graphql_extension
+
+        traced.append(graphql_extension())
     built = Schema(
         query=Query,
         mutation=Mutation,
@@ -94,7 +105,7 @@ def build_schema(introspection: bool = True) -> Schema:
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides=SCALAR_OVERRIDES,
         # One extension, made fresh per request; what it keeps lives in `documents`.
-        extensions=[lambda: Pipeline(documents)],
+        extensions=[lambda: Pipeline(documents), *traced],
     )
     documents.schema = built._schema
     built.documents = documents

@@ -28,6 +28,7 @@ class AccountKind(StrEnum):
     CHECKOUT = "checkout"
     LOTTERY = "lottery"
     EXPIRY = "expiry"
+    STREAK = "streak"  # streak freezes and make-up check-ins bought
 
     @property
     def is_member_wallet(self) -> bool:

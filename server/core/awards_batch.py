@@ -17,6 +17,7 @@ from datetime import datetime
 from server.core import accounts, level_job, notify
 from server.core.accounts import AccountKind, wallet_key
 from server.core.ledger import MAX_POINTS, Cause
+from server.observe import metrics
 from server.store import bulk, sql
 from server.store.db import transaction_memo
 from server.store.models import Account
@@ -96,6 +97,11 @@ class AwardsBatch:
         self._post(wallets, issuance, stamp)
         self._announce(wallets)
         level_job.touch({a.member_id for a in self.awards if not a.pending}, now)
+        issued: dict[str, int] = {}
+        for a in self.awards:
+            if not a.pending:  # a pending award is issued when it is approved
+                issued[a.campaign] = issued.get(a.campaign, 0) + a.points
+        metrics.points_issued(issued)
 
     def _move_wallets(self) -> dict[str, tuple[int, int]]:
         """Add each wallet's total in one statement; key -> (account id, balance before)."""

@@ -162,6 +162,7 @@ _SIGNS = {
     AccountKind.CHECKOUT: 1,
     AccountKind.REDEMPTION: 1,
     AccountKind.EXPIRY: 1,
+    AccountKind.STREAK: 1,
     AccountKind.ISSUANCE: -1,
 }
 

@@ -80,6 +80,15 @@ class Store(Protocol):
 
     def remember_messages(self, member_id: int, recent: list[str]) -> None: ...
 
+    def cover_missed(self, member_id: int, after: date, before: date) -> bool:
+        """Whether held streak freezes cover every day strictly between `after` and
+        `before` (the check-in run survives); if so they are used up."""
+        ...
+
+    def earn_badge(self, member_id: int, badge: str, rule: CompiledRule) -> None:
+        """A rule giving a badge fired: the member holds it from now (once, ever)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -134,6 +143,13 @@ def _count(event: Any, day: date, store: Store) -> Facts:
         streak = counter.streak
     elif counter.last_day is not None and counter.last_day == day - timedelta(days=1):
         streak = counter.streak + 1
+    elif (
+        event.type == "checkin"
+        and counter.last_day is not None
+        and counter.last_day < day
+        and store.cover_missed(event.member_id, counter.last_day, day)
+    ):
+        streak = counter.streak + 1  # freezes covered the missed days: they add nothing
     else:
         streak = 1
     moved = Counter(counter.total + 1, counter.active + 1, streak, day, event.occurred_at)
@@ -165,6 +181,8 @@ def _grants(event: Any, facts: Facts, rules: InForce, day: date, store: Store) -
         campaign = rules.campaigns[rule.campaign]
         if not applies(campaign):
             continue
+        if rule.badge is not None and rule.reached(facts):
+            store.earn_badge(event.member_id, rule.badge, rule)
         points = rule.award(facts)
         if points <= 0:
             continue

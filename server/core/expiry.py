@@ -10,8 +10,9 @@ from peewee import fn
 from server.core import accounts
 from server.core.accounts import AccountKind
 from server.core.ledger import Cause, Leg, post
+from server.observe import metrics
 from server.store.db import write_transaction
-from server.store.models import Lot
+from server.store.models import LedgerTransaction, Lot, Posting
 
 BATCH = 500
 
@@ -31,10 +32,16 @@ def expire_due(now: datetime, *, limit: int | None = None) -> int:
     removed, done = 0, 0
     while limit is None or done < limit:
         due = list(
-            Lot.select(Lot.id, Lot.member, Lot.remaining)
+            # The campaign that issued each lot, for the metrics (through primary keys).
+            Lot.select(
+                Lot.id, Lot.member, Lot.remaining, LedgerTransaction.campaign.alias("issuer")
+            )
+            .join(Posting, on=(Lot.posting == Posting.id))
+            .join(LedgerTransaction, on=(Posting.txn == LedgerTransaction.id))
             .where(Lot.remaining > 0, Lot.expires_at <= now)
             .order_by(Lot.expires_at, Lot.id)
             .limit(BATCH)
+            .objects()
         )
         if not due:
             break
@@ -57,6 +64,7 @@ def expire_due(now: datetime, *, limit: int | None = None) -> int:
                     member_id=lot.member_id,
                     cause=Cause(reason=f"lot {lot.id} expired"),
                 )
+                metrics.points_expired(lot.issuer, lot.remaining)
             removed += lot.remaining
             done += 1
     return removed

@@ -17,7 +17,12 @@ from server.core.program import ProgramSettings
 from server.store.models import Account, Event, LedgerTransaction, Member, Posting
 
 ISSUING = (AccountKind.ISSUANCE.value, AccountKind.ADJUSTMENT.value)
-SPENDING = (AccountKind.REDEMPTION.value, AccountKind.CHECKOUT.value, AccountKind.LOTTERY.value)
+SPENDING = (
+    AccountKind.REDEMPTION.value,
+    AccountKind.CHECKOUT.value,
+    AccountKind.LOTTERY.value,
+    AccountKind.STREAK.value,
+)
 EXPIRING = (AccountKind.EXPIRY.value,)
 MAX_SUMMARY_BUCKETS = 1000
 

@@ -23,10 +23,20 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from server.core import budgets, event_input, level_job, levels, notify, program, webhooks
+from server.core import (
+    badges,
+    budgets,
+    event_input,
+    level_job,
+    levels,
+    notify,
+    program,
+    streaks,
+    webhooks,
+)
 from server.core.awards_batch import Award, AwardsBatch
 from server.core.engine import FLOOD, Counter, Grant, flood_minute, judge, message_rate, reads
 from server.core.errors import DomainError, ErrorCode
@@ -36,6 +46,7 @@ from server.core.periods import period_key
 from server.core.program import ProgramSettings
 from server.core.rules import book
 from server.core.standings import PERIODS
+from server.observe import metrics
 from server.store import bulk, sql
 from server.store.db import is_postgres, write_transaction
 from server.store.models import Event
@@ -78,6 +89,7 @@ class Recorded:
     warnings: list[DomainError] = field(default_factory=list)
     grants: list[Grant] = field(default_factory=list)
     awards: list[Award] = field(default_factory=list)
+    badges: list[badges.Earned] = field(default_factory=list)  # earned by this event
 
     @property
     def event_id(self) -> int | None:
@@ -132,6 +144,12 @@ class _Store:
         self.budget_taken: list[tuple[str, int]] = []
         self.budgets_kept: set[str] = set()  # campaigns whose budget accepted events took
         self.levels: dict = {}  # member -> the level multiplying their awards
+        # Badges and streak protection (server/core/badges.py, streaks.py): read only when
+        # a badge rule fires or check-in days were missed.
+        self.held_badges: dict[int, set[str]] = {}
+        self.freezes: dict[int, int] = {}  # freezes held
+        self.covered: dict[int, list] = defaultdict(list)  # days freezes covered
+        self.paid: dict[tuple[int, date, str], int] = defaultdict(int)
 
     # -- the engine's Store ---------------------------------------------------------
     def counter(self, member_id: int, event_type: str) -> Counter | None:
@@ -177,6 +195,32 @@ class _Store:
     def level_multiplier(self, member_id: int):
         return self.levels.get(member_id)
 
+    def cover_missed(self, member_id: int, after: date, before: date) -> bool:
+        missed = (before - after).days - 1
+        draft = self._draft["freezes"]
+        if member_id not in self.freezes:
+            self.freezes[member_id] = streaks.freezes_held(member_id)
+        held = draft.get(member_id, self.freezes[member_id])
+        if not 0 < missed <= held:
+            return False
+        draft[member_id] = held - missed
+        self._draft["covered"][member_id] = [
+            after + timedelta(days=n) for n in range(1, missed + 1)
+        ]
+        return True
+
+    def earn_badge(self, member_id: int, badge: str, rule) -> None:
+        drafted = self._draft["badges"]
+        if member_id not in self.held_badges:
+            self.held_badges.update(badges.held_keys([member_id]) or {member_id: set()})
+        if badge in self.held_badges.get(member_id, ()) or any(b == badge for _, b, _ in drafted):
+            return
+        drafted.append((member_id, badge, rule.campaign))
+
+    def earned_badges(self) -> list[tuple[int, str, str]]:
+        """The badges the event being decided earned (read before `keep`)."""
+        return list(self._draft["badges"])
+
     # -- one event at a time ---------------------------------------------------------
     def begin(self) -> None:
         self._draft = _empty()
@@ -201,7 +245,19 @@ class _Store:
         for member_id, recent in self._draft["messages"].items():
             self.messages[member_id] = recent
             self.messages_moved.add(member_id)
+        self.freezes.update(self._draft["freezes"])
+        for member_id, days in self._draft["covered"].items():
+            self.covered[member_id].extend(days)
+        for member_id, badge, _ in self._draft["badges"]:
+            self.held_badges.setdefault(member_id, set()).add(badge)
         self._draft = _empty()
+
+    def note_paid(self, member_id: int, day: date, grants: list[Grant]) -> None:
+        """A check-in was kept: the streak rules it paid are noted by the day they paid on
+        (what a make-up that joins this run with another must not pay again)."""
+        for g in grants:
+            if g.streak is not None:
+                self.paid[(member_id, day, g.rule_id)] += 1
 
     def drop(self) -> None:
         for campaign, taken in self.budget_taken:
@@ -211,7 +267,14 @@ class _Store:
 
 
 def _empty() -> dict[str, dict]:
-    return {"counters": {}, "periods": {}, "messages": {}}
+    return {
+        "counters": {},
+        "periods": {},
+        "messages": {},
+        "freezes": {},
+        "covered": {},
+        "badges": [],
+    }
 
 
 class _Event:
@@ -411,7 +474,13 @@ class _Batch:
         for g in grants:  # what later events of the batch read for their limits and caps
             for scope, period in g.periods:
                 store.add_use(item.member_id, scope, period, g.points)
+        result.badges = [
+            badges.Earned(m, key, campaign, occurred_at)
+            for m, key, campaign in store.earned_badges()
+        ]
         store.keep()
+        if item.type == "checkin":
+            store.note_paid(item.member_id, day, grants)
         result.grants = grants
         return i, event, day, verdict.ignored
 
@@ -432,8 +501,11 @@ class _Batch:
         _write_counters(store, writes)
         _write_period_counters(store, writes)
         _write_messages(store, writes)
+        new_badges = [(b, stored[i].id) for i, *_ in accepted for b in self.results[i].badges]
+        badges.write(new_badges, writes)
+        streaks.write(store.paid, store.covered, now, writes)
         awards = AwardsBatch(now)
-        reviews, links, standings, streaks = [], [], _Standings(), []
+        reviews, links, standings, streak_notes = [], [], _Standings(), []
         for i, e, day, ignored in accepted:
             event = stored[i]
             result = self.results[i]
@@ -484,12 +556,13 @@ class _Batch:
                 if g.until_invitee_leaves and invitee is not None:
                     links.append((award, invitee, e.community))
                 if g.streak is not None:
-                    streaks.append((e, g.streak))
+                    streak_notes.append((e, g.streak))
             if earned:
                 standings.add("points", e.member_id, e.community, e.occurred_at, day, earned)
         standings.write(writes)
         writes.run()
         awards.flush()
+        metrics.events_recorded(e.type for _, e, _, _ in accepted)
         if reviews:
             writes.insert(
                 "review",
@@ -507,7 +580,11 @@ class _Batch:
             )
         writes.run()
         level_job.touch_events([e for _, e, _, ignored in accepted if ignored is None], now)
-        for e, days in streaks:
+        for b, event_id in new_badges:
+            member = store.members[b.member_id]
+            event = next(e for i, e, *_ in accepted if stored[i].id == event_id)
+            badges.announce(event.community, _Named(b.member_id, member), b.badge, now)
+        for e, days in streak_notes:
             member = store.members[e.member_id]
             who = member.display_name or member.external_id
             notify.announce(

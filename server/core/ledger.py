@@ -16,6 +16,7 @@ from peewee import IntegrityError
 from server.core import level_job, notify
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
+from server.observe import metrics
 from server.store import sql
 from server.store.db import transaction_memo, write_transaction
 from server.store.models import (
@@ -139,6 +140,8 @@ def post(
         _announce(txn, owner, wallets)
     if member_id is not None and kind in level_job.MOVING_KINDS:
         level_job.touch([member_id], now)  # what they earned moved: so may their level
+    if kind in metrics.COUNTED_KINDS:
+        metrics.posted(kind, cause.campaign, sum(leg.amount for leg in legs if leg.amount > 0))
     return txn
 
 

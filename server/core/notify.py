@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from server.core import webhooks
+from server.observe import metrics
 from server.store.db import (
     after_commit,
     before_commit,
@@ -49,9 +50,11 @@ class Broker:
         self._loop = asyncio.get_running_loop()
         with self._lock:
             self._subscribers[topic].add(queue)
+        metrics.subscribed(topic, 1)
         try:
             yield queue
         finally:
+            metrics.subscribed(topic, -1)
             with self._lock:
                 self._subscribers[topic].discard(queue)
                 if not self._subscribers[topic]:

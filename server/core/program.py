@@ -37,6 +37,15 @@ class ProgramSettings:
     # older history is imported by an admin, never recorded through the API. Kept in a
     # setting of its own (set_backdate_hours), not in the rules.
     backdate_hours: int = 72
+    # `streak freeze costs N points, at most M per PERIOD` (None: freezes are not offered)
+    freeze_cost: int | None = None
+    freeze_limit: int | None = None
+    freeze_period: str | None = None
+    # `make-up checkin costs N points within D days, at most M per PERIOD`
+    make_up_cost: int | None = None
+    make_up_days: int | None = None
+    make_up_limit: int | None = None
+    make_up_period: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -21,7 +21,7 @@ from dsl.compiler import (
 )
 from dsl.errors import Diagnostic, RulesError
 from dsl.parser import parse
-from server.core import audit, budgets, levels, program
+from server.core import audit, badges, budgets, levels, program
 from server.core.errors import DomainError, ErrorCode
 from server.core.generation import generation
 from server.core.program import ProgramSettings
@@ -119,6 +119,7 @@ def publish(
         out.append(Published(key, latest.version + 1, changed=True, retired=True))
     program.save(_settings(compiled.program))
     levels.save(compiled.levels)
+    badges.publish(compiled.badges, _badge_keys(compiled), now=now)
     audit.record(
         actor or "unknown",
         "rules.publish",
@@ -132,6 +133,10 @@ def publish(
     generation.bump()
     transaction_memo().pop(_MEMO, None)  # this transaction reads the new rules
     return out, diagnostics
+
+
+def _badge_keys(compiled: dsl.CompiledProgram) -> set[str]:
+    return {r.badge for rules in compiled.by_event.values() for r in rules if r.badge}
 
 
 def _same(latest: CampaignVersion | None, campaign: CompiledCampaign) -> bool:
@@ -189,7 +194,24 @@ def _settings(block) -> ProgramSettings:
         deduct_percent=str(block.deduct_at_most_percent)
         if block.deduct_at_most_percent is not None
         else None,
+        **streak_offers(block),
     )
+
+
+def streak_offers(block) -> dict:
+    """The program block's streak freeze and make-up check-in prices, as settings."""
+    freeze, make_up = block.streak_freeze, block.make_up
+    out: dict = {}
+    if freeze is not None:
+        out.update(freeze_cost=freeze.cost, freeze_limit=freeze.limit, freeze_period=freeze.period)
+    if make_up is not None:
+        out.update(
+            make_up_cost=make_up.cost,
+            make_up_days=make_up.days,
+            make_up_limit=make_up.limit,
+            make_up_period=make_up.period,
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dsl
+from dsl.ast import Streak, Total
 from dsl.compiler import CompiledCampaign
 from dsl.errors import RulesError
 from server.core import levels, program
@@ -19,7 +20,13 @@ from server.core.engine import Counter, Grant, judge, message_rate
 from server.core.errors import DomainError, ErrorCode
 from server.core.periods import period_key
 from server.core.rules import InForce, _settings
-from server.store.models import Event, Member
+from server.store.models import (
+    CheckinMakeUp,
+    Event,
+    Member,
+    StreakFreezeDay,
+    StreakFreezePurchase,
+)
 
 BATCH = 2000
 
@@ -56,10 +63,28 @@ class Simulation:
     # (board, period key, scope) -> members who scored on it: the draft's boards as they
     # would have counted, so a closed period can be priced as the draft would pay it
     boards: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
+    badges: dict[str, set[int]] = field(default_factory=dict)  # badge -> members reaching it
+    protection: Protection | None = None  # streak freezes and make-ups at the draft's prices
 
     def places(self, every, period: str, scope: str) -> int:
         """How many places a draft board would have filled in a period (at most its top)."""
         return min(len(self.boards.get((every.board, period, scope), ())), every.top)
+
+
+@dataclass
+class Protection:
+    """What members spent on streak protection in the range, priced by the draft: the
+    freezes bought and make-up check-ins made, each within the draft's `at most`."""
+
+    freezes: int = 0
+    freeze_points: int = 0
+    make_ups: int = 0
+    make_up_points: int = 0
+    refused: int = 0  # bought or made in the range, but beyond what the draft offers
+
+    @property
+    def points(self) -> int:
+        return self.freeze_points + self.make_up_points
 
 
 class MemoryStore:
@@ -75,6 +100,13 @@ class MemoryStore:
         self.rate = message_rate()
         self.levels: dict[int, object] = {}
         self.ladder = None  # the draft's levels block (dsl.levels.Ladder)
+        # Freezes as they were used live: a replay's run survives where the live one did.
+        self.covered = {
+            (m, d)
+            for m, d in StreakFreezeDay.select(StreakFreezeDay.member, StreakFreezeDay.day).tuples()
+        }
+        self.held: set[tuple[int, str]] = set()
+        self.reached: list[tuple[int, str]] = []  # badges earned by the event being replayed
 
     def counter(self, member_id: int, event_type: str) -> Counter | None:
         return self.counters.get((member_id, event_type))
@@ -123,6 +155,17 @@ class MemoryStore:
             self.levels[member_id] = step if step is not None and step.multiply else None
         return self.levels[member_id]
 
+    def cover_missed(self, member_id: int, after, before) -> bool:
+        missed = (before - after).days - 1
+        return missed > 0 and all(
+            (member_id, after + timedelta(days=n)) in self.covered for n in range(1, missed + 1)
+        )
+
+    def earn_badge(self, member_id: int, badge: str, rule) -> None:
+        if (member_id, badge) not in self.held:
+            self.held.add((member_id, badge))
+            self.reached.append((member_id, badge))
+
 
 def simulate(
     files: list[tuple[str, str]],
@@ -169,10 +212,17 @@ def simulate(
             day = settings.local_day(event.occurred_at)
             verdict = judge(event, day, draft, store)
             grants = verdict.grants
+            if (event.attributes or {}).get("makeUp"):
+                # A make-up check-in pays only what its run or total reaches.
+                grants = [g for g in grants if _counts_run_or_total(draft, g)]
             if verdict.ignored is None:
                 _score(report, draft, event, day, grants)
         except DomainError:
             grants = []  # the live engine refused it too: it was stored without awards
+        for member_id, badge in store.reached:
+            if in_range:
+                report.badges.setdefault(badge, set()).add(member_id)
+        store.reached.clear()
         for g in grants:
             for scope, period in g.periods:
                 store.add_use(event.member_id, scope, period, g.points)
@@ -195,7 +245,48 @@ def simulate(
             progress(report.events_replayed, total)
     if progress is not None:
         progress(report.events_replayed, total)
+    report.protection = _protection(settings, since, until)
     return report
+
+
+def _counts_run_or_total(draft: InForce, g: Grant) -> bool:
+    rule = next((r for r in draft.by_event.get("checkin", ()) if r.rule_id == g.rule_id), None)
+    return rule is not None and any(isinstance(q, Streak | Total) for q in rule.source.qualifiers)
+
+
+def _protection(settings, since: datetime, until: datetime) -> Protection:
+    """Freezes bought and make-ups made in [since, until), at the draft's prices and
+    within its `at most` (what it does not offer is counted as refused)."""
+    out = Protection()
+    offers = (
+        (StreakFreezePurchase, settings.freeze_cost, settings.freeze_limit, settings.freeze_period),
+        (CheckinMakeUp, settings.make_up_cost, settings.make_up_limit, settings.make_up_period),
+    )
+    for model, cost, limit, period in offers:
+        rows = (
+            model.select(model.member, model.created_at)
+            .where(model.created_at >= since, model.created_at < until)
+            .order_by(model.created_at)
+            .tuples()
+        )
+        taken: dict[tuple[int, str], int] = {}
+        for member_id, at in rows:
+            if cost is None:
+                out.refused += 1
+                continue
+            if limit is not None and period is not None:
+                key = (member_id, period_key(period, settings.local_day(at)))
+                if taken.get(key, 0) >= limit:
+                    out.refused += 1
+                    continue
+                taken[key] = taken.get(key, 0) + 1
+            if model is StreakFreezePurchase:
+                out.freezes += 1
+                out.freeze_points += cost
+            else:
+                out.make_ups += 1
+                out.make_up_points += cost
+    return out
 
 
 def _score(report: Simulation, draft: InForce, event: Event, day, grants: list[Grant]) -> None:

@@ -83,6 +83,13 @@ CALLS = {
     "Mutation.lotteryRetire": 'mutation { lotteryRetire(id: "lot_1") { userErrors { code } } }',
     "Mutation.lotteryDraw": 'mutation { lotteryDraw(input: {lotteryId: "lot_1", memberId: '
     '"$self", idempotencyKey: "d"}) { userErrors { code } } }',
+    "Query.badges": "{ badges { key holders } }",
+    "Mutation.badgeDescribe": 'mutation { badgeDescribe(input: {key: "b", name: "B"}) '
+    "{ userErrors { code } } }",
+    "Mutation.streakFreezeBuy": 'mutation { streakFreezeBuy(input: {memberId: "$self", '
+    'idempotencyKey: "f"}) { userErrors { code } } }',
+    "Mutation.checkinMakeUp": 'mutation { checkinMakeUp(input: {memberId: "$self", '
+    'day: "2026-03-01", idempotencyKey: "m"}) { userErrors { code } } }',
     "Query.auditLog": "{ auditLog { edges { node { action } } } }",
     "Query.leaderboard": '{ leaderboard(metric: "messages", period: WEEK) { rank } }',
     "Query.tasks": "{ tasks { edges { cursor } } }",

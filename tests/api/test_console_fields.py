@@ -164,10 +164,14 @@ def test_the_rules_in_force_published_again_change_nothing(api, clock):
     text = api.call(IN_FORCE)["rulesInForce"]
     assert text.startswith('program "Jiaqi fan club" {\n  timezone "Asia/Shanghai"\n')
     assert "event share_live\n" in text
+    assert "  streak freeze costs 50 points, at most 2 per month\n" in text
+    assert "  make-up checkin costs 30 points within 3 days, at most 3 per month\n" in text
+    assert 'badge "connector" "Connector" description "10 friends invited"\n' in text
     clock.advance(hours=1)
     published = api.mutate(PUBLISH, {"s": text})["campaigns"]
     assert {c["key"] for c in published} == {
         "daily-checkin", "golden-week", "invite", "moments", "speak", "tasks", "sharing",
+        "milestones",
     }  # fmt: skip
     assert not any(c["changed"] or c["retired"] for c in published)
     assert program.load() == settings

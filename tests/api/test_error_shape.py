@@ -30,11 +30,12 @@ def test_user_errors_have_code_message_and_field(api):
     }
 
 
-def test_top_level_errors_carry_a_code(api):
-    body = api.as_(None).raw("{ members { edges { cursor } } }")
-    (error,) = body["errors"]
+def test_top_level_errors_carry_a_code_and_the_request_id(client):
+    response = client.post("/graphql", json={"query": "{ members { edges { cursor } } }"})
+    (error,) = response.json()["errors"]
     assert set(error) == {"message", "locations", "path", "extensions"}
-    assert error["extensions"] == {"code": "UNAUTHENTICATED"}
+    request_id = response.headers["x-request-id"]
+    assert error["extensions"] == {"code": "UNAUTHENTICATED", "requestId": request_id}
     assert error["path"] == ["members"]
 
 
@@ -46,7 +47,8 @@ def test_unexpected_failures_are_masked_for_clients_and_logged(api, monkeypatch,
     body = api.raw('mutation { memberUpsert(input: {externalId: "a"}) { created } }')
     (error,) = body["errors"]
     assert error["message"] == "Internal error; it has been logged."
-    assert error["extensions"] == {"code": "INTERNAL"}
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert set(error["extensions"]) == {"code", "requestId"}
     assert "hunter2" not in str(body)
     logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
     assert [(type(e), str(e)) for e in logged] == [

@@ -78,6 +78,7 @@ def test_the_demo_rules_check_clean():
         "speak",
         "tasks",
         "moments",
+        "milestones",
         "golden-week",
     }
 

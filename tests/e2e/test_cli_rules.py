@@ -47,7 +47,7 @@ def test_rules_check_takes_directories_and_files_together(tmp_path):
     extra.write_text('campaign "extra" {\n  checkin award 1\n}\n')
     done = jifen("rules", "check", "rules", str(extra))
     assert done.returncode == 0, done.stderr
-    assert done.stderr == "8 file(s): 0 error(s), 0 warning(s)\n"
+    assert done.stderr == "9 file(s): 0 error(s), 0 warning(s)\n"
     # Taken together they are one program: a campaign key used twice is caught.
     twice = tmp_path / "twice.rules"
     twice.write_text('campaign "speak" {\n  checkin award 1\n}\n')

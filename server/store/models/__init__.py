@@ -48,6 +48,15 @@ from server.store.models.spending import (
     Redemption,
 )
 from server.store.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from server.store.models.streaks import (
+    Badge,
+    CheckinMakeUp,
+    MemberBadge,
+    MemberStreak,
+    StreakFreezeDay,
+    StreakFreezePurchase,
+    StreakPaid,
+)
 
 ALL_MODELS = [
     Setting,
@@ -91,6 +100,13 @@ ALL_MODELS = [
     MemberLevel,
     LevelHistory,
     LevelRequest,
+    Badge,
+    MemberBadge,
+    MemberStreak,
+    StreakPaid,
+    StreakFreezeDay,
+    StreakFreezePurchase,
+    CheckinMakeUp,
 ]
 
 __all__ = [
@@ -137,4 +153,11 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",
+    "Badge",
+    "CheckinMakeUp",
+    "MemberBadge",
+    "MemberStreak",
+    "StreakFreezeDay",
+    "StreakFreezePurchase",
+    "StreakPaid",
 ]
