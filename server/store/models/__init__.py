@@ -47,7 +47,6 @@ from server.store.models.spending import (
     LotteryPrize,
     Redemption,
 )
-from server.store.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from server.store.models.streaks import (
     Badge,
     CheckinMakeUp,
@@ -57,6 +56,7 @@ from server.store.models.streaks import (
     StreakFreezePurchase,
     StreakPaid,
 )
+from server.store.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 ALL_MODELS = [
     Setting,
