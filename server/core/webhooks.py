@@ -52,7 +52,7 @@ KIND_DESCRIPTIONS: dict[Kind, str] = {
     Kind.CHECKOUT_REFUNDED: "An order was (partly) refunded and points returned.",
     Kind.BUDGET_NEARLY_SPENT: "A campaign's budget has 10% or less left (once per budget).",
     Kind.LEVEL_CHANGED: "A member's level changed (reached, kept after grace, lost, or set).",
-    Kind.BADGE_EARNED: "A member earned a badge (reserved for the badges module).",
+    Kind.BADGE_EARNED: "A member earned a badge (each badge once per member).",
 }
 
 MAX_URL = 2000
@@ -395,6 +395,24 @@ def levels_changed(changes, at: datetime) -> None:
                 "from": c.from_level,
                 "to": c.to_level,
                 "cause": c.cause,
+                "at": at.isoformat(),
+            },
+            at=at,
+        )
+
+
+def badges_earned(earned) -> None:
+    """`badge.earned` for each (member id, badge key, campaign, when) a batch wrote; the
+    batch checked the member did not hold it, with the member locked."""
+    if not earned or not subscribers(Kind.BADGE_EARNED):
+        return
+    for member_id, badge, campaign, at in earned:
+        emit(
+            Kind.BADGE_EARNED,
+            {
+                "memberId": member_ref(member_id),
+                "badge": badge,
+                "campaign": campaign,
                 "at": at.isoformat(),
             },
             at=at,

@@ -488,3 +488,28 @@ def test_the_signature_check_in_the_operations_guide_works():
     assert not scope["verify"]("whsec_test", header, body + b" ")
     stale = deliveries.sign("whsec_test", int(time.time()) - 3600, body)
     assert not scope["verify"]("whsec_test", stale, body)
+
+
+BADGE_RULES = """
+program "Hooks" {
+  timezone "UTC"
+}
+badge "first" "First words" description "a first message"
+campaign "speak" "Speak up" {
+  message total 1 badge "first"
+}
+"""
+
+
+def test_a_badge_earned_is_sent_once(api, clock, hook, http):
+    api.mutate(PUBLISH, {"s": BADGE_RULES})
+    register(api, hook.url, events=("BADGE_EARNED",))
+    mid = api.mutate(UPSERT, {"e": "talker"})["member"]["id"]
+    for n in range(2):
+        clock.advance(minutes=1)
+        api.mutate(MESSAGE, {"m": mid, "k": f"b{n}"})
+    assert deliver(clock, http) == {"delivered": 1}
+    (request,) = hook.received
+    assert request.json["type"] == "badge.earned"
+    data = request.json["data"]
+    assert (data["memberId"], data["badge"], data["campaign"]) == (mid, "first", "speak")
