@@ -13,6 +13,7 @@ from server.api.batch import Batch, Batched, grouped, keyed, related
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
@@ -57,7 +58,7 @@ def _entry_owner(entry: LedgerEntry) -> int | None:
 
 @owned(_entry_owner)
 @strawberry.type(description="One posting: points moving into (+) or out of (-) one account.")
-class LedgerEntry(Batched):
+class LedgerEntry(Node, Batched):
     # Scalars are plain attributes, copied from the row when the object is made: a page
     # of 50 entries resolves hundreds of them, and an attribute costs a fraction of a
     # resolver method's call.
@@ -106,7 +107,7 @@ class LedgerEntry(Batched):
 
 @owned(lambda t: t.row.member_id)
 @strawberry.type(description="A balanced set of entries, with the reason it exists.")
-class Transaction(Batched):
+class Transaction(Node, Batched):
     # Scalars are plain attributes, as on LedgerEntry.
     row: strawberry.Private[Txn]
     batch: strawberry.Private[Batch | None] = None
@@ -282,7 +283,7 @@ class PointsAdjustInput:
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="An adjustment above the threshold, waiting for a second operator.")
-class AdjustmentRequest(Batched):
+class AdjustmentRequest(Node, Batched):
     row: strawberry.Private[models.AdjustmentRequest]
     batch: strawberry.Private[Batch | None] = None
 

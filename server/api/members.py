@@ -14,6 +14,7 @@ from server.api.context import Info
 from server.api.enums import Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
@@ -90,7 +91,7 @@ class ExpiringPoints:
     "member's token sees only id, displayName and rank; the other fields are null for it, "
     "each with a FORBIDDEN error."
 )
-class Member(Batched):
+class Member(Node, Batched):
     # Scalars are plain attributes copied from the row (as on LedgerEntry): a board of
     # 100 places resolves hundreds of them.
     row: strawberry.Private[models.Member]

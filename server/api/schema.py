@@ -21,6 +21,7 @@ from server.api.imports import ImportMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
+from server.api.node import NodeQuery
 from server.api.operations import OperationsQuery
 from server.api.ownership import enforce
 from server.api.pipeline import Pipeline
@@ -46,6 +47,7 @@ Query = merge_types(
         PrivacyQuery,
         DraftQuery,
         OperationsQuery,
+        NodeQuery,
     ),
 )
 Mutation = merge_types(

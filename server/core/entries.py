@@ -113,6 +113,15 @@ def member_pages(
     return found
 
 
+def entries(ids) -> dict[int, Entry]:
+    """Entries by id, with their accounts and transactions, in one statement."""
+    keys = sorted({i for i in ids if i is not None})
+    if not keys:
+        return {}
+    sql = _statement(f"SELECT {_ENTRY}, {_TXN} {_FROM} WHERE p.id IN ({_marks(keys)})")
+    return {row[0]: _entry(row) for row in sql.run(*keys).fetchall()}
+
+
 def transactions(ids) -> dict[int, Txn]:
     """Transactions by id, in one statement."""
     keys = sorted({i for i in ids if i is not None})
