@@ -17,7 +17,7 @@ from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
-    Connection,
+    CountedConnection,
     First,
     connection,
     decode_cursor,
@@ -394,14 +394,17 @@ class LedgerQuery:
         ] = None,
         first: First = None,
         after: After = None,
-    ) -> Connection[LedgerEntry]:
+    ) -> CountedConnection[LedgerEntry]:
         def work():
-            limit = page_size(first)
-            rows = entries.page(
-                _entry_filter(filter), before_id=decode_cursor(after), limit=limit + 1
-            )
+            limit, cursor, flt = page_size(first), decode_cursor(after), _entry_filter(filter)
+            rows = entries.page(flt, before_id=cursor, limit=limit + 1)
             return connection(
-                rows, limit, key=lambda e: e.id, node=lambda e, b: LedgerEntry(row=e, batch=b)
+                rows,
+                limit,
+                key=lambda e: e.id,
+                node=lambda e, b: LedgerEntry(row=e, batch=b),
+                cursor=cursor,
+                count=lambda: entries.count(flt),
             )
 
         return query(work)

@@ -18,7 +18,7 @@ from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
-    Connection,
+    CountedConnection,
     First,
     connection,
     decode_cursor,
@@ -153,7 +153,7 @@ class Member(Node, Batched):
         kinds: Annotated[
             list[str] | None, strawberry.argument(description="Only these transaction kinds.")
         ] = None,
-    ) -> Connection[LedgerEntryRef] | None:
+    ) -> CountedConnection[LedgerEntryRef] | None:
         from server.api.ledger import LedgerEntry
 
         def work():
@@ -169,12 +169,22 @@ class Member(Node, Batched):
                 return found, batch
 
             found, batch = self.peers.load(("ledger", limit, before, wanted), pages)
+
+            def count() -> int:
+                counts = self.peers.load(
+                    ("ledger count", wanted),
+                    lambda rows: entries.member_counts((r.id for r in rows), wanted),
+                )
+                return counts[self.row.id]
+
             return connection(
                 found[self.row.id],
                 limit,
                 key=lambda e: e.id,
                 node=lambda e, b: LedgerEntry(row=e, batch=b),
                 batch=batch,
+                cursor=before,
+                count=count,
             )
 
         return query(work)
@@ -383,11 +393,18 @@ class MemberQuery:
         community: Annotated[
             str | None, strawberry.argument(description="Only current members of this community.")
         ] = None,
-    ) -> Connection[Member]:
+    ) -> CountedConnection[Member]:
         def work():
-            limit = page_size(first)
-            rows = reads.members_page(community, decode_cursor(after), limit + 1)
-            return connection(rows, limit, key=lambda r: r.id, node=_member)
+            limit, cursor = page_size(first), decode_cursor(after)
+            rows = reads.members_page(community, cursor, limit + 1)
+            return connection(
+                rows,
+                limit,
+                key=lambda r: r.id,
+                node=_member,
+                cursor=cursor,
+                count=lambda: reads.members_count(community),
+            )
 
         return query(work)
 
