@@ -32,22 +32,44 @@ from server.store.db import write_transaction
 
 @strawberry.enum(name="AccountKind", description="Which kind of account an entry moved points in.")
 class AccountKindType(Enum):
-    AVAILABLE = "available"
-    PENDING = "pending"
-    HELD = "held"
-    ISSUANCE = "issuance"
-    ADJUSTMENT = "adjustment"
-    REDEMPTION = "redemption"
-    CHECKOUT = "checkout"
-    LOTTERY = "lottery"
-    EXPIRY = "expiry"
+    AVAILABLE = strawberry.enum_value(
+        "available", description="A member's wallet of points to spend now."
+    )
+    PENDING = strawberry.enum_value(
+        "pending", description="A member's wallet of points awarded and waiting for review."
+    )
+    HELD = strawberry.enum_value(
+        "held", description="A member's wallet of points reserved by open checkouts."
+    )
+    ISSUANCE = strawberry.enum_value(
+        "issuance", description="The program's account of what one campaign has issued."
+    )
+    ADJUSTMENT = strawberry.enum_value(
+        "adjustment", description="The program's account of manual awards and deductions."
+    )
+    REDEMPTION = strawberry.enum_value(
+        "redemption", description="The program's account of points spent on catalog items."
+    )
+    CHECKOUT = strawberry.enum_value(
+        "checkout", description="The program's account of points spent on shop orders."
+    )
+    LOTTERY = strawberry.enum_value(
+        "lottery", description="The program's account of lottery draws and points prizes."
+    )
+    EXPIRY = strawberry.enum_value(
+        "expiry", description="The program's account of points that expired."
+    )
 
 
 @strawberry.enum(description="Which accounts a ledger listing covers.")
 class LedgerScope(Enum):
-    MEMBER_WALLETS = "member_wallets"
-    PROGRAM_ACCOUNTS = "program_accounts"
-    ALL = "all"
+    MEMBER_WALLETS = strawberry.enum_value(
+        "member_wallets", description="Entries in members' wallets (the default)."
+    )
+    PROGRAM_ACCOUNTS = strawberry.enum_value(
+        "program_accounts", description="Entries in the program's accounts only."
+    )
+    ALL = strawberry.enum_value("all", description="Every entry: both sides of each transaction.")
 
 
 def _entry_owner(entry: LedgerEntry) -> int | None:
