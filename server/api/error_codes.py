@@ -55,6 +55,11 @@ MEANINGS: dict[ErrorCode, str] = {
         "before or 6 after the point. The message names the variable (`$input … at "
         ".orderAmount`) or the argument. Nothing ran."
     ),
+    ErrorCode.PERSISTED_QUERY_NOT_FOUND: (
+        "A query sent by its hash alone (`extensions.persistedQuery`) that this server process "
+        "does not know (yet): send it again with its text and the same hash. The message is "
+        "`PersistedQueryNotFound`, as Apollo's clients expect. Nothing ran."
+    ),
     ErrorCode.MEMBER_NOT_FOUND: (
         "No member with that id or externalId (also for `invitedByExternalId`)."
     ),
