@@ -21,7 +21,7 @@ from server.api.imports import ImportMutation
 from server.api.ledger import LedgerMutation, LedgerQuery
 from server.api.lottery import LotteryMutation, LotteryQuery
 from server.api.members import MemberMutation, MemberQuery
-from server.api.node import NodeQuery
+from server.api.node import NodeQuery, without_type_checks
 from server.api.operations import OperationsQuery
 from server.api.ownership import enforce
 from server.api.pipeline import Pipeline
@@ -95,6 +95,7 @@ def build_schema(introspection: bool = True) -> Schema:
     documents.schema = built._schema
     built.documents = documents
     enforce(built._schema)
+    without_type_checks(built._schema)
     return built
 
 

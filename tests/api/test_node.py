@@ -123,3 +123,10 @@ def test_private_fields_reached_through_node_still_check_their_owner(api, world)
     alpha = world.member_ids["alpha"]
     found = api.as_(world.token).call(PRIVATE, {"id": alpha})["node"]
     assert found["externalId"] == "alpha-ext-5cf1"
+
+
+def test_objects_are_not_type_checked_one_by_one():
+    """Node's resolve_type names each object's type: no per-object is_type_of call is
+    added to every page by implementing Node."""
+    for gql_type in GQL.get_possible_types(GQL.get_type("Node")):
+        assert gql_type.is_type_of is None, gql_type.name
