@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from graphql import GraphQLObjectType, get_named_type, is_non_null_type
 
-from server.api.node import GATES, MAX_NODES
+from server.api import ids
+from server.api.documents import prepare
+from server.api.node import GATES, MAX_NODES, TYPES
 from server.app import create_app
 from server.config import Config
 from tests.api.schema_walk import GQL
@@ -44,7 +46,16 @@ def test_every_object_type_with_an_id_is_a_node():
     }
     implementing = {t.name for t in GQL.get_possible_types(node)}
     assert with_id == implementing
-    assert len(implementing) == len(GATES) == 12
+    # Every kind of id has its type and the root field whose gate it follows.
+    assert set(GATES) == set(TYPES) == set(ids.PREFIXES)
+    assert set(TYPES.values()) == implementing
+
+
+def test_nodes_is_priced_by_how_many_ids_it_is_given():
+    literal = prepare('{ nodes(ids: ["mbr_1", "txn_2", "itm_3"]) { id } }').measure
+    assert literal.cost(None, None) == 1 + 3
+    variable = prepare("query($ids: [ID!]!) { nodes(ids: $ids) { id } }").measure
+    assert variable.cost(None, {"ids": [f"mbr_{n}" for n in range(1, 51)]}) == 1 + 50
 
 
 @pytest.fixture
