@@ -26,7 +26,7 @@ from graphql import GraphQLError, GraphQLSchema
 
 from server.api import ids
 from server.api.context import Info
-from server.api.errors import ApiError
+from server.api.errors import ApiError, query
 from server.api.gate import POLICY, gate
 from server.api.ownership import OWNED
 from server.core.auth import Role
@@ -192,7 +192,7 @@ class NodeQuery:
             strawberry.ID, strawberry.argument(description="A global id, e.g. `mbr_42`.")
         ],
     ) -> Node | None:
-        (found,) = load(info, [id], "id")
+        (found,) = query(lambda: load(info, [id], "id"))
         if isinstance(found, GraphQLError):
             raise found
         return found
@@ -212,4 +212,4 @@ class NodeQuery:
     ) -> list[Node | None]:
         if len(ids) > MAX_NODES:
             raise ApiError(ErrorCode.INVALID_INPUT, f"ids: at most {MAX_NODES} at once")
-        return load(info, list(ids), "ids")
+        return query(lambda: load(info, list(ids), "ids"))
