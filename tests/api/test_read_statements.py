@@ -193,8 +193,9 @@ def test_nodes_cost_the_same_statements_for_5_ids_as_for_50(api, db, world):
     members, lotteries = world["members"], world["lotteries"]
 
     def fewest(ids: list[str]) -> tuple[int, int]:
-        # On PostgreSQL the notice of an earlier write arrives a moment later and may make
-        # one count re-read what the server caches: it only adds, so take the fewer.
+        # On PostgreSQL the query budgets forget idle callers once a window, with one
+        # statement of the request that happens to come then: it only adds, so take the
+        # fewer of two counts (server/api/cost.py, `_evict`).
         return min(statements(api, db, NODES, {"ids": ids}) for _ in range(2))
 
     five, listed_five = fewest(members[:3] + lotteries[:2])
