@@ -121,7 +121,7 @@ CALLS = {
     "Query.levels": "{ levels { name } }",
     "Mutation.memberLevelSet": 'mutation { memberLevelSet(input: {memberId: "$self", '
     'level: "gold", until: "2099-01-01T00:00:00Z", reason: "r"}) { userErrors { code } } }',
-    "Mutation.levelRequestDecide": 'mutation { levelRequestDecide(input: {requestId: "lvr_1", '
+    "Mutation.levelRequestDecide": 'mutation { levelRequestDecide(input: {levelRequestId: "lvr_1", '
     "approve: true}) { userErrors { code } } }",
 }
 

@@ -80,6 +80,7 @@ ARGUMENT_KINDS = {
     "taskId": "task",
     "submissionId": "submission",
     "requestId": "adjustment",
+    "levelRequestId": "level_request",
 }
 FIELD_KINDS = [
     ("member", "member"),
@@ -105,6 +106,7 @@ MODELS = {
     "adjustment": models.AdjustmentRequest,
     "task": models.Task,
     "submission": models.Submission,
+    "level_request": models.LevelRequest,
 }
 ORDERS = ["order-held", "order-captured"]
 
@@ -313,6 +315,12 @@ SEED = [
         {},
     ),
     (
+        "operator",
+        'mutation { memberLevelSet(input: {memberId: "mbr_2", level: "gold", '
+        'until: "2099-01-01T00:00:00Z", reason: "seed"}) { userErrors { code } } }',
+        {},
+    ),
+    (
         "admin",
         'mutation { checkoutHold(input: {orderId: "order-held", memberId: "mbr_1", '
         'points: 100, orderAmount: "20.00", currency: "CNY"}) { userErrors { code } } }',
@@ -336,6 +344,7 @@ SEED = [
 def seeded(api, clock, monkeypatch):
     """One object of every kind, made through the API; the ids of all that exist."""
     monkeypatch.setenv("JIFEN_ADJUSTMENT_APPROVAL_OVER", "10000")
+    monkeypatch.setenv("JIFEN_LEVEL_SET_APPROVAL", "true")
     for who, query, variables in SEED:
         api.as_(who).mutate(query, variables)
     real = {
