@@ -86,6 +86,9 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.webhookEndpointDelete": frozenset({ADMIN, OPERATOR}),
     "Mutation.webhookRedeliver": frozenset({ADMIN, OPERATOR}),
     "Query.viewer": STAFF | {MEMBER},
+    # Each object then answers only whom its own root field answers (server/api/node.py).
+    "Query.node": STAFF | {MEMBER},
+    "Query.nodes": STAFF | {MEMBER},
     "Query.program": STAFF,
     "Query.memberSearch": STAFF,
     "Query.memberStats": frozenset({ADMIN, OPERATOR, ANALYST}),

@@ -15,6 +15,7 @@ from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.members import Member, member_by_id
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import Connection, paged
 from server.core import level_set, levels
@@ -132,7 +133,7 @@ class Ladder:
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="An operator's level waiting for a second operator.")
-class LevelRequest(Batched):
+class LevelRequest(Node, Batched):
     row: strawberry.Private[models.LevelRequest]
     batch: strawberry.Private[Batch | None] = None
 
@@ -217,7 +218,7 @@ class MemberLevelSetPayload:
 
 @strawberry.input(description="A second operator's decision on a level request.")
 class LevelRequestDecideInput:
-    request_id: strawberry.ID = strawberry.field(description="The request.")
+    level_request_id: strawberry.ID = strawberry.field(description="The request (`lvr_…`).")
     approve: bool = strawberry.field(description="True to approve, false to reject.")
 
 
@@ -270,7 +271,7 @@ class LevelMutation:
         ctx = info.context
 
         def work():
-            rid = ids.decode("level_request", input.request_id, "requestId")
+            rid = ids.decode("level_request", input.level_request_id, "levelRequestId")
             request, replayed = level_set.decide(rid, input.approve, actor=ctx.actor, now=ctx.now)
             return LevelRequestDecidePayload(request=LevelRequest(row=request), replayed=replayed)
 

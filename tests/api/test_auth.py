@@ -106,6 +106,8 @@ CALLS = {
     "Mutation.rulesPublish": 'mutation { rulesPublish(input: {source: "checkin award 1"}) '
     "{ userErrors { code } } }",
     "Query.viewer": "{ viewer { role } }",
+    "Query.node": '{ node(id: "$self") { id } }',
+    "Query.nodes": '{ nodes(ids: ["$self"]) { id } }',
     "Query.program": "{ program { timezone } }",
     "Query.memberSearch": '{ memberSearch(text: "self") { id } }',
     "Query.memberStats": '{ memberStats(from: "2026-01-01T00:00:00Z", '
@@ -129,7 +131,7 @@ CALLS = {
     "Query.levels": "{ levels { name } }",
     "Mutation.memberLevelSet": 'mutation { memberLevelSet(input: {memberId: "$self", '
     'level: "gold", until: "2099-01-01T00:00:00Z", reason: "r"}) { userErrors { code } } }',
-    "Mutation.levelRequestDecide": 'mutation { levelRequestDecide(input: {requestId: "lvr_1", '
+    "Mutation.levelRequestDecide": 'mutation { levelRequestDecide(input: {levelRequestId: "lvr_1", '
     "approve: true}) { userErrors { code } } }",
 }
 

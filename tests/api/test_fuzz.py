@@ -82,6 +82,7 @@ ARGUMENT_KINDS = {
     "requestId": "adjustment",
     "endpointId": "endpoint",
     "deliveryId": "delivery",
+    "levelRequestId": "level_request",
 }
 FIELD_KINDS = [
     ("member", "member"),
@@ -110,6 +111,7 @@ MODELS = {
     "submission": models.Submission,
     "endpoint": models.WebhookEndpoint,
     "delivery": models.WebhookDelivery,
+    "level_request": models.LevelRequest,
 }
 ORDERS = ["order-held", "order-captured"]
 
@@ -160,6 +162,8 @@ class _RealIds(graphql.Visitor):
         return None
 
     def _ids(self, argument: str | None, field: graphql.FieldNode) -> list[str]:
+        if field.name.value in ("node", "nodes"):  # a global id: any kind
+            return [i for found in self.real.values() for i in found]
         kind = ARGUMENT_KINDS.get(argument or "")
         if kind is None and argument == "id":
             name = field.name.value
@@ -322,6 +326,12 @@ SEED = [
         {},
     ),
     (
+        "operator",
+        'mutation { memberLevelSet(input: {memberId: "mbr_2", level: "gold", '
+        'until: "2099-01-01T00:00:00Z", reason: "seed"}) { userErrors { code } } }',
+        {},
+    ),
+    (
         "admin",
         'mutation { checkoutHold(input: {orderId: "order-held", memberId: "mbr_1", '
         'points: 100, orderAmount: "20.00", currency: "CNY"}) { userErrors { code } } }',
@@ -345,6 +355,7 @@ SEED = [
 def seeded(api, clock, monkeypatch):
     """One object of every kind, made through the API; the ids of all that exist."""
     monkeypatch.setenv("JIFEN_ADJUSTMENT_APPROVAL_OVER", "10000")
+    monkeypatch.setenv("JIFEN_LEVEL_SET_APPROVAL", "true")
     for who, query, variables in SEED:
         api.as_(who).mutate(query, variables)
     real = {
