@@ -18,7 +18,6 @@ PREFIXES = {
     "task": "tsk",
     "submission": "sub",
     "endpoint": "whk",
-    "webhookEvent": "wev",
     "delivery": "dlv",
     "level_request": "lvr",
 }

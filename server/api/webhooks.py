@@ -10,10 +10,12 @@ import strawberry
 from strawberry.scalars import JSON
 
 from server.api import ids
+from server.api.batch import Batch
 from server.api.catalog import OptionalKey
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.node import Node
 from server.api.pagination import After, Connection, First, paged
 from server.core import deliveries, idempotency, webhooks
 from server.store import models
@@ -49,8 +51,9 @@ def _kind(value: str):
 
 
 @strawberry.type(description="A URL that receives signed POSTs for the kinds it subscribes to.")
-class WebhookEndpoint:
+class WebhookEndpoint(Node):
     row: strawberry.Private[models.WebhookEndpoint]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `whk_3`.")
     def id(self) -> strawberry.ID:
@@ -86,8 +89,9 @@ class WebhookEndpoint:
 
 
 @strawberry.type(description="One event for one endpoint, and how sending it went.")
-class WebhookDelivery:
+class WebhookDelivery(Node):
     row: strawberry.Private[models.WebhookDelivery]
+    batch: strawberry.Private[Batch | None] = None
 
     @strawberry.field(description="Stable id, e.g. `dlv_9`; sent as `Jifen-Delivery-Id`.")
     def id(self) -> strawberry.ID:
@@ -99,7 +103,7 @@ class WebhookDelivery:
 
     @strawberry.field(description="The event's id, e.g. `wev_5`; sent as `Jifen-Event-Id`.")
     def event_id(self) -> str:
-        return ids.encode("webhookEvent", self.row.event_id)
+        return f"wev_{self.row.event_id}"
 
     @strawberry.field(description="The kind of change.")
     def kind(self) -> WebhookEventKind:  # type: ignore[valid-type]
@@ -109,7 +113,7 @@ class WebhookDelivery:
     def payload(self) -> JSON:
         event = self.row.event
         return {
-            "id": ids.encode("webhookEvent", event.id),
+            "id": f"wev_{event.id}",
             "type": event.kind,
             "createdAt": event.created_at.isoformat(),
             "data": event.payload,
