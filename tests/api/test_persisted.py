@@ -40,7 +40,10 @@ def test_an_unknown_hash_is_not_found_then_the_text_makes_it_known(client, keys)
         "errors": [
             {
                 "message": "PersistedQueryNotFound",
-                "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
+                "extensions": {
+                    "code": "PERSISTED_QUERY_NOT_FOUND",
+                    "requestId": response.headers["x-request-id"],
+                },
             }
         ],
     }
@@ -96,8 +99,10 @@ def test_a_document_that_does_not_parse_is_not_kept(client, keys):
 
 
 def test_get_runs_a_known_query_by_hash_and_never_a_mutation(client, keys):
-    assert get(client, keys, {"extensions": persisted()}).json()["errors"][0]["extensions"] == {
-        "code": "PERSISTED_QUERY_NOT_FOUND"
+    unknown = get(client, keys, {"extensions": persisted()})
+    assert unknown.json()["errors"][0]["extensions"] == {
+        "code": "PERSISTED_QUERY_NOT_FOUND",
+        "requestId": unknown.headers["x-request-id"],
     }
     assert get(client, keys, {"query": QUERY, "extensions": persisted()}).status_code == 200
     response = get(client, keys, {"extensions": persisted(), "variables": {}})

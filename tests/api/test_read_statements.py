@@ -180,8 +180,10 @@ def test_a_page_costs_the_same_statements_for_5_items_as_for_50(api, db, world):
     }, counts
 
 
+# A page of 10 holds each member's whole ledger (the check-in's award, with its event, among
+# it), whatever the lottery draw paid: every member needs the same kinds of rows.
 NODES = """query($ids: [ID!]!) { nodes(ids: $ids) { id
-  ... on Member { availablePoints communities { community } ledger(first: 2) { edges { node {
+  ... on Member { availablePoints communities { community } ledger(first: 10) { edges { node {
     id transaction { id why entries { id } } } } } }
   ... on Lottery { prizes { id item { id title } } odds { probability } }
 } }"""
