@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from server.core import adjustments, events, make_up, members, program, rules
+from server.core import adjustments, events, ledger, make_up, members, program, rules
+from server.core.ledger import Cause
 from server.core.verify import verify
 from server.store import migrate
 from server.store.db import open_database, write_transaction
@@ -78,9 +79,7 @@ def _backfill(db) -> None:
 def _make_up_day_8(member: int, clock) -> None:
     clock.set(_at(START + timedelta(days=10)))
     with write_transaction():
-        make_up.make_up(
-            member, START + timedelta(days=7), now=clock.now(), settings=program.load()
-        )
+        make_up.make_up(member, START + timedelta(days=7), now=clock.now(), settings=program.load())
 
 
 def test_the_backfill_writes_what_the_engine_wrote(db, clock):
@@ -129,3 +128,48 @@ def test_the_gap_left_by_an_unshipped_number_is_no_obstacle(empty_db_url):
     assert BACKFILL in applied and applied == sorted(applied)
     assert migrate.pending(db) == [] and migrate.head() >= BACKFILL
     db.close_all()
+
+
+def test_a_reversed_bonus_stays_paid(db, clock):
+    """As for the engine: a reversal takes the points back, not the milestone."""
+    member = _older_release(db, clock)
+    bonus = LedgerTransaction.get(
+        LedgerTransaction.member == member,
+        LedgerTransaction.rule_text == "checkin streak 7 award 10",
+    )
+    with write_transaction():
+        ledger.reverse(bonus.id, now=clock.now(), cause=Cause(reason="mistake"))
+    written = _paid(db)
+    db.execute_sql("DELETE FROM streak_paid")
+    _backfill(db)
+    assert _paid(db) == written
+    _make_up_day_8(member, clock)
+    assert sum("streak 7" in text for text, _ in _streak_awards(member)) == 1
+
+
+def test_a_bonus_the_budget_cut_to_nothing_is_paid_by_a_later_make_up(db, clock):
+    """Reached but never paid (the budget was spent): a joined run pays it once."""
+    tight = 'campaign "daily" "Daily" {\n  budget 12 points\n  checkin award 2\n'
+    tight += "  checkin streak 7 award 10\n}\n"
+    head = RULES.split("campaign")[0]
+    clock.set(_at(START))
+    with write_transaction():
+        rules.publish([("club.rules", head + tight)], now=clock.now(), actor="t")
+        member = members.upsert("m", now=clock.now()).member.id
+        adjustments.adjust(member, 100, "r", actor="t", now=clock.now(), settings=program.load())
+    for n in [*range(7), 8, 9]:
+        clock.set(_at(START + timedelta(days=n)))
+        with write_transaction():
+            events.record(member, "checkin", now=clock.now(), settings=program.load())
+    assert _streak_awards(member) == [] and _paid(db) == []
+    _backfill(db)
+    assert _paid(db) == []
+    with write_transaction():
+        rules.publish(
+            [("club.rules", head + tight.replace("12 points", "100 points"))],
+            now=clock.now(),
+            actor="t",
+        )
+    _make_up_day_8(member, clock)
+    assert [text for text, _ in _streak_awards(member)] == ["checkin streak 7 award 10"]
+    assert [(d, t) for _, d, _, t in _paid(db)] == [("2026-03-08", 1)]
