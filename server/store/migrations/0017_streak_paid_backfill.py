@@ -21,19 +21,22 @@ _FILL = (
     "INSERT INTO streak_paid (member_id, day, rule_id, times) "
     "SELECT t.member_id, c.day, {p}, COUNT(*) FROM ledger_transaction t "
     "JOIN checkin c ON c.member_id = t.member_id AND c.event_id = t.event_id "
-    "WHERE t.kind = 'award' AND t.campaign = {p} AND t.campaign_version = {p} "
-    "AND (t.rule_text = {p} OR (t.rule_text IS NULL AND t.rule_line = {p})) "
+    "WHERE t.kind = 'award' AND t.campaign = {p} AND t.rule_text = {p} "
+    "AND t.campaign_version IN ({versions}) "
     "GROUP BY t.member_id, c.day "
     "ON CONFLICT (member_id, day, rule_id) DO NOTHING"
 )
 
 
-def _streak_rules(db):
-    """(rule id, campaign, version, text, line) of each streak rule of each stored version."""
+def _streak_rules(db) -> dict[tuple[str, str, str], list[int]]:
+    """(rule id, campaign, rule text) of every streak rule of a check-in in any stored
+    campaign version -> the versions that have it (a rule's id is its campaign and text,
+    so an unchanged rule keeps its id across versions)."""
     rows = db.execute_sql(
         "SELECT campaign, version, source, file, lines FROM campaign_version "
         "WHERE NOT retired AND source <> '' ORDER BY campaign, version"
     ).fetchall()
+    found: dict[tuple[str, str, str], list[int]] = {}
     for campaign, version, source, file, lines in rows:
         if isinstance(lines, str):
             lines = json.loads(lines)
@@ -42,14 +45,15 @@ def _streak_rules(db):
         )
         for rule in compile_version(row).rules:
             if rule.event == "checkin" and rule.source.qualifier(Streak) is not None:
-                yield rule.rule_id, campaign, version, rule.text, rule.line
+                found.setdefault((rule.rule_id, campaign, rule.text), []).append(version)
+    return found
 
 
 def up(migrator, db):
-    fill = _FILL.format(p=db.param)
     with db.atomic():
-        for rule_id, campaign, version, text, line in _streak_rules(db):
-            db.execute_sql(fill, (rule_id, campaign, version, text, line))
+        for (rule_id, campaign, text), versions in _streak_rules(db).items():
+            fill = _FILL.format(p=db.param, versions=", ".join(db.param for _ in versions))
+            db.execute_sql(fill, (rule_id, campaign, text, *versions))
 
 
 def down(migrator, db):
