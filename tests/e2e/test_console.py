@@ -169,6 +169,43 @@ def test_an_operator_prices_a_rule_change_and_publishes_it(page, world):
     assert page.errors == []
 
 
+STANDING = """query($x: String!) {
+  member(externalId: $x) { level { key qualifyingFigure nextLevel toNext } streak { current
+    freezesHeld } badges { name } }
+  levels { steps { key members } membersWithoutLevel }
+}"""
+
+
+def test_levels_streaks_and_badges_show_what_the_api_says(page, world):
+    sign_in(page, world, "operator")
+    api = world.data("operator", STANDING, {"x": "wx-ada"})
+    page.locator(".dashboard[data-loaded]").wait_for()
+    chart = page.get_by_test_id("levels")
+    shown = chart.locator("tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.cells[0].innerText, Number(r.cells[1].innerText)])"
+    )
+    ladder = api["levels"]
+    expected = [[s["key"], s["members"]] for s in reversed(ladder["steps"])]
+    assert shown == [*expected, ["(no level yet)", ladder["membersWithoutLevel"]]]
+    shoot(page, world, "dashboard-levels", top="[data-panel=levels]")
+
+    page.goto(f"{world.url}#/members/{world.ids['wx-ada']}")
+    panel = page.locator("[data-panel=standing]")
+    panel.wait_for()
+    ada = api["member"]
+    figure = page.get_by_test_id("level-figure").inner_text().replace(",", "")
+    assert int(figure) == ada["level"]["qualifyingFigure"]
+    if ada["level"]["nextLevel"]:
+        assert ada["level"]["nextLevel"] in page.get_by_test_id("level-next").inner_text()
+    assert page.get_by_test_id("streak").inner_text().startswith(f"{ada['streak']['current']} days")
+    assert int(page.get_by_test_id("freezes").inner_text()) == ada["streak"]["freezesHeld"]
+    badges = page.get_by_test_id("badges").inner_text()
+    assert all(b["name"] in badges for b in ada["badges"])
+    assert ada["badges"] or "No badge yet." in badges
+    shoot(page, world, "member-standing", top="[data-panel=standing]")
+    assert page.errors == []
+
+
 def test_a_reviewer_sees_the_queues_only_and_an_approval_pays(page, world):
     before = world.member("wx-ada")
     assert before["pendingPoints"] == 20

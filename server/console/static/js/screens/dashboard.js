@@ -18,7 +18,10 @@ const QUERY = `query Dashboard($from: DateTime!, $to: DateTime!, $group: Summary
   schedulerRuns(first: 8) {
     startedAt seconds pointsExpired holdsExpired periodsPaid birthdays
   }
+  LEVELS
 }`;
+// Asked only of a key that may read the ladder; null when the rules have no levels block.
+const LEVELS = "levels { name steps { key at members } membersWithoutLevel }";
 
 const NEARLY_SPENT = 0.2; // a budget with less than this share left is flagged
 
@@ -48,7 +51,8 @@ export default {
       form.dataset.from = variables.from;
       form.dataset.to = variables.to;
       body.setAttribute("aria-busy", "true");
-      const data = await gql(QUERY, variables);
+      const query = QUERY.replace("LEVELS", ctx.may("Query.levels") ? LEVELS : "");
+      const data = await gql(query, variables);
       draw(body, data);
       body.removeAttribute("aria-busy");
       body.dataset.loaded = `${variables.from}/${variables.to}`;
@@ -112,8 +116,20 @@ function draw(body, data) {
     panel(t("dash.byCampaign"), campaignChart),
     panel(t("dash.owedOverTime"), owed),
     panel(t("dash.budgets"), budgetTable),
+    data.levels ? panel(t("dash.byLevel"), levelChart(data.levels), null, "levels") : null,
     panel(t("runs.title"), runs, "wide", "runs")));
-  // Members by level takes a panel here once the API has levels.
+}
+
+// Members by level, highest first, those below the first level last.
+function levelChart(ladder) {
+  const rows = [...ladder.steps].reverse().map((step) => ({ label: step.key, value: step.members }));
+  rows.push({ label: t("dash.noLevel"), value: ladder.membersWithoutLevel });
+  return h("div", { "data-testid": "levels" },
+    responsive((width) => hBars({ title: t("dash.byLevel"), rows, fmt: num, width })),
+    table([
+      { title: t("lvl.level"), cell: (r) => r.label },
+      { title: t("dash.members"), num: true, cell: (r) => num(r.value) },
+    ], rows, { class: "grid compact" }));
 }
 
 function panel(title, content, cls, id) {

@@ -16,6 +16,9 @@ const PROFILE = `query Member($id: ID!, $after: String) {
     ${ROW} birthday joinedAt
     communities { community joinedAt leftAt invitedByExternalId }
     expiringPoints(withinDays: 30) { total }
+    level { key name multiply since until qualifyingFigure nextLevel toNext }
+    streak { current lastDay freezesHeld }
+    badges { key name earnedAt }
     ledger(first: 25, after: $after) {
       edges { node { id amount balanceAfter accountKind createdAt transaction {
         id kind why campaign campaignVersion ruleLine reversedBy { id } reverses { id }
@@ -96,7 +99,6 @@ async function profile(main, ctx, id) {
     card("bal-pending", t("mem.pending"), m.pendingPoints),
     card("bal-held", t("mem.held"), m.heldPoints),
     card("bal-expiring", t("mem.expiring"), m.expiringPoints.total));
-  // Level, streak and badges take their place beside the balances once the API has them.
   const facts = h("dl", { class: "facts" },
     h("dt", {}, t("mem.id")), h("dd", {}, m.id),
     h("dt", {}, t("mem.externalId")), h("dd", {}, m.externalId),
@@ -129,9 +131,44 @@ async function profile(main, ctx, id) {
     balances,
     h("div", { class: "panels" },
       h("section", { class: "panel card" }, h("h2", {}, t("mem.about")), facts),
+      standing(m),
       h("section", { class: "panel card" }, h("h2", {}, t("mem.communities")), communities),
       ctx.may("Mutation.pointsAdjust") ? adjustForm(ctx, main, id) : null,
       h("section", { class: "panel card wide" }, h("h2", {}, t("mem.ledger")), ledger, more)));
+}
+
+// Where the member stands: level (and how far the next one is), streak, badges.
+function standing(m) {
+  const rows = [];
+  const level = m.level;
+  if (level) {
+    const perk = level.multiply ? ` ×${level.multiply}` : "";
+    rows.push(h("dt", {}, t("lvl.level")),
+      h("dd", { "data-testid": "level" }, level.key ? `${level.name}${perk}` : t("lvl.none")));
+    if (level.since) rows.push(h("dt", {}, t("lvl.since")), h("dd", {}, when(level.since)));
+    if (level.until) rows.push(h("dt", {}, t("lvl.until")), h("dd", {}, when(level.until)));
+    rows.push(h("dt", {}, t("lvl.figure")),
+      h("dd", { "data-testid": "level-figure" }, num(level.qualifyingFigure)));
+    if (level.nextLevel) {
+      rows.push(h("dt", {}, t("lvl.next")), h("dd", { "data-testid": "level-next" },
+        t("lvl.toNext", { n: num(level.toNext), level: level.nextLevel })));
+    }
+  }
+  if (m.streak) {
+    rows.push(h("dt", {}, t("lvl.streak")), h("dd", { "data-testid": "streak" },
+      t("lvl.streakDays", { n: num(m.streak.current) })
+        + (m.streak.lastDay ? ` · ${t("lvl.lastDay", { day: m.streak.lastDay })}` : "")),
+    h("dt", {}, t("lvl.freezes")), h("dd", { "data-testid": "freezes" }, num(m.streak.freezesHeld)));
+  }
+  const badges = m.badges || [];
+  return h("section", { class: "panel card", "data-panel": "standing" },
+    h("h2", {}, t("lvl.title")), h("dl", { class: "facts" }, ...rows),
+    h("div", { class: "badges", "data-testid": "badges" },
+      h("h3", {}, t("lvl.badges")),
+      badges.length
+        ? h("ul", { class: "tags" }, ...badges.map((b) => h("li", { class: "tag",
+          title: when(b.earnedAt) }, b.name)))
+        : h("p", { class: "muted" }, t("lvl.noBadges"))));
 }
 
 function card(id, label, value) {
