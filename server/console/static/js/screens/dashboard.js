@@ -21,7 +21,7 @@ const QUERY = `query Dashboard($from: DateTime!, $to: DateTime!, $group: Summary
   LEVELS
 }`;
 // Asked only of a key that may read the ladder; null when the rules have no levels block.
-const LEVELS = "levels { name steps { key at members } membersWithoutLevel }";
+const LEVELS = "levels { name steps { key at members } }";
 
 const NEARLY_SPENT = 0.2; // a budget with less than this share left is flagged
 
@@ -116,14 +116,18 @@ function draw(body, data) {
     panel(t("dash.byCampaign"), campaignChart),
     panel(t("dash.owedOverTime"), owed),
     panel(t("dash.budgets"), budgetTable),
-    data.levels ? panel(t("dash.byLevel"), levelChart(data.levels), null, "levels") : null,
+    data.levels
+      ? panel(t("dash.byLevel"), levelChart(data.levels, data.memberStats.total), null, "levels")
+      : null,
     panel(t("runs.title"), runs, "wide", "runs")));
 }
 
-// Members by level, highest first, those below the first level last.
-function levelChart(ladder) {
+// Members by level, highest first; every other member (below the first level, or never
+// evaluated yet) last, so the rows add up to the members in all.
+function levelChart(ladder, total) {
   const rows = [...ladder.steps].reverse().map((step) => ({ label: step.key, value: step.members }));
-  rows.push({ label: t("dash.noLevel"), value: ladder.membersWithoutLevel });
+  const held = ladder.steps.reduce((n, step) => n + step.members, 0);
+  rows.push({ label: t("dash.noLevel"), value: Math.max(0, total - held) });
   return h("div", { "data-testid": "levels" },
     responsive((width) => hBars({ title: t("dash.byLevel"), rows, fmt: num, width })),
     table([

@@ -156,7 +156,7 @@ function standing(m) {
   }
   if (m.streak) {
     rows.push(h("dt", {}, t("lvl.streak")), h("dd", { "data-testid": "streak" },
-      t("lvl.streakDays", { n: num(m.streak.current) })
+      t(m.streak.current === 1 ? "lvl.streakDay" : "lvl.streakDays", { n: num(m.streak.current) })
         + (m.streak.lastDay ? ` · ${t("lvl.lastDay", { day: m.streak.lastDay })}` : "")),
     h("dt", {}, t("lvl.freezes")), h("dd", { "data-testid": "freezes" }, num(m.streak.freezesHeld)));
   }
