@@ -29,14 +29,16 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from server.core import adjustments, ingest, members, program
+from server.core import adjustments, event_input, ingest, members, program
 from server.core.errors import DomainError, ErrorCode
 from server.core.idempotency import request_hash, run_once
+from server.core.ledger import MAX_POINTS
 from server.store.db import database, write_transaction
 from server.store.models import Member
 
@@ -44,6 +46,9 @@ SCOPE = "import"  # the program's own import: no caller's keys meet these
 KINDS = ("member", "join", "leave", "event", "balance")
 BATCH = 5000  # events recorded together (set-based), between other kinds of records
 MAX_LINES = 5_000_000
+# No community's history is older than this: an earlier `at` is a mistake in the file.
+EARLIEST_HISTORY = datetime(1970, 1, 1, tzinfo=UTC)
+POINTS_TEXT = re.compile(r"[0-9]{1,10}")  # a CSV cell of points: digits only
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ def parse(text: str, fmt: str) -> list[Record]:
     """Every record of the file, checked; ImportRefused names each malformed line."""
     if fmt not in ("jsonl", "csv"):
         raise ImportRefused([Problem(0, "INVALID_INPUT", "format must be jsonl or csv")])
+    text = text.removeprefix("\ufeff")  # a byte order mark, as spreadsheets write
     rows = _jsonl(text) if fmt == "jsonl" else _csv(text)
     records, problems = [], []
     for line, row in rows:
@@ -111,36 +117,83 @@ def parse(text: str, fmt: str) -> list[Record]:
     return records
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: `"points":5,"points":500` is refused
+    rather than read as its last value."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Bad(f"{key} is given twice", key)
+        out[key] = value
+    return out
+
+
+def _json(raw: str) -> Any:
+    """The JSON value of a text (NaN and Infinity are not JSON: refused)."""
+    return json.loads(raw, object_pairs_hook=_object, parse_constant=_constant)
+
+
+def _constant(name: str) -> Any:
+    raise _Bad(f"{name} is not a number JSON knows")
+
+
 def _jsonl(text: str) -> Iterator[tuple[int, Any]]:
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            yield line, json.loads(raw)
+            yield line, _json(raw)
+        except _Bad as bad:
+            yield line, Problem(line, "INVALID_INPUT", bad.message, bad.field)
+        except RecursionError:
+            yield line, Problem(line, "INVALID_INPUT", "not JSON: nested too deep")
         except ValueError as exc:
             yield line, Problem(line, "INVALID_INPUT", f"not JSON: {exc}")
 
 
 def _csv(text: str) -> Iterator[tuple[int, Any]]:
     reader = csv.DictReader(io.StringIO(text))
-    for row in reader:
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        yield 1, Problem(1, "INVALID_INPUT", f"not CSV: {exc}")
+        return
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:
+        yield 1, Problem(1, "INVALID_INPUT", f"column {twice[0]} is given twice", twice[0])
+        return
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, Problem(reader.line_num, "INVALID_INPUT", f"not CSV: {exc}")
+            return
         clean = {k: v for k, v in row.items() if k and v not in (None, "")}
         if "attributes" in clean:
             try:
-                clean["attributes"] = json.loads(clean["attributes"])
-            except ValueError as exc:
+                clean["attributes"] = _json(clean["attributes"])
+            except _Bad as bad:
+                line, message = reader.line_num, f"attributes: {bad.message}"
+                yield line, Problem(line, "INVALID_INPUT", message, "attributes")
+                continue
+            except (ValueError, RecursionError) as exc:
+                why = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
                 yield (
                     reader.line_num,
                     Problem(
                         reader.line_num,
                         "INVALID_INPUT",
-                        f"attributes is not JSON: {exc}",
+                        f"attributes is not JSON: {why}",
                         "attributes",
                     ),
                 )
                 continue
         if "points" in clean:
-            clean["points"] = _int(clean["points"], "points")
+            # Digits only: not ` 9 `, `1_000` or `1e3`, which Python's int() or float() take.
+            cell = clean["points"]
+            clean["points"] = int(cell) if POINTS_TEXT.fullmatch(cell) else cell
         yield reader.line_num, clean
 
 
@@ -149,11 +202,52 @@ class _Bad(Exception):
         self.message, self.field = message, field
 
 
-def _int(value: Any, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise _Bad(f"{name} must be a whole number", name) from None
+def _text(row: dict, name: str, *, required: bool = False, most: int = 200) -> str | None:
+    """A field that must be a storable text, if given."""
+    value = row.get(name)
+    if value is None or value == "":
+        if required:
+            raise _Bad(f"{name} is required", name)
+        return None
+    if not isinstance(value, str):
+        raise _Bad(f"{name} must be a text, not {_json_kind(value)}", name)
+    problem = event_input.text_problem(value)
+    if problem:
+        raise _Bad(f"{name} {problem}", name)
+    if len(value) > most:
+        raise _Bad(f"{name} is longer than {most} characters", name)
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _instant(raw: Any) -> datetime:
+    """`at`: an ISO 8601 date-time with an offset, within what the program can hold and
+    not before EARLIEST_HISTORY."""
+    at = None
+    if isinstance(raw, str) and event_input.text_problem(raw) is None:
+        try:
+            at = datetime.fromisoformat(raw)
+        except ValueError:
+            at = None
+    if at is None or at.tzinfo is None or at.utcoffset() is None:
+        raise _Bad("at must be an ISO 8601 date-time with an offset", "at")
+    problem = event_input.instant_problem(at)
+    if problem:
+        raise _Bad(f"at {problem}", "at")
+    if at < EARLIEST_HISTORY:
+        raise _Bad(f"at is before {EARLIEST_HISTORY.isoformat()}: no history is that old", "at")
+    return at
 
 
 def _record(line: int, row: Any) -> Record:
@@ -162,18 +256,12 @@ def _record(line: int, row: Any) -> Record:
     kind = row.get("kind")
     if kind not in KINDS:
         raise _Bad(f"kind must be one of {', '.join(KINDS)}", "kind")
-    external = row.get("externalId")
-    if not isinstance(external, str) or not external.strip():
+    external = _text(row, "externalId", required=True, most=members.MAX_EXTERNAL_ID)
+    if not external.strip():
         raise _Bad("externalId is required", "externalId")
     at = None
     if kind != "member" or "at" in row:
-        raw = row.get("at")
-        try:
-            at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-        except ValueError:
-            at = None
-        if at is None or at.tzinfo is None:
-            raise _Bad("at must be an ISO 8601 date-time with an offset", "at")
+        at = _instant(row.get("at"))
     required = {
         "join": ("community",),
         "leave": ("community",),
@@ -183,19 +271,30 @@ def _record(line: int, row: Any) -> Record:
     for name in required:
         if row.get(name) in (None, ""):
             raise _Bad(f"{name} is required for a {kind}", name)
-    if kind == "balance" and (not isinstance(row["points"], int) or row["points"] < 1):
-        raise _Bad("points must be a whole number, 1 or more", "points")
-    if "attributes" in row and not isinstance(row["attributes"], dict):
-        raise _Bad("attributes must be a JSON object", "attributes")
+    for name in ("community", "invitedBy", "type"):
+        _text(row, name, most=64 if name != "invitedBy" else members.MAX_EXTERNAL_ID)
+    _text(row, "displayName", most=members.MAX_DISPLAY_NAME)
+    _text(row, "reason", most=adjustments.MAX_REASON)
+    _text(row, "key")
+    if "points" in row:
+        points = row["points"]
+        if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_POINTS:
+            raise _Bad(f"points must be a whole number from 1 to {MAX_POINTS:,}", "points")
+    if "attributes" in row:
+        try:
+            event_input.check_attributes(row["attributes"])
+        except DomainError as exc:
+            raise _Bad(exc.message, exc.field) from None
     if "birthday" in row:
         try:
-            date.fromisoformat(row["birthday"])
-        except (TypeError, ValueError):
+            date.fromisoformat(_text(row, "birthday") or "")
+        except ValueError:
             raise _Bad("birthday must be a date: 1990-05-17", "birthday") from None
     fields = {k: v for k, v in row.items() if k not in ("kind", "externalId", "at", "key")}
-    key = row.get("key") or _content_key(kind, external, at, fields)
-    if not isinstance(key, str) or len(key) > 200:
-        raise _Bad("key must be text of at most 200 characters", "key")
+    try:
+        key = row.get("key") or _content_key(kind, external, at, fields)
+    except (TypeError, ValueError):
+        raise _Bad("a field holds a value that is not JSON") from None
     return Record(line, kind, external, at, fields, key)
 
 
@@ -214,52 +313,59 @@ def run(
 ) -> Report:
     """Import the records in time order (a stable sort: equal times keep file order)."""
     report = Report(records=len(records), dry_run=dry_run)
-    ordered = sorted(records, key=lambda r: (r.at.timestamp() if r.at else float("-inf"), r.line))
+    ordered = sorted(records, key=_order)
     future = [r for r in ordered if r.at is not None and r.at > now]
     if future:
         raise ImportRefused(
             [Problem(r.line, "INVALID_INPUT", "at is in the future", "at") for r in future]
         )
     job = _Import(report, now, rules_of_today)
-    first = _next_transaction()
     if dry_run:
         try:
             with write_transaction():
                 job.all(ordered, progress)
-                report.campaigns = _awarded_since(first)
+                report.campaigns = _awarded_for(job.events)
                 raise _RollBack
         except _RollBack:
             pass
     else:
         job.all(ordered, progress)
-        report.campaigns = _awarded_since(first)
+        report.campaigns = _awarded_for(job.events)
     return report
 
 
-def _next_transaction() -> int:
-    row = database.execute_sql("SELECT MAX(id) FROM ledger_transaction").fetchone()
-    return (row[0] or 0) + 1
+# At the same instant a member comes before what they do: their join before a balance,
+# a leave or an event of theirs written above it in the file. Otherwise file order.
+_KIND_ORDER = {"member": 0, "join": 0, "leave": 1, "balance": 1, "event": 1}
 
 
-def _awarded_since(first: int) -> dict[str, tuple[int, int]]:
-    """Points campaigns awarded to members, and took back, in transactions from `first` on."""
-    rows = database.execute_sql(
-        " ".join(
-            """SELECT t.campaign, t.kind, SUM(p.amount) FROM ledger_transaction t
-            JOIN posting p ON p.txn_id = t.id AND p.member_id IS NOT NULL
-            WHERE t.id >= {0} AND t.campaign IS NOT NULL
-            AND t.kind IN ('award', 'leaderboard', 'clawback')
-            GROUP BY t.campaign, t.kind""".split()
-        ).format(int(first))
-    ).fetchall()
+def _order(r: Record) -> tuple[float, int, int]:
+    return (r.at.timestamp() if r.at else float("-inf"), _KIND_ORDER[r.kind], r.line)
+
+
+def _awarded_for(events: list[int]) -> dict[str, tuple[int, int]]:
+    """Points campaigns awarded to members, and took back, for the events this run
+    recorded (its joins, referrals, leaves and events): not what another import or live
+    traffic awarded meanwhile."""
     out: dict[str, tuple[int, int]] = {}
-    for campaign, kind, total in rows:
-        given, taken = out.get(campaign, (0, 0))
-        if kind == "clawback":
-            taken -= int(total)
-        else:
-            given += int(total)
-        out[campaign] = (given, taken)
+    for start in range(0, len(events), 1000):
+        chunk = ",".join(str(int(e)) for e in events[start : start + 1000])
+        rows = database.execute_sql(
+            " ".join(
+                """SELECT t.campaign, t.kind, SUM(p.amount) FROM ledger_transaction t
+                JOIN posting p ON p.txn_id = t.id AND p.member_id IS NOT NULL
+                WHERE t.event_id IN ({0}) AND t.campaign IS NOT NULL
+                AND t.kind IN ('award', 'leaderboard', 'clawback')
+                GROUP BY t.campaign, t.kind""".split()
+            ).format(chunk)
+        ).fetchall()
+        for campaign, kind, total in rows:
+            given, taken = out.get(campaign, (0, 0))
+            if kind == "clawback":
+                taken -= int(total)
+            else:
+                given += int(total)
+            out[campaign] = (given, taken)
     return out
 
 
@@ -273,6 +379,8 @@ class _Import:
         self.now = now
         self.rules_at = now if rules_of_today else None
         self.ids: dict[str, int] = {}
+        self.events: list[int] = []  # the events this run recorded: what its report counts
+        self._recorded: list[int] = []  # those of the record being applied
 
     def all(self, ordered: list[Record], progress) -> None:
         """A transaction per chunk of records; events within it recorded set-based."""
@@ -295,6 +403,7 @@ class _Import:
     def _one(self, record: Record) -> None:
         at = record.at or self.now
         digest = request_hash(f"import:{record.kind}", {"r": record.external_id, **record.fields})
+        self._recorded = []
         try:
             outcome = run_once(
                 SCOPE,
@@ -311,6 +420,7 @@ class _Import:
             self.report.replayed += 1
         else:
             self.report.imported += 1
+            self.events.extend(self._recorded)
 
     def _apply(self, record: Record, at: datetime) -> int:
         settings = program.load()
@@ -325,13 +435,18 @@ class _Import:
                 community=f.get("community") if record.kind == "join" else None,
                 invited_by=f.get("invitedBy"),
                 settings=settings,
+                rules_at=self.rules_at,
             )
+            self._recorded = [e.id for e in result.events]
             self.ids[record.external_id] = result.member.id
             self.report.members_created += not existed and result.created
             return result.member.id
         member_id = self._member(record.external_id)
         if record.kind == "leave":
-            event, _ = members.leave(member_id, f["community"], now=at, settings=settings)
+            event, replayed = members.leave(
+                member_id, f["community"], now=at, settings=settings, rules_at=self.rules_at
+            )
+            self._recorded = [] if replayed else [event.id]
             return event.id
         txn = adjustments.adjust(
             member_id,
@@ -401,6 +516,7 @@ class _Import:
                 self.report.replayed += 1
             else:
                 self.report.imported += 1
+                self.events.append(result.event.id)
                 for w in result.warnings:
                     self.report.warnings.append(
                         Problem(record.line, w.code.value, w.message, w.field)
