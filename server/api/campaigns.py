@@ -221,10 +221,18 @@ class Simulation:
 
 @strawberry.enum(description="Where an award after review stands.")
 class ReviewStatus(Enum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    REVOKED = "revoked"
+    PENDING = strawberry.enum_value(
+        "pending", description="Waiting for a reviewer; the points are pending."
+    )
+    APPROVED = strawberry.enum_value(
+        "approved", description="Approved: the points became available."
+    )
+    REJECTED = strawberry.enum_value(
+        "rejected", description="Rejected: the pending points were taken back."
+    )
+    REVOKED = strawberry.enum_value(
+        "revoked", description="Taken back before review, because the invitee left."
+    )
 
 
 @owned(lambda r: r.row.member_id)

@@ -13,6 +13,7 @@ from server.api.batch import Batch, Batched, related
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
@@ -27,7 +28,7 @@ from server.store.db import write_transaction
 
 
 @strawberry.type(description="Something members can spend points on.")
-class CatalogItem:
+class CatalogItem(Node):
     row: strawberry.Private[models.CatalogItem]
     batch: strawberry.Private[Batch | None] = None  # what it was listed with; it reads nothing
 
@@ -98,7 +99,7 @@ class CatalogItem:
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="Points spent on catalog items.")
-class Redemption(Batched):
+class Redemption(Node, Batched):
     row: strawberry.Private[models.Redemption]
     batch: strawberry.Private[Batch | None] = None
 

@@ -14,6 +14,7 @@ from server.api.enums import Decision, Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.ledger import AdjustmentRequest
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
@@ -47,7 +48,7 @@ def entry(place: leaderboard.Place, member: MemberRef) -> LeaderboardEntry:
 
 
 @strawberry.type(description="A task members complete and reviewers check.")
-class Task:
+class Task(Node):
     row: strawberry.Private[models.Task]
     batch: strawberry.Private[Batch | None] = None  # what it was listed with; it reads nothing
 
@@ -82,7 +83,7 @@ class Task:
 
 @owned(lambda s: s.row.member_id)
 @strawberry.type(description="A member's proof that they completed a task.")
-class Submission(Batched):
+class Submission(Node, Batched):
     row: strawberry.Private[models.Submission]
     batch: strawberry.Private[Batch | None] = None
 

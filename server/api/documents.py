@@ -8,7 +8,8 @@ a document that spreads fragments into each other many times over costs no more 
 measure than it is long (and is refused for what it would expand to).
 
 Pricing: each field costs 1; a field that takes `first` costs 1 plus `first` times what it
-selects (20 when `first` is not given, the default page size); `eventsRecord` costs 1 more
+selects (20 when `first` is not given, the default page size), `nodes(ids:)` 1 plus the
+number of ids times what it selects; `eventsRecord` costs 1 more
 per event; introspection is priced by what it reads: `__schema` (the whole schema) 1,000,
 `__type` 10.
 """
@@ -192,6 +193,11 @@ class _Walk:
 def _first_spec(node: FieldNode) -> int | str:
     """How many items a field lists: a number, or the variable that says."""
     for arg in node.arguments or ():
+        if arg.name.value == "ids":  # nodes(ids:): one object per id
+            if isinstance(arg.value, ListValueNode):
+                return max(1, min(len(arg.value.values), MAX_PAGE))
+            if isinstance(arg.value, VariableNode):
+                return arg.value.name.value
         if arg.name.value != "first":
             continue
         value = arg.value
@@ -214,6 +220,8 @@ def _first_of(spec: int | str, variables: dict[str, Any]) -> int:
     given = variables.get(spec)
     if isinstance(given, int) and not isinstance(given, bool):
         return max(1, min(given, MAX_PAGE))
+    if isinstance(given, list):  # `ids: $ids`
+        return max(1, min(len(given), MAX_PAGE))
     return DEFAULT_PAGE
 
 

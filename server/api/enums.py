@@ -9,12 +9,16 @@ import strawberry
 
 @strawberry.enum(description="A calendar period in the program's time zone (weeks from Monday).")
 class Period(Enum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
+    DAY = strawberry.enum_value("day", description="One calendar day.")
+    WEEK = strawberry.enum_value("week", description="Monday to Sunday.")
+    MONTH = strawberry.enum_value("month", description="One calendar month.")
 
 
 @strawberry.enum(description="A reviewer's decision.")
 class Decision(Enum):
-    APPROVE = "approve"
-    REJECT = "reject"
+    APPROVE = strawberry.enum_value(
+        "approve", description="Accept it: what waited takes effect (award, points, adjustment)."
+    )
+    REJECT = strawberry.enum_value(
+        "reject", description="Refuse it: nothing is awarded or changed."
+    )

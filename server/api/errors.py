@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from peewee import InterfaceError, OperationalError
 from strawberry.extensions import MaskErrors
 
+from server.api.error_codes import MEANINGS
 from server.core.errors import DomainError, ErrorCode
 from server.observe.requests import current as request_id
 from server.store.db import (
@@ -26,6 +27,8 @@ log = logging.getLogger("jifen.api")
 ErrorCodeType = strawberry.enum(
     ErrorCode, name="ErrorCode", description="A stable code for every failure a client can see."
 )
+for _value in ErrorCodeType.__strawberry_definition__.values:
+    _value.description = MEANINGS[ErrorCode(_value.value)]  # the core enum knows no GraphQL
 
 
 @strawberry.type(description="An expected failure of a mutation; nothing was changed.")

@@ -13,6 +13,7 @@ from server.api.batch import Batch, Batched, grouped
 from server.api.context import Info
 from server.api.errors import UserError, Warning, mutation
 from server.api.gate import gate
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.refs import MemberRef, TransactionRef
 from server.core import entries, idempotency, ingest, reads
@@ -23,7 +24,7 @@ from server.store import models
 
 @owned(lambda e: e.row.member_id)
 @strawberry.type(description="Something a member did, stored once.")
-class Event(Batched):
+class Event(Node, Batched):
     row: strawberry.Private[models.Event]
     batch: strawberry.Private[Batch | None] = None
 

@@ -80,6 +80,9 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.adjustmentReview": frozenset({ADMIN, OPERATOR}),
     "Query.auditLog": frozenset({ADMIN}),
     "Query.viewer": STAFF | {MEMBER},
+    # Each object then answers only whom its own root field answers (server/api/node.py).
+    "Query.node": STAFF | {MEMBER},
+    "Query.nodes": STAFF | {MEMBER},
     "Query.program": STAFF,
     "Query.memberSearch": STAFF,
     "Query.memberStats": frozenset({ADMIN, OPERATOR, ANALYST}),

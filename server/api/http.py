@@ -44,6 +44,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from server.api.context import Context, bearer_token
 from server.api.cost import Budgets
 from server.api.errors import is_unavailable
+from server.api.persisted import PersistedQueries
 from server.api.request import JSON, InputRefused, Params, RequestRefused, prepare, read_params
 from server.api.scalars import InputValueError
 from server.core.clock import Clock
@@ -66,6 +67,7 @@ class GraphQLHTTP:
         self.budgets = budgets
         self.ide = ide
         self.rng = rng  # lottery draws: None means the system's secure generator
+        self.persisted = PersistedQueries()  # this process's, by hash (server/api/persisted.py)
 
     async def __call__(self, scope, receive, send) -> None:
         request = Request(scope, receive)
@@ -89,7 +91,14 @@ class GraphQLHTTP:
                 clock=self.clock, rng=self.rng, token=bearer_token(request.headers), request=request
             )
             try:
+                digest = None
+                if params.query is None or (
+                    params.extensions is not None and "persistedQuery" in params.extensions
+                ):
+                    digest = self.persisted.resolve(params)
                 prepared, operation = prepare(params, request.method, self.schema.documents)
+                if digest is not None:
+                    self.persisted.keep(digest, params.query)
             except InputRefused as refused:
                 payload = _payload(errors=[refused.error])
                 metrics.observe_request(name, kind, "user_error", perf_counter() - began)

@@ -18,7 +18,6 @@ PREFIXES = {
     "task": "tsk",
     "submission": "sub",
     "level_request": "lvr",
-    "freeze": "frz",
 }
 
 
@@ -41,3 +40,19 @@ def decode(kind: str, value: str, field: str) -> int:
             field,
         )
     return int(tail)
+
+
+KINDS = {prefix: kind for kind, prefix in PREFIXES.items()}
+
+
+def parse(value: str, field: str) -> tuple[str, int]:
+    """The kind and number of any id the API writes, or INVALID_ID naming the field."""
+    text = str(value)
+    kind = KINDS.get(text.partition("_")[0])
+    if kind is None:
+        raise DomainError(
+            ErrorCode.INVALID_ID,
+            f"{text[:40]!r} is not an id of this API (they look like mbr_42 or txn_7)",
+            field,
+        )
+    return kind, decode(kind, text, field)

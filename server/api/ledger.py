@@ -13,10 +13,11 @@ from server.api.batch import Batch, Batched, grouped, keyed, related
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
-    Connection,
+    CountedConnection,
     First,
     connection,
     decode_cursor,
@@ -31,23 +32,49 @@ from server.store.db import write_transaction
 
 @strawberry.enum(name="AccountKind", description="Which kind of account an entry moved points in.")
 class AccountKindType(Enum):
-    AVAILABLE = "available"
-    PENDING = "pending"
-    HELD = "held"
-    ISSUANCE = "issuance"
-    ADJUSTMENT = "adjustment"
-    REDEMPTION = "redemption"
-    CHECKOUT = "checkout"
-    LOTTERY = "lottery"
-    EXPIRY = "expiry"
-    STREAK = "streak"
+    AVAILABLE = strawberry.enum_value(
+        "available", description="A member's wallet of points to spend now."
+    )
+    PENDING = strawberry.enum_value(
+        "pending", description="A member's wallet of points awarded and waiting for review."
+    )
+    HELD = strawberry.enum_value(
+        "held", description="A member's wallet of points reserved by open checkouts."
+    )
+    ISSUANCE = strawberry.enum_value(
+        "issuance", description="The program's account of what one campaign has issued."
+    )
+    ADJUSTMENT = strawberry.enum_value(
+        "adjustment", description="The program's account of manual awards and deductions."
+    )
+    REDEMPTION = strawberry.enum_value(
+        "redemption", description="The program's account of points spent on catalog items."
+    )
+    CHECKOUT = strawberry.enum_value(
+        "checkout", description="The program's account of points spent on shop orders."
+    )
+    LOTTERY = strawberry.enum_value(
+        "lottery", description="The program's account of lottery draws and points prizes."
+    )
+    EXPIRY = strawberry.enum_value(
+        "expiry", description="The program's account of points that expired."
+    )
+    STREAK = strawberry.enum_value(
+        "streak",
+        description="The program's account of points spent on streak freezes and make-up "
+        "check-ins.",
+    )
 
 
 @strawberry.enum(description="Which accounts a ledger listing covers.")
 class LedgerScope(Enum):
-    MEMBER_WALLETS = "member_wallets"
-    PROGRAM_ACCOUNTS = "program_accounts"
-    ALL = "all"
+    MEMBER_WALLETS = strawberry.enum_value(
+        "member_wallets", description="Entries in members' wallets (the default)."
+    )
+    PROGRAM_ACCOUNTS = strawberry.enum_value(
+        "program_accounts", description="Entries in the program's accounts only."
+    )
+    ALL = strawberry.enum_value("all", description="Every entry: both sides of each transaction.")
 
 
 def _entry_owner(entry: LedgerEntry) -> int | None:
@@ -58,7 +85,7 @@ def _entry_owner(entry: LedgerEntry) -> int | None:
 
 @owned(_entry_owner)
 @strawberry.type(description="One posting: points moving into (+) or out of (-) one account.")
-class LedgerEntry(Batched):
+class LedgerEntry(Node, Batched):
     # Scalars are plain attributes, copied from the row when the object is made: a page
     # of 50 entries resolves hundreds of them, and an attribute costs a fraction of a
     # resolver method's call.
@@ -107,7 +134,7 @@ class LedgerEntry(Batched):
 
 @owned(lambda t: t.row.member_id)
 @strawberry.type(description="A balanced set of entries, with the reason it exists.")
-class Transaction(Batched):
+class Transaction(Node, Batched):
     # Scalars are plain attributes, as on LedgerEntry.
     row: strawberry.Private[Txn]
     batch: strawberry.Private[Batch | None] = None
@@ -283,7 +310,7 @@ class PointsAdjustInput:
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="An adjustment above the threshold, waiting for a second operator.")
-class AdjustmentRequest(Batched):
+class AdjustmentRequest(Node, Batched):
     row: strawberry.Private[models.AdjustmentRequest]
     batch: strawberry.Private[Batch | None] = None
 
@@ -394,14 +421,17 @@ class LedgerQuery:
         ] = None,
         first: First = None,
         after: After = None,
-    ) -> Connection[LedgerEntry]:
+    ) -> CountedConnection[LedgerEntry]:
         def work():
-            limit = page_size(first)
-            rows = entries.page(
-                _entry_filter(filter), before_id=decode_cursor(after), limit=limit + 1
-            )
+            limit, cursor, flt = page_size(first), decode_cursor(after), _entry_filter(filter)
+            rows = entries.page(flt, before_id=cursor, limit=limit + 1)
             return connection(
-                rows, limit, key=lambda e: e.id, node=lambda e, b: LedgerEntry(row=e, batch=b)
+                rows,
+                limit,
+                key=lambda e: e.id,
+                node=lambda e, b: LedgerEntry(row=e, batch=b),
+                cursor=cursor,
+                count=lambda: entries.count(flt),
             )
 
         return query(work)

@@ -15,6 +15,7 @@ from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
 from server.api.members import Member, member_by_id
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import Connection, paged
 from server.core import level_set, levels
@@ -132,7 +133,7 @@ class Ladder:
 
 @owned(lambda r: r.row.member_id)
 @strawberry.type(description="An operator's level waiting for a second operator.")
-class LevelRequest(Batched):
+class LevelRequest(Node, Batched):
     row: strawberry.Private[models.LevelRequest]
     batch: strawberry.Private[Batch | None] = None
 

@@ -14,6 +14,7 @@ from server.api.catalog import CatalogItem, Redemption, item_of
 from server.api.context import Info
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
@@ -28,7 +29,7 @@ from server.store.db import write_transaction
 
 
 @strawberry.type(description="A prize that can be drawn.")
-class Prize(Batched):
+class Prize(Node, Batched):
     row: strawberry.Private[models.LotteryPrize]
     batch: strawberry.Private[Batch | None] = None
 
@@ -68,7 +69,7 @@ class Odds:
 
 
 @strawberry.type(description="A lottery members spend points on.")
-class Lottery(Batched):
+class Lottery(Node, Batched):
     row: strawberry.Private[models.Lottery]
     batch: strawberry.Private[Batch | None] = None
 
@@ -140,7 +141,7 @@ def _odds(rows: list) -> dict[int, list[tuple[lottery.Chance, Prize | None]]]:
 
 @owned(lambda d: d.row.member_id)
 @strawberry.type(description="One draw, with what an auditor needs to check it.")
-class Draw(Batched):
+class Draw(Node, Batched):
     row: strawberry.Private[models.Draw]
     batch: strawberry.Private[Batch | None] = None
 

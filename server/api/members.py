@@ -14,10 +14,12 @@ from server.api.context import Info
 from server.api.enums import Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
+from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (
     After,
     Connection,
+    CountedConnection,
     First,
     connection,
     decode_cursor,
@@ -94,7 +96,7 @@ class ExpiringPoints:
     "member's token sees only id, displayName and rank; the other fields are null for it, "
     "each with a FORBIDDEN error."
 )
-class Member(Batched):
+class Member(Node, Batched):
     # Scalars are plain attributes copied from the row (as on LedgerEntry): a board of
     # 100 places resolves hundreds of them.
     row: strawberry.Private[models.Member]
@@ -156,7 +158,7 @@ class Member(Batched):
         kinds: Annotated[
             list[str] | None, strawberry.argument(description="Only these transaction kinds.")
         ] = None,
-    ) -> Connection[LedgerEntryRef] | None:
+    ) -> CountedConnection[LedgerEntryRef] | None:
         from server.api.ledger import LedgerEntry
 
         def work():
@@ -172,12 +174,22 @@ class Member(Batched):
                 return found, batch
 
             found, batch = self.peers.load(("ledger", limit, before, wanted), pages)
+
+            def count() -> int:
+                counts = self.peers.load(
+                    ("ledger count", wanted),
+                    lambda rows: entries.member_counts((r.id for r in rows), wanted),
+                )
+                return counts[self.row.id]
+
             return connection(
                 found[self.row.id],
                 limit,
                 key=lambda e: e.id,
                 node=lambda e, b: LedgerEntry(row=e, batch=b),
                 batch=batch,
+                cursor=before,
+                count=count,
             )
 
         return query(work)
@@ -415,11 +427,18 @@ class MemberQuery:
         community: Annotated[
             str | None, strawberry.argument(description="Only current members of this community.")
         ] = None,
-    ) -> Connection[Member]:
+    ) -> CountedConnection[Member]:
         def work():
-            limit = page_size(first)
-            rows = reads.members_page(community, decode_cursor(after), limit + 1)
-            return connection(rows, limit, key=lambda r: r.id, node=_member)
+            limit, cursor = page_size(first), decode_cursor(after)
+            rows = reads.members_page(community, cursor, limit + 1)
+            return connection(
+                rows,
+                limit,
+                key=lambda r: r.id,
+                node=_member,
+                cursor=cursor,
+                count=lambda: reads.members_count(community),
+            )
 
         return query(work)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Generic, TypeVar
 import strawberry
 
 from server.api.batch import Batch
+from server.api.errors import query
 from server.core.errors import DomainError, ErrorCode
 
 T = TypeVar("T")
@@ -19,9 +20,17 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 100
 
 
-@strawberry.type(description="Where a page ends and whether another follows.")
+@strawberry.type(
+    description="Where a page starts and ends, and whether items come before and after it."
+)
 class PageInfo:
     has_next_page: bool = strawberry.field(description="True when more items follow.")
+    has_previous_page: bool = strawberry.field(
+        description="True when items come before this page: it was asked for `after` a cursor."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item; null for an empty page."
+    )
     end_cursor: str | None = strawberry.field(description="Pass as `after` to get the next page.")
 
 
@@ -35,6 +44,24 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page.")
     page_info: PageInfo = strawberry.field(description="How to get the next page.")
+
+
+# Named as the plain one: a list that counts is `MemberConnection` all the same (an item
+# type is listed either by counting connections or by plain ones, never both).
+@strawberry.type(
+    name="Connection",
+    description="A page of items, newest first unless the field says otherwise, and how "
+    "many items the whole list holds.",
+)
+class CountedConnection(Connection[T]):
+    counter: strawberry.Private[Callable[[], int] | None] = None
+
+    @strawberry.field(
+        description="How many items the whole list holds, with the same filters (every "
+        "page, not this one). Counted only when asked for: one COUNT statement."
+    )
+    def total_count(self) -> int:
+        return query(self.counter)
 
 
 def page_size(first: int | None) -> int:
@@ -69,18 +96,26 @@ def connection(
     key: Callable[[object], int],
     node: Callable[[object, Batch], T],
     batch: Batch | None = None,
+    *,
+    cursor: int | None = None,
+    count: Callable[[], int] | None = None,
 ) -> Connection[T]:
     """Build a page from `limit + 1` fetched rows: the extra row only says more follow.
-    The page's objects share one batch (server/api/batch.py), or the one given."""
+    The page's objects share one batch (server/api/batch.py), or the one given. `cursor`
+    is where the page was asked to start (`after`); `count` counts the whole list, for
+    `totalCount`."""
     page = rows[:limit]
     batch = batch if batch is not None else Batch(page)
     edges = [Edge(cursor=encode_cursor(key(r)), node=node(r, batch)) for r in page]
-    return Connection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
-        ),
+    info = PageInfo(
+        has_next_page=len(rows) > limit,
+        has_previous_page=cursor is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
     )
+    if count is not None:
+        return CountedConnection(edges=edges, page_info=info, counter=count)
+    return Connection(edges=edges, page_info=info)
 
 
 def paged(
@@ -92,5 +127,5 @@ def paged(
 ) -> Connection[T]:
     """One page: `fetch(cursor, how many)` reads it (server/core/lists.py), one more row
     than shown to learn whether more follow."""
-    limit = page_size(first)
-    return connection(fetch(decode_cursor(after), limit + 1), limit, key, node)
+    limit, cursor = page_size(first), decode_cursor(after)
+    return connection(fetch(cursor, limit + 1), limit, key, node, cursor=cursor)

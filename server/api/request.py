@@ -50,7 +50,7 @@ class InputRefused(Exception):
 
 @dataclass
 class Params:
-    query: str
+    query: str | None  # None only for a persisted query sent by its hash
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
@@ -86,9 +86,10 @@ async def read_params(request: Request) -> Params:
     if not isinstance(raw, dict):
         raise RequestRefused(400, "the body must be a JSON object with a `query`")
     query = raw.get("query")
-    if query is None:
+    by_hash = isinstance(raw.get("extensions"), dict) and "persistedQuery" in raw["extensions"]
+    if query is None and not by_hash:  # by hash: server/api/persisted.py fills it in
         raise RequestRefused(400, 'no GraphQL query: send {"query": "..."}')
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise RequestRefused(400, "`query` must be a string")
     for name, kinds in (("variables", dict), ("extensions", dict), ("operationName", str)):
         if raw.get(name) is not None and not isinstance(raw[name], kinds):

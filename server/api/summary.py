@@ -17,11 +17,11 @@ from server.core.errors import DomainError, ErrorCode
 
 @strawberry.enum(description="How ledgerSummary groups its rows.")
 class SummaryGroupBy(Enum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    CAMPAIGN = "campaign"
-    KIND = "kind"
+    DAY = strawberry.enum_value("day", description="One row per day.")
+    WEEK = strawberry.enum_value("week", description="One row per week (from Monday).")
+    MONTH = strawberry.enum_value("month", description="One row per calendar month.")
+    CAMPAIGN = strawberry.enum_value("campaign", description="One row per campaign.")
+    KIND = strawberry.enum_value("kind", description="One row per kind of transaction.")
 
 
 @strawberry.type(description="Points flows for one group of ledgerSummary.")

@@ -113,6 +113,37 @@ def member_pages(
     return found
 
 
+def entries(ids) -> dict[int, Entry]:
+    """Entries by id, with their accounts and transactions, in one statement."""
+    keys = sorted({i for i in ids if i is not None})
+    if not keys:
+        return {}
+    sql = _statement(f"SELECT {_ENTRY}, {_TXN} {_FROM} WHERE p.id IN ({_marks(keys)})")
+    return {row[0]: _entry(row) for row in sql.run(*keys).fetchall()}
+
+
+def count(flt: EntryFilter) -> int:
+    """How many entries `page` pages through, with the same filter, in one statement."""
+    where, params = _conditions(flt, None)
+    return _statement(f"SELECT COUNT(*) {_FROM}{where}").run(*params).fetchone()[0]
+
+
+def member_counts(member_ids, kinds: tuple[str, ...] = ()) -> dict[int, int]:
+    """How many entries each member's `member_pages` page through, in one statement."""
+    members = sorted(set(member_ids))
+    if not members:
+        return {}
+    where = [f"p.member_id IN ({_marks(members)})"]
+    if kinds:
+        where.append(f"t.kind IN ({_marks(kinds)})")
+    sql = _statement(
+        f"SELECT p.member_id, COUNT(*) {_FROM} WHERE {' AND '.join(where)} GROUP BY p.member_id"
+    )
+    found = dict.fromkeys(members, 0)
+    found.update({row[0]: row[1] for row in sql.run(*members, *kinds).fetchall()})
+    return found
+
+
 def transactions(ids) -> dict[int, Txn]:
     """Transactions by id, in one statement."""
     keys = sorted({i for i in ids if i is not None})

@@ -107,6 +107,16 @@ def members_page(community: str | None, before_id: int | None, limit: int) -> li
     return list(query.order_by(models.Member.id.desc()).limit(limit))
 
 
+def members_count(community: str | None) -> int:
+    """How many members `members_page` pages through, with the same filter."""
+    query = models.Member.select()
+    if community is not None:
+        query = query.join(
+            models.Membership, on=(models.Membership.member == models.Member.id)
+        ).where(models.Membership.community == community, models.Membership.left_at.is_null())
+    return query.count()
+
+
 def wallets(member_ids: Iterable[int]) -> dict[int, dict[AccountKind, int]]:
     """Each member's wallet balances by kind."""
     keys = _keys(member_ids)

@@ -20,8 +20,10 @@ from graphql import (
     TokenKind,
     Undefined,
     get_named_type,
+    get_nullable_type,
     is_abstract_type,
     is_leaf_type,
+    is_list_type,
     is_non_null_type,
 )
 
@@ -48,6 +50,7 @@ class Secrets:
         return self.text | self.ids | self.numbers
 
 
+NODE_DEPTH = 3  # levels below node(id:) and nodes(ids:)
 MAX_VISITS = 2  # how often one type may appear on one path (Transaction.reverses, ...)
 GQL = schema._schema
 
@@ -203,9 +206,36 @@ def walk(world: Arguments, root_type=GQL.query_type) -> list[str]:
     docs = []
     for name, gql_field in root_type.fields.items():
         named = get_named_type(gql_field.type)
+        if named.name == "Node":
+            docs.extend(node_docs(world, name, gql_field, keyword))
+            continue
         for args in argument_sets(world, gql_field, at_root=True):
             kids = () if is_leaf_type(named) else selections(world, named, Counter([named.name]), 1)
             for part in split(sel(name, args, kids), BUDGET):
+                docs.append(f"{keyword} {{ {part.render()} }}")
+    return docs
+
+
+def node_docs(world: Arguments, name: str, gql_field, keyword: str) -> list[str]:
+    """`node(id:)` with every id of the world, and `nodes(ids:)` with all of them at once,
+    selecting what the ids' types have, NODE_DEPTH levels down. (What those types lead to
+    is owner-checked on its own type, and walked to the limits from the other roots; every
+    id with every type's whole tree would be the walk again per id, for nothing.)"""
+    from server.api.node import TYPES
+
+    (arg,) = gql_field.args
+    every = [(kind, value) for kind, values in world.ids.items() for value in values]
+    if is_list_type(get_nullable_type(gql_field.args[arg].type)):
+        calls = [(literal([v for _, v in every]), sorted({TYPES[k] for k, _ in every}))]
+    else:
+        calls = [(literal(value), [TYPES[kind]]) for kind, value in every]
+    docs = []
+    for value, type_names in calls:
+        for type_name in type_names:
+            gql_type = GQL.get_type(type_name)
+            kids = selections(world, gql_type, Counter([type_name]), MAX_DEPTH - NODE_DEPTH)
+            fragment = (sel(f"... on {type_name}", "", kids),)
+            for part in split(sel(name, f"{arg}: {value}", fragment), BUDGET):
                 docs.append(f"{keyword} {{ {part.render()} }}")
     return docs
 

@@ -106,6 +106,8 @@ CALLS = {
     "Mutation.rulesPublish": 'mutation { rulesPublish(input: {source: "checkin award 1"}) '
     "{ userErrors { code } } }",
     "Query.viewer": "{ viewer { role } }",
+    "Query.node": '{ node(id: "$self") { id } }',
+    "Query.nodes": '{ nodes(ids: ["$self"]) { id } }',
     "Query.program": "{ program { timezone } }",
     "Query.memberSearch": '{ memberSearch(text: "self") { id } }',
     "Query.memberStats": '{ memberStats(from: "2026-01-01T00:00:00Z", '

@@ -155,6 +155,8 @@ class _RealIds(graphql.Visitor):
         return None
 
     def _ids(self, argument: str | None, field: graphql.FieldNode) -> list[str]:
+        if field.name.value in ("node", "nodes"):  # a global id: any kind
+            return [i for found in self.real.values() for i in found]
         kind = ARGUMENT_KINDS.get(argument or "")
         if kind is None and argument == "id":
             name = field.name.value

@@ -1,5 +1,7 @@
-"""The GraphQL-over-HTTP audit of the graphql-http npm package: every MUST passes, and
-every SHOULD we do not follow is listed with its reason in docs/security.md."""
+"""The GraphQL-over-HTTP audit of the graphql-http npm package: all 61 audits, every MUST
+and every SHOULD, pass against a real server (docs/security.md). It needs node and npm;
+without them it is skipped, except under CI where a skip fails the run (.ci/run installs
+them)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def audit_tool():
     return AUDIT / "audit.mjs"
 
 
-def test_every_must_passes_and_skipped_shoulds_are_documented(audit_tool, tmp_path):
+def test_every_audit_passes_with_no_warning(audit_tool, tmp_path):
     server = Server(f"sqlite:///{tmp_path / 'audit.db'}").start()
     try:
         done = subprocess.run(
@@ -46,9 +48,5 @@ def test_every_must_passes_and_skipped_shoulds_are_documented(audit_tool, tmp_pa
         server.stop()
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
-    assert len(results) > 40
-    failed = [r for r in results if r["status"] != "ok" and r["name"].startswith("MUST")]
-    assert failed == []
-    security = (ROOT / "docs" / "security.md").read_text()
-    undocumented = [r["name"] for r in results if r["status"] != "ok" and r["name"] not in security]
-    assert undocumented == []
+    assert len(results) == 61
+    assert [r for r in results if r["status"] != "ok"] == []  # no failure, no warning
