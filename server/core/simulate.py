@@ -255,10 +255,10 @@ def simulate(
                 report.campaigns[key].budget_hit_at = event.occurred_at
         if event.type == "leave":
             _invitee_left((event.member_id, event.community), inviters, links, store, report)
-        if report.events_replayed % BATCH == 0:
-            _in_time(deadline, seconds)
-            if progress is not None:
-                progress(report.events_replayed, total)
+        if deadline is not None and time.monotonic() > deadline:
+            _in_time(deadline, seconds)  # checked every event: a big draft is slow on each
+        if progress is not None and report.events_replayed % BATCH == 0:
+            progress(report.events_replayed, total)
     if progress is not None:
         progress(report.events_replayed, total)
     report.protection = _protection(settings, since, until)
