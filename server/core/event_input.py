@@ -27,9 +27,10 @@ MAX_ATTRIBUTES_BYTES = 4096
 # How far ahead of the server's clock a client's occurredAt may be.
 CLOCK_SKEW = timedelta(minutes=5)
 COMMUNITY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-# A number in an event's attributes: finite and at most this large either way (an order of
-# a trillion in any currency), so that rules computing awards from it stay exact.
-MAX_ATTRIBUTE_NUMBER = 10**12
+# A number in an event's attributes: finite and at most 15 digits before the point either
+# way, as the API's Decimal amounts (a millisecond timestamp fits), so that rules
+# computing awards from it stay exact.
+ATTRIBUTE_NUMBER_LIMIT = 10**15  # exclusive
 MAX_ATTRIBUTES_DEPTH = 32  # objects and lists within each other
 # Instants a program can hold: a day of slack at each end of what Python's datetime can
 # represent keeps every conversion to a local time zone and every period (a day, a
@@ -119,10 +120,10 @@ def _check_values(attributes: dict[str, Any]) -> None:
         elif isinstance(value, (int, float)):
             if isinstance(value, float) and not math.isfinite(value):
                 raise DomainError(ErrorCode.INVALID_INPUT, f"{path} is not a finite number", path)
-            if abs(value) > MAX_ATTRIBUTE_NUMBER:
+            if abs(value) >= ATTRIBUTE_NUMBER_LIMIT:
                 raise DomainError(
                     ErrorCode.INVALID_INPUT,
-                    f"{path} is larger than {MAX_ATTRIBUTE_NUMBER:,} (either way)",
+                    f"{path} has more than 15 digits before the decimal point",
                     path,
                 )
         elif isinstance(value, str):
