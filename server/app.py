@@ -30,7 +30,7 @@ from server.api.scalars import instant_problem
 from server.api.schema import build_schema, schema
 from server.config import Config
 from server.console import console_app
-from server.core import history, notify, program, rules
+from server.core import deliveries, history, notify, program, rules
 from server.core.clock import Clock, SystemClock
 from server.core.generation import CHANNEL as GENERATION_CHANNEL
 from server.core.generation import generation
@@ -125,7 +125,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app):
-        scheduler = listener = None
+        scheduler = listener = hooks = None
         notify.broker.bind(asyncio.get_running_loop())
         if database_url is not None:
             if prepare:
@@ -134,6 +134,12 @@ def create_app(
                 bind(open_database(database_url))
             if tick_seconds > 0:
                 scheduler = asyncio.create_task(_scheduler(clock, tick_seconds))
+            if config.webhook_seconds > 0:
+                hooks = asyncio.create_task(
+                    deliveries.work_forever(
+                        clock, config.webhook_seconds, config.webhook_timeout_seconds
+                    )
+                )
         if database.obj is not None and is_postgres():
             channels = {
                 notify.CHANNEL: notify.dispatch,
@@ -147,7 +153,7 @@ def create_app(
         yield
         await run_in_threadpool(writer.stop)
         metered.stop()
-        for task in (scheduler, listener, sampler):
+        for task in (scheduler, listener, sampler, hooks):
             if task is not None:
                 task.cancel()
         if database_url is not None:

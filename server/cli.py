@@ -14,7 +14,7 @@ from pathlib import Path
 
 from peewee import InterfaceError, OperationalError
 
-from server import cli_import, cli_keys
+from server import cli_import, cli_keys, cli_webhooks
 from server import cli_rules as rule_files
 from server.config import SettingsError, settings
 from server.core.clock import SystemClock
@@ -230,6 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     backup.set_defaults(func=_backup)
 
     cli_import.add(sub)
+    cli_webhooks.add(sub)
 
     tick = sub.add_parser(
         "tick",

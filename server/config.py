@@ -169,6 +169,29 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
     )
+    webhook_seconds: float = _setting(
+        1.0,
+        "JIFEN_WEBHOOK_SECONDS",
+        "how often the server looks for webhook deliveries due (0: never, leave it to "
+        "`jifen webhooks deliver`)",
+        "a number of seconds, 0 or more",
+        ge=0,
+    )
+    webhook_timeout_seconds: float = _setting(
+        10.0,
+        "JIFEN_WEBHOOK_TIMEOUT_SECONDS",
+        "how long one webhook POST may take before it counts as failed",
+        "a number of seconds from 1 to 60",
+        ge=1,
+        le=60,
+    )
+    webhook_private_addresses: bool = _setting(
+        True,
+        "JIFEN_WEBHOOK_PRIVATE_ADDRESSES",
+        "whether webhook endpoints may be on loopback, private or link-local addresses "
+        "(on for self-hosting; turn off where operators must not reach the internal network)",
+        "on or off (1/0, true/false, yes/no)",
+    )
 
     log_format: Literal["text", "json"] = _setting(
         "text",

@@ -178,6 +178,8 @@ MEANINGS: dict[ErrorCode, str] = {
         "PERIOD` allows. Nothing was charged."
     ),
     ErrorCode.LEVEL_REQUEST_NOT_FOUND: "No level request waiting for approval with that id.",
+    ErrorCode.WEBHOOK_ENDPOINT_NOT_FOUND: "No webhook endpoint with that id (or it was deleted).",
+    ErrorCode.WEBHOOK_DELIVERY_NOT_FOUND: "No webhook delivery with that id.",
     ErrorCode.MAKE_UP_DAY_NOT_PAST: (
         "The day asked for in checkinMakeUp is today or later (in the program's time zone): "
         "today is checked in with checkinRecord. Nothing was charged."

@@ -79,6 +79,12 @@ POLICY: dict[str, frozenset[Role]] = {
     "Mutation.submissionReview": frozenset({ADMIN, OPERATOR, REVIEWER}),
     "Mutation.adjustmentReview": frozenset({ADMIN, OPERATOR}),
     "Query.auditLog": frozenset({ADMIN}),
+    "Query.webhookEndpoints": frozenset({ADMIN, OPERATOR}),
+    "Query.webhookDeliveries": frozenset({ADMIN, OPERATOR}),
+    "Mutation.webhookEndpointCreate": frozenset({ADMIN, OPERATOR}),
+    "Mutation.webhookEndpointUpdate": frozenset({ADMIN, OPERATOR}),
+    "Mutation.webhookEndpointDelete": frozenset({ADMIN, OPERATOR}),
+    "Mutation.webhookRedeliver": frozenset({ADMIN, OPERATOR}),
     "Query.viewer": STAFF | {MEMBER},
     # Each object then answers only whom its own root field answers (server/api/node.py).
     "Query.node": STAFF | {MEMBER},

@@ -17,6 +17,8 @@ PREFIXES = {
     "adjustment": "adj",
     "task": "tsk",
     "submission": "sub",
+    "endpoint": "whk",
+    "delivery": "dlv",
     "level_request": "lvr",
 }
 

@@ -218,7 +218,7 @@ class MemberLevelSetPayload:
 
 @strawberry.input(description="A second operator's decision on a level request.")
 class LevelRequestDecideInput:
-    request_id: strawberry.ID = strawberry.field(description="The request.")
+    level_request_id: strawberry.ID = strawberry.field(description="The request (`lvr_…`).")
     approve: bool = strawberry.field(description="True to approve, false to reject.")
 
 
@@ -271,7 +271,7 @@ class LevelMutation:
         ctx = info.context
 
         def work():
-            rid = ids.decode("level_request", input.request_id, "requestId")
+            rid = ids.decode("level_request", input.level_request_id, "levelRequestId")
             request, replayed = level_set.decide(rid, input.approve, actor=ctx.actor, now=ctx.now)
             return LevelRequestDecidePayload(request=LevelRequest(row=request), replayed=replayed)
 

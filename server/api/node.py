@@ -61,6 +61,8 @@ GATES = {
     "task": "Query.tasks",
     "submission": "Query.submissions",
     "level_request": "Mutation.levelRequestDecide",  # seen by those who decide them
+    "endpoint": "Query.webhookEndpoints",
+    "delivery": "Query.webhookDeliveries",
 }
 
 
@@ -78,6 +80,8 @@ TYPES = {
     "task": "Task",
     "submission": "Submission",
     "level_request": "LevelRequest",
+    "endpoint": "WebhookEndpoint",
+    "delivery": "WebhookDelivery",
 }
 
 
@@ -92,6 +96,7 @@ def _loaders() -> dict[str, Callable[[list[int]], dict[int, Any]]]:
     from server.api.levels import LevelRequest
     from server.api.lottery import Draw, Lottery, Prize
     from server.api.members import Member
+    from server.api.webhooks import WebhookDelivery, WebhookEndpoint
     from server.core import entries, reads
     from server.store import models
 
@@ -115,6 +120,8 @@ def _loaders() -> dict[str, Callable[[list[int]], dict[int, Any]]]:
         "task": rows(models.Task, Task),
         "submission": rows(models.Submission, Submission),
         "level_request": rows(models.LevelRequest, LevelRequest),
+        "endpoint": rows(models.WebhookEndpoint, WebhookEndpoint),
+        "delivery": rows(models.WebhookDelivery, WebhookDelivery),
     }
 
 

@@ -32,6 +32,7 @@ from server.api.realtime import Subscription
 from server.api.scalars import SCALAR_OVERRIDES
 from server.api.streaks import StreakMutation
 from server.api.summary import SummaryQuery
+from server.api.webhooks import WebhookMutation, WebhookQuery
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "Schema", "build_schema", "schema", "sdl"]
 
@@ -50,6 +51,7 @@ Query = merge_types(
         PrivacyQuery,
         DraftQuery,
         OperationsQuery,
+        WebhookQuery,
         LevelQuery,
         BadgeQuery,
         NodeQuery,
@@ -68,6 +70,7 @@ Mutation = merge_types(
         CommunityMutation,
         PrivacyMutation,
         ImportMutation,
+        WebhookMutation,
         LevelMutation,
         BadgeMutation,
         StreakMutation,

@@ -182,21 +182,16 @@ class AwardsBatch:
 
     def _announce(self, wallets: dict[str, tuple[int, int]]) -> None:
         for a in self.awards:
-            topic = notify.points_topic(a.member_id)
-            if notify.anyone_listening(topic):
-                kind = AccountKind.PENDING if a.pending else AccountKind.AVAILABLE
-                notify.publish(
-                    topic,
-                    notify.points_payload(
-                        a.id,
-                        "award",
-                        a.member_id,
-                        {kind.value: (a.points, a.balance_after)},
-                        a.cause.rule_text or a.cause.reason or "award",
-                        a.campaign,
-                        self.now,
-                    ),
-                )
+            kind = AccountKind.PENDING if a.pending else AccountKind.AVAILABLE
+            notify.points_changed(
+                a.id,
+                "award",
+                a.member_id,
+                {kind.value: (a.points, a.balance_after)},
+                a.cause.rule_text or a.cause.reason or "award",
+                a.campaign,
+                self.now,
+            )
 
 
 def _wallet(a: Award) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from dsl.ast import BadgeDecl
 from dsl.checker import BADGE_KEY, IMAGE_URL, MAX_BADGE_DESCRIPTION, MAX_BADGE_NAME
-from server.core import notify
+from server.core import notify, webhooks
 from server.core.errors import DomainError, ErrorCode
 from server.store import bulk, sql
 from server.store.models import Badge, MemberBadge
@@ -78,6 +78,7 @@ def write(earned: list[tuple[Earned, int]], writes: bulk.Writes) -> None:
         [(e.member_id, e.badge, sql.instant(e.at), event_id, e.campaign) for e, event_id in earned],
         tail="ON CONFLICT (member_id, badge) DO NOTHING",
     )
+    webhooks.badges_earned([(e.member_id, e.badge, e.campaign, e.at) for e, _ in earned])
 
 
 def announce(community: str | None, member, badge: str, at: datetime) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from peewee import fn
 
-from server.core import accounts, members, notify
+from server.core import accounts, members, notify, webhooks
 from server.core.accounts import AccountKind
 from server.core.checkout import minor_unit
 from server.core.errors import DomainError, ErrorCode
@@ -290,7 +290,7 @@ def redeem(
         f"{member.display_name or member.external_id} redeemed {item.title}",
         now,
     )
-    return Redemption.create(
+    redemption = Redemption.create(
         member=member.id,
         item=item.id,
         quantity=quantity,
@@ -299,6 +299,21 @@ def redeem(
         created_at=now,
         period_day=day,
     )
+    webhooks.emit(
+        webhooks.Kind.REDEMPTION_CREATED,
+        {
+            "redemptionId": f"red_{redemption.id}",
+            "memberId": webhooks.member_ref(member.id),
+            "itemId": f"itm_{item.id}",
+            "itemTitle": item.title,
+            "quantity": quantity,
+            "points": points,
+            "transactionId": webhooks.transaction_ref(txn.id),
+            "at": now.isoformat(),
+        },
+        at=now,
+    )
+    return redemption
 
 
 def _check_offer(item: CatalogItem, member: Member, now: datetime) -> None:

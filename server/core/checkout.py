@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from server.core import accounts, members
+from server.core import accounts, members, webhooks
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post, reverse
@@ -239,6 +239,19 @@ def capture(order_id: str, *, now: datetime) -> tuple[Checkout, bool]:
         cause=Cause(reason=f"order {order_id}"),
     )
     Checkout.update(settle_txn=txn).where(Checkout.order_id == order_id).execute()
+    webhooks.emit(
+        webhooks.Kind.CHECKOUT_CAPTURED,
+        {
+            "orderId": order_id,
+            "memberId": webhooks.member_ref(row.member_id),
+            "points": row.points,
+            "orderAmount": str(row.order_amount),
+            "currency": row.currency,
+            "transactionId": webhooks.transaction_ref(txn.id),
+            "at": now.isoformat(),
+        },
+        at=now,
+    )
     return Checkout.get_by_id(order_id), False
 
 
@@ -345,6 +358,22 @@ def refund(
             cause=Cause(reason=f"refund {refund_id} of order {order_id}"),
             expires_at=settings.expiry_for(now),
         )
+    webhooks.emit(
+        webhooks.Kind.CHECKOUT_REFUNDED,
+        {
+            "orderId": order_id,
+            "refundId": refund_id,
+            "memberId": webhooks.member_ref(row.member_id),
+            "amount": str(amount),
+            "pointsReturned": points,
+            "refundedAmount": str(refunded),
+            "refundedPoints": owed,
+            "currency": row.currency,
+            "transactionId": webhooks.transaction_ref(txn.id if txn is not None else None),
+            "at": now.isoformat(),
+        },
+        at=now,
+    )
     return CheckoutRefund.create(
         checkout=order_id,
         refund_id=refund_id,

@@ -26,7 +26,17 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from server.core import badges, budgets, event_input, level_job, levels, notify, program, streaks
+from server.core import (
+    badges,
+    budgets,
+    event_input,
+    level_job,
+    levels,
+    notify,
+    program,
+    streaks,
+    webhooks,
+)
 from server.core.awards_batch import Award, AwardsBatch
 from server.core.engine import FLOOD, Counter, Grant, flood_minute, judge, message_rate, reads
 from server.core.errors import DomainError, ErrorCode
@@ -132,6 +142,7 @@ class _Store:
         self._draft: dict[str, dict] = _empty()
         self.rate = message_rate()  # read once a batch: settings are the same throughout
         self.budget_taken: list[tuple[str, int]] = []
+        self.budgets_kept: set[str] = set()  # campaigns whose budget accepted events took
         self.levels: dict = {}  # member -> the level multiplying their awards
         # Badges and streak protection (server/core/badges.py, streaks.py): read only when
         # a badge rule fires or check-in days were missed.
@@ -216,6 +227,7 @@ class _Store:
         self.budget_taken = []
 
     def keep(self) -> None:
+        self.budgets_kept.update(c for c, taken in self.budget_taken if taken > 0)
         for key, c in self._draft["counters"].items():
             if key not in self.counters:
                 self.new_counters.add(key)
@@ -309,6 +321,7 @@ class _Batch:
             if decided is not None:
                 accepted.append(decided)
         self._write(accepted, store)
+        webhooks.budgets_taken(store.budgets_kept, self.now)
         self._give_back_keys()
         return self.results
 

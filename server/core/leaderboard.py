@@ -10,7 +10,7 @@ from peewee import EXCLUDED, IntegrityError
 
 from dsl.checker import METRIC_ALIASES
 from dsl.compiler import CompiledCampaign, CompiledEvery
-from server.core import accounts, budgets, notify, program
+from server.core import accounts, budgets, notify, program, webhooks
 from server.core.accounts import AccountKind
 from server.core.errors import DomainError, ErrorCode
 from server.core.ledger import Cause, Leg, post
@@ -330,6 +330,7 @@ def _pay_period(
         points = budgets.take(every.campaign, every.prize(place))
         if points <= 0:
             continue
+        webhooks.budgets_taken((every.campaign,), now)
         txn = post(
             "leaderboard",
             [

@@ -146,20 +146,15 @@ def post(
 
 
 def _announce(txn: LedgerTransaction, member_id: int, wallets: dict[str, tuple[int, int]]) -> None:
-    topic = notify.points_topic(member_id)
-    if notify.anyone_listening(topic):
-        notify.publish(
-            topic,
-            notify.points_payload(
-                txn.id,
-                txn.kind,
-                member_id,
-                wallets,
-                txn.rule_text or txn.reason or txn.kind,
-                txn.campaign,
-                txn.created_at,
-            ),
-        )
+    notify.points_changed(
+        txn.id,
+        txn.kind,
+        member_id,
+        wallets,
+        txn.rule_text or txn.reason or txn.kind,
+        txn.campaign,
+        txn.created_at,
+    )
 
 
 def _post_to_wallet(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dsl.levels import Ladder
-from server.core import levels, program
+from server.core import levels, program, webhooks
 from server.core.levels import MOVING_KINDS  # noqa: F401  (ledger.post reads it here)
 from server.core.program import ProgramSettings
 from server.store import bulk, sql
@@ -294,6 +294,7 @@ def _announce(changes: list[Change], ladder: Ladder, now: datetime) -> None:
     from server.core.levels_notice import announce
 
     announce(changes[:ANNOUNCED], ladder, now)
+    webhooks.levels_changed(changes, now)  # every one: an endpoint asked for them all
 
 
 # -- the scheduler -------------------------------------------------------------------------

@@ -58,7 +58,12 @@ def set_or_request(
             actor,
             "level.setRequested",
             member.external_id,
-            {"level": level, "until": until.isoformat(), "reason": reason, "requestId": request.id},
+            {
+                "level": level,
+                "until": until.isoformat(),
+                "reason": reason,
+                "levelRequestId": request.id,
+            },
             now=now,
         )
         return None, request
@@ -112,11 +117,11 @@ def decide(
     request = LevelRequest.get_or_none(LevelRequest.id == request_id)
     if request is None:
         raise DomainError(
-            ErrorCode.LEVEL_REQUEST_NOT_FOUND, "no level request with this id", "requestId"
+            ErrorCode.LEVEL_REQUEST_NOT_FOUND, "no level request with this id", "levelRequestId"
         )
     if request.requested_by == actor:
         raise DomainError(
-            ErrorCode.SAME_OPERATOR, "a second operator must decide this level", "requestId"
+            ErrorCode.SAME_OPERATOR, "a second operator must decide this level", "levelRequestId"
         )
     status = "approved" if approve else "rejected"
     request = locked(LevelRequest.select().where(LevelRequest.id == request.id)).first()
@@ -124,7 +129,9 @@ def decide(
         return request, True
     if request.status != "pending":
         raise DomainError(
-            ErrorCode.ALREADY_REVIEWED, f"this request was already {request.status}", "requestId"
+            ErrorCode.ALREADY_REVIEWED,
+            f"this request was already {request.status}",
+            "levelRequestId",
         )
     LevelRequest.update(status=status, decided_by=actor, decided_at=now).where(
         LevelRequest.id == request.id
@@ -133,7 +140,7 @@ def decide(
         until = request.until if request.until > now else now
         if until <= now:
             raise DomainError(
-                ErrorCode.INVALID_INPUT, "the requested `until` has passed", "requestId"
+                ErrorCode.INVALID_INPUT, "the requested `until` has passed", "levelRequestId"
             )
         apply(
             request.member_id,

@@ -17,6 +17,7 @@ from collections import defaultdict
 from contextlib import asynccontextmanager
 from typing import Any
 
+from server.core import webhooks
 from server.observe import metrics
 from server.store.db import (
     after_commit,
@@ -164,6 +165,23 @@ def points_payload(
         "campaign": campaign,
         "at": at.isoformat(),
     }
+
+
+def points_changed(
+    transaction_id: int,
+    kind: str,
+    member_id: int,
+    moved: dict[str, tuple[int, int]],
+    reason: str,
+    campaign: str | None,
+    at,
+) -> None:
+    """What every change of a member's wallets goes through (inside its transaction): the
+    `pointsChanged` notice for subscribers, and the webhooks' outbox (server/core/webhooks.py)."""
+    topic = points_topic(member_id)
+    if anyone_listening(topic):
+        publish(topic, points_payload(transaction_id, kind, member_id, moved, reason, campaign, at))
+    webhooks.points_changed(transaction_id, kind, member_id, moved, reason, campaign, at)
 
 
 def points_topic(member_id: int) -> str:

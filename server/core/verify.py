@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, fn
 
-from server.core import books, streak_books
+from server.core import books, deliveries, streak_books
 from server.core.accounts import AccountKind
 from server.store.models import Account, AccountSlot, LedgerTransaction, Lot, Posting
 
@@ -42,6 +42,7 @@ def verify() -> Report:
     problems += _lots_disagree_with_wallets()
     for check, find in {**books.CHECKS, **streak_books.CHECKS}.items():
         problems += [Problem(check, subject, message) for subject, message in find()]
+    problems += [Problem(*found) for found in deliveries.problems()]
     return Report(
         problems,
         transactions=LedgerTransaction.select().count(),

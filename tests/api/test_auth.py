@@ -118,10 +118,20 @@ CALLS = {
     "Query.rulesFormat": '{ rulesFormat(source: "checkin award 1") { source } }',
     "Mutation.awardReview": 'mutation { awardReview(input: {transactionId: "txn_1", '
     "decision: APPROVE}) { userErrors { code } } }",
+    "Query.webhookEndpoints": "{ webhookEndpoints { id } }",
+    "Query.webhookDeliveries": "{ webhookDeliveries { edges { node { id } } } }",
+    "Mutation.webhookEndpointCreate": "mutation { webhookEndpointCreate(input: "
+    '{url: "https://crm.example/h", events: [POINTS_CHANGED]}) { userErrors { code } } }',
+    "Mutation.webhookEndpointUpdate": 'mutation { webhookEndpointUpdate(id: "whk_1", '
+    "input: {enabled: false}) { userErrors { code } } }",
+    "Mutation.webhookEndpointDelete": 'mutation { webhookEndpointDelete(id: "whk_1") '
+    "{ userErrors { code } } }",
+    "Mutation.webhookRedeliver": 'mutation { webhookRedeliver(deliveryId: "dlv_1") '
+    "{ userErrors { code } } }",
     "Query.levels": "{ levels { name } }",
     "Mutation.memberLevelSet": 'mutation { memberLevelSet(input: {memberId: "$self", '
     'level: "gold", until: "2099-01-01T00:00:00Z", reason: "r"}) { userErrors { code } } }',
-    "Mutation.levelRequestDecide": 'mutation { levelRequestDecide(input: {requestId: "lvr_1", '
+    "Mutation.levelRequestDecide": 'mutation { levelRequestDecide(input: {levelRequestId: "lvr_1", '
     "approve: true}) { userErrors { code } } }",
 }
 

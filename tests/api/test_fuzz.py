@@ -80,6 +80,9 @@ ARGUMENT_KINDS = {
     "taskId": "task",
     "submissionId": "submission",
     "requestId": "adjustment",
+    "endpointId": "endpoint",
+    "deliveryId": "delivery",
+    "levelRequestId": "level_request",
 }
 FIELD_KINDS = [
     ("member", "member"),
@@ -91,6 +94,7 @@ FIELD_KINDS = [
     ("task", "task"),
     ("submission", "submission"),
     ("adjustment", "adjustment"),
+    ("webhookEndpoint", "endpoint"),
 ]
 MODELS = {
     "member": models.Member,
@@ -105,6 +109,9 @@ MODELS = {
     "adjustment": models.AdjustmentRequest,
     "task": models.Task,
     "submission": models.Submission,
+    "endpoint": models.WebhookEndpoint,
+    "delivery": models.WebhookDelivery,
+    "level_request": models.LevelRequest,
 }
 ORDERS = ["order-held", "order-captured"]
 
@@ -240,6 +247,12 @@ SEED = [
     ),
     (
         "admin",
+        'mutation { webhookEndpointCreate(input: {url: "https://crm.example/hooks", '
+        "events: [POINTS_CHANGED]}) { userErrors { code } } }",
+        {},
+    ),
+    (
+        "admin",
         'mutation { memberUpsert(input: {externalId: "ada", community: "fans"}) '
         "{ userErrors { code } } }",
         {},
@@ -313,6 +326,12 @@ SEED = [
         {},
     ),
     (
+        "operator",
+        'mutation { memberLevelSet(input: {memberId: "mbr_2", level: "gold", '
+        'until: "2099-01-01T00:00:00Z", reason: "seed"}) { userErrors { code } } }',
+        {},
+    ),
+    (
         "admin",
         'mutation { checkoutHold(input: {orderId: "order-held", memberId: "mbr_1", '
         'points: 100, orderAmount: "20.00", currency: "CNY"}) { userErrors { code } } }',
@@ -336,6 +355,7 @@ SEED = [
 def seeded(api, clock, monkeypatch):
     """One object of every kind, made through the API; the ids of all that exist."""
     monkeypatch.setenv("JIFEN_ADJUSTMENT_APPROVAL_OVER", "10000")
+    monkeypatch.setenv("JIFEN_LEVEL_SET_APPROVAL", "true")
     for who, query, variables in SEED:
         api.as_(who).mutate(query, variables)
     real = {

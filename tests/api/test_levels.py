@@ -183,7 +183,7 @@ def test_a_second_operator_approves_a_level_where_the_program_asks(club, clock, 
     until = (clock.now() + timedelta(days=7)).isoformat()
     done = api.mutate(SET, {"m": dee, "l": "silver", "u": until, "r": "moderator"})
     assert done["request"]["status"] == "pending" and done["level"]["key"] is None
-    decide = """mutation($r: ID!) { levelRequestDecide(input: {requestId: $r, approve: true}) {
+    decide = """mutation($r: ID!) { levelRequestDecide(input: {levelRequestId: $r, approve: true}) {
       request { status } userErrors { code } } }"""
     same = api.call(decide, {"r": done["request"]["id"]})["levelRequestDecide"]
     assert [e["code"] for e in same["userErrors"]] == ["SAME_OPERATOR"]

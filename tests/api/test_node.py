@@ -27,6 +27,7 @@ TYPENAMES = {
     "draw": "Draw",
     "task": "Task",
     "submission": "Submission",
+    "endpoint": "WebhookEndpoint",
 }
 
 

@@ -81,6 +81,11 @@ EVENT = (
     "mutation($i: EventRecordInput!) { eventRecord(input: $i) "
     "{ event { id } userErrors { code message } } }"
 )
+WEBHOOK = (
+    'mutation { webhookEndpointCreate(input: {url: "https://crm.example/hooks", '
+    "events: [POINTS_CHANGED, REDEMPTION_CREATED, CHECKOUT_CAPTURED]}) "
+    "{ endpoint { id } userErrors { code } } }"
+)
 REDEEM = (
     "mutation($i: RedemptionCreateInput!) { redemptionCreate(input: $i) "
     "{ redemption { id } userErrors { code message } } }"
@@ -169,9 +174,17 @@ def build_world(api) -> World:
     assert api.call(PUBLISH, {"s": RULES})["rulesPublish"]["userErrors"] == []
     item_id = api.mutate(ITEM)["item"]["id"]
     lottery_id = api.mutate(LOTTERY)["lottery"]["id"]
+    # Every change below is also written for this endpoint: its deliveries carry both
+    # members' data, which only staff keys may read.
+    endpoint_id = api.mutate(WEBHOOK)["endpoint"]["id"]
     member_ids: dict[str, str] = {}
     secrets: dict[str, Secrets] = {}
-    kinds: dict[str, list[str]] = {"task": [task_id], "item": [item_id], "lottery": [lottery_id]}
+    kinds: dict[str, list[str]] = {
+        "task": [task_id],
+        "item": [item_id],
+        "lottery": [lottery_id],
+        "endpoint": [endpoint_id],
+    }
     for p in (ALPHA, BRAVO):
         mid = api.mutate(
             UPSERT,

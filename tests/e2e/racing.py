@@ -22,6 +22,7 @@ import httpx2 as httpx
 from server.core.verify import verify
 from server.store.db import bind, open_database
 from tests.e2e.servers import ROOT, Server
+from tests.receiver import Receiver
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class World:
         self.servers = [Server(database_url, **budget), Server(database_url, **budget)]
         self.keys: dict[str, str] = {}
         self._names = itertools.count(1)
+        self.receiver: Receiver | None = None  # webhook races start one (tests/receiver.py)
 
     def start(self) -> World:
         first = self.servers[0].start()
@@ -55,7 +57,9 @@ class World:
         return self
 
     def stop(self) -> list[str]:
-        """Stop both servers; what each printed."""
+        """Stop both servers (and the webhook receiver); what each printed."""
+        if self.receiver is not None:
+            self.receiver.stop()
         return [s.stop() for s in self.servers]
 
     def _create_key(self, role: str, name: str) -> str:

@@ -9,6 +9,7 @@ A new mutation is one row.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.racing import Call, World, codes
+from tests.receiver import serve
 from tests.support import PostgresUnavailable, postgres_admin_url, temporary_postgres
 
 pytestmark = pytest.mark.slow
@@ -743,6 +745,97 @@ def one_new_version(w, ctx, payloads):
     assert [c["key"] for c in changed] == [ctx]
 
 
+# -- webhooks: the servers' own delivery workers send to a receiver in this process -----
+
+WEBHOOK_CREATE = """mutation($u: String!, $k: String) { webhookEndpointCreate(input: {url: $u,
+  events: [POINTS_CHANGED]}, idempotencyKey: $k) { endpoint { id } secret replayed
+  userErrors { code field } } }"""
+WEBHOOK_ENDPOINTS = "{ webhookEndpoints { id url } }"
+WEBHOOK_DELIVERIES = """query($e: ID) { webhookDeliveries(endpointId: $e, first: 100) {
+  edges { node { id eventId status attempts redeliveries } } } }"""
+REDELIVER = """mutation($d: ID!) { webhookRedeliver(deliveryId: $d) { delivery { id status
+  redeliveries } replayed userErrors { code field } } }"""
+
+
+def hook_receiver(w: World):
+    """One receiver for the module's world, started on first use."""
+    if w.receiver is None:
+        w.receiver = serve()
+    return w.receiver
+
+
+def receiver_for(w: World) -> tuple[str, str]:
+    """A path of its own on the receiver, registered as an endpoint: (url, endpoint id)."""
+    url = f"{hook_receiver(w).url}/{w.name('hook')}"
+    endpoint = w.mutate("admin", WEBHOOK_CREATE, {"u": url})["endpoint"]["id"]
+    return url, endpoint
+
+
+def arrivals(w: World, url: str) -> list[str]:
+    path = url.split("127.0.0.1", 1)[1].split("/", 1)[1]
+    return [r.headers["jifen-event-id"] for r in w.receiver.received if r.path == "/" + path]
+
+
+def settle(w: World, url: str, count: int) -> list[str]:
+    """The events that reached `url` once `count` have, and nothing more came for 2 s."""
+    deadline = time.monotonic() + 60
+    while len(arrivals(w, url)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)  # a second worker round in each server: nothing more may come
+    return arrivals(w, url)
+
+
+def identical_endpoint_creations(w, ctx):
+    key, url = w.name("k"), f"{hook_receiver(w).url}/{w.name('created')}"
+    return [Call("operator", WEBHOOK_CREATE, {"u": url, "k": key}) for _ in range(N)]
+
+
+def one_endpoint(w, ctx, payloads):
+    first_and_replays(payloads)
+    assert len({p["endpoint"]["id"] for p in payloads}) == 1
+    assert len({p["secret"] for p in payloads}) == 1
+    listed = [e["id"] for e in w.data("admin", WEBHOOK_ENDPOINTS)["webhookEndpoints"]]
+    assert listed.count(payloads[0]["endpoint"]["id"]) == 1
+
+
+def delivered_change(w: World):
+    """An endpoint, and one change delivered to it by the servers: (url, delivery id)."""
+    url, endpoint = receiver_for(w)
+    member(w, 5)
+    assert len(settle(w, url, 1)) == 1
+    (edge,) = w.data("admin", WEBHOOK_DELIVERIES, {"e": endpoint})["webhookDeliveries"]["edges"]
+    assert edge["node"]["status"] == "DELIVERED"
+    return url, edge["node"]["id"]
+
+
+def identical_redeliveries(w, ctx):
+    return [Call("operator", REDELIVER, {"d": ctx[1]}) for _ in range(N)]
+
+
+def redelivered_once(w, ctx, payloads):
+    first_and_replays(payloads)
+    assert {p["delivery"]["redeliveries"] for p in payloads} == {1}
+    events = settle(w, ctx[0], 2)
+    assert len(events) == 2 and len(set(events)) == 1
+
+
+def burst_to_endpoint(w: World):
+    url, _ = receiver_for(w)
+    return url, [member(w) for _ in range(4)]
+
+
+def adjustments_of_many(w, ctx):
+    return [
+        Call("operator", ADJUST, {"m": ctx[1][i % 4], "p": 3, "k": w.name("k")}) for i in range(N)
+    ]
+
+
+def each_change_delivered_once(w, ctx, payloads):
+    assert codes(payloads) == ["ok"] * N
+    events = settle(w, ctx[0], N)
+    assert len(events) == N and len(set(events)) == N
+
+
 def level_sets(*levels: str):
     def calls(w, ctx):
         return [
@@ -863,6 +956,16 @@ RACES = [
     Race("event: one member, many", lambda w: member(w), many_messages, every_message_counts),
     Race("events: overlapping batches", lambda w: member(w), overlapping_batches, each_key_once),
     Race("checkin: many keys", lambda w: member(w), checkins_with_keys, one_checkin),
+    Race("webhook endpoint: identical", lambda w: None, identical_endpoint_creations, one_endpoint),
+    Race(
+        "webhook redeliver: identical", delivered_change, identical_redeliveries, redelivered_once
+    ),
+    Race(
+        "webhooks: two servers deliver",
+        burst_to_endpoint,
+        adjustments_of_many,
+        each_change_delivered_once,
+    ),
     Race(
         "rules publish: identical",
         lambda w: w.name("extra").replace("-", ""),

@@ -56,6 +56,7 @@ from server.store.models.streaks import (
     StreakFreezePurchase,
     StreakPaid,
 )
+from server.store.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 ALL_MODELS = [
     Setting,
@@ -93,6 +94,9 @@ ALL_MODELS = [
     AuditEntry,
     MessageMemory,
     RateBucket,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookDelivery,
     MemberLevel,
     LevelHistory,
     LevelRequest,
@@ -146,6 +150,9 @@ __all__ = [
     "Standing",
     "Submission",
     "Task",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "Badge",
     "CheckinMakeUp",
     "MemberBadge",
