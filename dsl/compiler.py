@@ -368,8 +368,10 @@ def _points(effect: ast.Award | None) -> Callable[[Facts], int]:
             return 0
         try:
             amount = Decimal(str(value))
-        except ArithmeticError:
+            if not amount.is_finite() or amount <= 0:
+                return 0
+            return points * int(amount // per)
+        except ArithmeticError:  # a quotient beyond Decimal's precision: not an amount
             return 0
-        return points * int(amount // per) if amount > 0 else 0
 
     return scaled

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     fmt = args.format or ("csv" if args.file.suffix.lower() == ".csv" else "jsonl")
     try:
-        records = imports.parse(args.file.read_text(encoding="utf-8"), fmt)
+        records = imports.parse(args.file.read_text(encoding="utf-8-sig"), fmt)
     except UnicodeDecodeError:
         print(f"jifen: {args.file} is not UTF-8 text", file=sys.stderr)
         return 2

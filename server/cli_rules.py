@@ -111,8 +111,6 @@ def simulate(args) -> int:
 
 
 def _print_simulation(report, files, since: datetime, until: datetime) -> None:
-    from server.core import leaderboard, rules
-
     now = SystemClock().now()
     compiled, _ = dsl.load(files, today=now.date())  # simulate() found no error in them
     where = {key: c.file or key for key, c in compiled.campaigns.items()}
@@ -149,14 +147,7 @@ def _print_simulation(report, files, since: datetime, until: datetime) -> None:
             f"{p.make_up_points:,} points"
             + (f"; {p.refused:,} the draft would refuse" if p.refused else "")
         )
-    closes = leaderboard.price_closes(
-        compiled.campaigns.values(),
-        since,
-        until,
-        now=now,
-        settings=rules.program_settings(compiled),
-        places=report.places,
-    )
+    closes = report.closes
     if not closes:
         return
     print(

@@ -147,6 +147,14 @@ class Settings(BaseSettings):
         "a whole number of points, 0 or more",
         ge=0,
     )
+    simulation_seconds: int = _setting(
+        60,
+        "JIFEN_SIMULATION_SECONDS",
+        "rulesSimulate over the API stops after this many seconds (SIMULATION_TOO_LONG); "
+        "`jifen rules simulate` has no limit",
+        "a whole number of seconds, 1 or more",
+        ge=1,
+    )
     level_set_approval: bool = _setting(
         False,
         "JIFEN_LEVEL_SET_APPROVAL",

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from server import config
 from server.api import ids
 from server.api.batch import Batch, Batched, batched
 from server.api.context import Info
@@ -203,6 +204,19 @@ class SimulatedProtection:
     )
 
 
+@strawberry.type(description="What one of a draft's `every` rules would pay for one period.")
+class SimulatedClose:
+    campaign: str = strawberry.field(description="The campaign.")
+    period: str = strawberry.field(description="The period, e.g. `d:2026-01-05` or `w:2026-W02`.")
+    line: int = strawberry.field(description="The rule's line in the draft.")
+    text: str = strawberry.field(description="The rule.")
+    points: int = strawberry.field(
+        description="Points it would pay: for a period over by now, the prizes of the places "
+        "the replay filled; for one still to come, its whole prize table (the most it can cost)."
+    )
+    ended: bool = strawberry.field(description="False: the period is not over yet.")
+
+
 @strawberry.type(description="A draft replayed against stored events; nothing was written.")
 class Simulation:
     events_replayed: int = strawberry.field(description="Events replayed (from the first).")
@@ -216,6 +230,11 @@ class Simulation:
     )
     protection: SimulatedProtection | None = strawberry.field(
         default=None, description="Streak protection, priced by the draft: a separate line."
+    )
+    closes: list[SimulatedClose] = strawberry.field(
+        default_factory=list,
+        description="The draft's leaderboard closes in (from, to], oldest first per rule; "
+        "budgets not applied.",
     )
 
 
@@ -366,7 +385,11 @@ class CampaignQuery:
         def work():
             try:
                 result = simulate.simulate(
-                    [("draft", rules.check_source(text))], since, until, now=info.context.now
+                    [("draft", rules.check_source(text))],
+                    since,
+                    until,
+                    now=info.context.now,
+                    seconds=config.settings().simulation_seconds,
                 )
             except RulesError as exc:
                 first = next(d for d in exc.diagnostics if d.is_error)
@@ -409,6 +432,17 @@ class CampaignQuery:
                 protection=SimulatedProtection(**vars(result.protection))
                 if result.protection is not None
                 else None,
+                closes=[
+                    SimulatedClose(
+                        campaign=c.campaign,
+                        period=c.period,
+                        line=c.line,
+                        text=c.text,
+                        points=c.points,
+                        ended=c.ended,
+                    )
+                    for c in result.closes
+                ],
             )
 
         return query(work)

@@ -154,6 +154,11 @@ MEANINGS: dict[ErrorCode, str] = {
         "Rules with an error were not published; one user error per problem, with `line` and "
         "`column` and the file in `field`."
     ),
+    ErrorCode.SIMULATION_TOO_LONG: (
+        "rulesSimulate ran longer than `JIFEN_SIMULATION_SECONDS` (default 60) and was "
+        "stopped; nothing was written. Simulate a shorter range, or run `jifen rules "
+        "simulate`, which has no time limit."
+    ),
     ErrorCode.NO_RULES_IN_FORCE: (
         "No rule version was in force when the event happened (it precedes the first "
         "publish): it is stored and earns nothing, and the payload says so in `warnings`; "

@@ -9,7 +9,7 @@ front, as a coded client error (BAD_USER_INPUT) that names the value.
 from __future__ import annotations
 
 import decimal
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,12 +18,8 @@ from strawberry.schema.types.base_scalars import DateTimeDefinition, DecimalDefi
 from strawberry.types.scalar import ScalarDefinition
 
 from server.core.errors import ErrorCode
+from server.core.event_input import instant_problem  # the bound the domain holds
 
-# Instants a program can hold: a day of slack at each end of what Python's datetime can
-# represent keeps every conversion to a local time zone and every period (a day, a
-# week, a month, a year) that contains the instant representable.
-EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
-LATEST = datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
 MAX_INTEGER_DIGITS = 15  # up to 999 trillion
 MAX_FRACTION_DIGITS = 6
 
@@ -34,22 +30,6 @@ class InputValueError(GraphQLError):
     def __init__(self, message: str, value: Any) -> None:
         super().__init__(message, extensions={"code": ErrorCode.BAD_USER_INPUT.value})
         self.value = value
-
-
-def instant_problem(value: datetime) -> str | None:
-    """Why an aware datetime cannot be an instant of the program, or None if it can."""
-    if value.utcoffset() is None:
-        return "has no time zone offset"
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST <= utc <= LATEST:
-        return (
-            f"is outside the supported range {EARLIEST.date().isoformat()} to "
-            f"{LATEST.date().isoformat()} (UTC)"
-        )
-    return None
 
 
 def decimal_problem(value: Decimal) -> str | None:

@@ -24,6 +24,7 @@ from dsl.ast import Streak
 from dsl.compiler import CompiledCampaign, CompiledMultiplier, CompiledRule, Facts
 from server.core import level_perk
 from server.core.errors import DomainError, ErrorCode
+from server.core.ledger import MAX_POINTS
 from server.core.periods import period_key
 from server.core.rules import InForce
 
@@ -183,7 +184,9 @@ def _grants(event: Any, facts: Facts, rules: InForce, day: date, store: Store) -
             continue
         if rule.badge is not None and rule.reached(facts):
             store.earn_badge(event.member_id, rule.badge, rule)
-        points = rule.award(facts)
+        # An award computed from an attribute (`award 1 per 1 amount`) is at most the largest
+        # posting: capped, never refused (docs/rules.md).
+        points = min(rule.award(facts), MAX_POINTS)
         if points <= 0:
             continue
         grant = _grant(rule, campaign, rules.versions[campaign.key], points, day)
@@ -194,6 +197,7 @@ def _grants(event: Any, facts: Facts, rules: InForce, day: date, store: Store) -
         if booster is not None and booster.campaign != campaign.key:
             boosting = rules.campaigns[booster.campaign]
             bonus = int((points * (booster.factor - 1)).to_integral_value(ROUND_FLOOR))
+            bonus = min(bonus, MAX_POINTS)
             extra = Grant(
                 boosting,
                 rules.versions[boosting.key],

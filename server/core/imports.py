@@ -25,47 +25,21 @@ Records are JSON lines (one object per line) or CSV with a header, with the fiel
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 from server.core import adjustments, ingest, members, program
 from server.core.errors import DomainError, ErrorCode
 from server.core.idempotency import request_hash, run_once
+from server.core.import_records import KINDS, ImportRefused, Problem, Record, parse
 from server.store.db import database, write_transaction
 from server.store.models import Member
 
+__all__ = ["KINDS", "ImportRefused", "Problem", "Record", "Report", "parse", "run"]
+
 SCOPE = "import"  # the program's own import: no caller's keys meet these
-KINDS = ("member", "join", "leave", "event", "balance")
 BATCH = 5000  # events recorded together (set-based), between other kinds of records
-MAX_LINES = 5_000_000
-
-
-@dataclass(frozen=True)
-class Record:
-    line: int
-    kind: str
-    external_id: str
-    at: datetime | None
-    fields: dict[str, Any]
-    key: str
-
-
-@dataclass(frozen=True)
-class Problem:
-    line: int
-    code: str
-    message: str
-    field: str | None = None
-
-    def __str__(self) -> str:
-        where = f" ({self.field})" if self.field else ""
-        return f"line {self.line}: {self.code}{where}: {self.message}"
 
 
 @dataclass
@@ -81,129 +55,6 @@ class Report:
     dry_run: bool = False
 
 
-class ImportRefused(Exception):
-    """The file itself is malformed: nothing was imported."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
-        self.problems = problems
-
-
-def parse(text: str, fmt: str) -> list[Record]:
-    """Every record of the file, checked; ImportRefused names each malformed line."""
-    if fmt not in ("jsonl", "csv"):
-        raise ImportRefused([Problem(0, "INVALID_INPUT", "format must be jsonl or csv")])
-    rows = _jsonl(text) if fmt == "jsonl" else _csv(text)
-    records, problems = [], []
-    for line, row in rows:
-        if isinstance(row, Problem):
-            problems.append(row)
-            continue
-        try:
-            records.append(_record(line, row))
-        except _Bad as bad:
-            problems.append(Problem(line, "INVALID_INPUT", bad.message, bad.field))
-        if line > MAX_LINES:
-            problems.append(Problem(line, "INVALID_INPUT", f"at most {MAX_LINES:,} lines"))
-            break
-    if problems:
-        raise ImportRefused(problems)
-    return records
-
-
-def _jsonl(text: str) -> Iterator[tuple[int, Any]]:
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            yield line, json.loads(raw)
-        except ValueError as exc:
-            yield line, Problem(line, "INVALID_INPUT", f"not JSON: {exc}")
-
-
-def _csv(text: str) -> Iterator[tuple[int, Any]]:
-    reader = csv.DictReader(io.StringIO(text))
-    for row in reader:
-        clean = {k: v for k, v in row.items() if k and v not in (None, "")}
-        if "attributes" in clean:
-            try:
-                clean["attributes"] = json.loads(clean["attributes"])
-            except ValueError as exc:
-                yield (
-                    reader.line_num,
-                    Problem(
-                        reader.line_num,
-                        "INVALID_INPUT",
-                        f"attributes is not JSON: {exc}",
-                        "attributes",
-                    ),
-                )
-                continue
-        if "points" in clean:
-            clean["points"] = _int(clean["points"], "points")
-        yield reader.line_num, clean
-
-
-class _Bad(Exception):
-    def __init__(self, message: str, field: str | None = None) -> None:
-        self.message, self.field = message, field
-
-
-def _int(value: Any, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise _Bad(f"{name} must be a whole number", name) from None
-
-
-def _record(line: int, row: Any) -> Record:
-    if not isinstance(row, dict):
-        raise _Bad("a record must be a JSON object")
-    kind = row.get("kind")
-    if kind not in KINDS:
-        raise _Bad(f"kind must be one of {', '.join(KINDS)}", "kind")
-    external = row.get("externalId")
-    if not isinstance(external, str) or not external.strip():
-        raise _Bad("externalId is required", "externalId")
-    at = None
-    if kind != "member" or "at" in row:
-        raw = row.get("at")
-        try:
-            at = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-        except ValueError:
-            at = None
-        if at is None or at.tzinfo is None:
-            raise _Bad("at must be an ISO 8601 date-time with an offset", "at")
-    required = {
-        "join": ("community",),
-        "leave": ("community",),
-        "event": ("type",),
-        "balance": ("points",),
-    }.get(kind, ())
-    for name in required:
-        if row.get(name) in (None, ""):
-            raise _Bad(f"{name} is required for a {kind}", name)
-    if kind == "balance" and (not isinstance(row["points"], int) or row["points"] < 1):
-        raise _Bad("points must be a whole number, 1 or more", "points")
-    if "attributes" in row and not isinstance(row["attributes"], dict):
-        raise _Bad("attributes must be a JSON object", "attributes")
-    if "birthday" in row:
-        try:
-            date.fromisoformat(row["birthday"])
-        except (TypeError, ValueError):
-            raise _Bad("birthday must be a date: 1990-05-17", "birthday") from None
-    fields = {k: v for k, v in row.items() if k not in ("kind", "externalId", "at", "key")}
-    key = row.get("key") or _content_key(kind, external, at, fields)
-    if not isinstance(key, str) or len(key) > 200:
-        raise _Bad("key must be text of at most 200 characters", "key")
-    return Record(line, kind, external, at, fields, key)
-
-
-def _content_key(kind: str, external: str, at: datetime | None, fields: dict) -> str:
-    text = json.dumps([kind, external, at.isoformat() if at else None, fields], sort_keys=True)
-    return "h:" + hashlib.sha256(text.encode()).hexdigest()[:40]
-
-
 def run(
     records: list[Record],
     *,
@@ -214,52 +65,59 @@ def run(
 ) -> Report:
     """Import the records in time order (a stable sort: equal times keep file order)."""
     report = Report(records=len(records), dry_run=dry_run)
-    ordered = sorted(records, key=lambda r: (r.at.timestamp() if r.at else float("-inf"), r.line))
+    ordered = sorted(records, key=_order)
     future = [r for r in ordered if r.at is not None and r.at > now]
     if future:
         raise ImportRefused(
             [Problem(r.line, "INVALID_INPUT", "at is in the future", "at") for r in future]
         )
     job = _Import(report, now, rules_of_today)
-    first = _next_transaction()
     if dry_run:
         try:
             with write_transaction():
                 job.all(ordered, progress)
-                report.campaigns = _awarded_since(first)
+                report.campaigns = _awarded_for(job.events)
                 raise _RollBack
         except _RollBack:
             pass
     else:
         job.all(ordered, progress)
-        report.campaigns = _awarded_since(first)
+        report.campaigns = _awarded_for(job.events)
     return report
 
 
-def _next_transaction() -> int:
-    row = database.execute_sql("SELECT MAX(id) FROM ledger_transaction").fetchone()
-    return (row[0] or 0) + 1
+# At the same instant a member comes before what they do: their join before a balance,
+# a leave or an event of theirs written above it in the file. Otherwise file order.
+_KIND_ORDER = {"member": 0, "join": 0, "leave": 1, "balance": 1, "event": 1}
 
 
-def _awarded_since(first: int) -> dict[str, tuple[int, int]]:
-    """Points campaigns awarded to members, and took back, in transactions from `first` on."""
-    rows = database.execute_sql(
-        " ".join(
-            """SELECT t.campaign, t.kind, SUM(p.amount) FROM ledger_transaction t
-            JOIN posting p ON p.txn_id = t.id AND p.member_id IS NOT NULL
-            WHERE t.id >= {0} AND t.campaign IS NOT NULL
-            AND t.kind IN ('award', 'leaderboard', 'clawback')
-            GROUP BY t.campaign, t.kind""".split()
-        ).format(int(first))
-    ).fetchall()
+def _order(r: Record) -> tuple[float, int, int]:
+    return (r.at.timestamp() if r.at else float("-inf"), _KIND_ORDER[r.kind], r.line)
+
+
+def _awarded_for(events: list[int]) -> dict[str, tuple[int, int]]:
+    """Points campaigns awarded to members, and took back, for the events this run
+    recorded (its joins, referrals, leaves and events): not what another import or live
+    traffic awarded meanwhile."""
     out: dict[str, tuple[int, int]] = {}
-    for campaign, kind, total in rows:
-        given, taken = out.get(campaign, (0, 0))
-        if kind == "clawback":
-            taken -= int(total)
-        else:
-            given += int(total)
-        out[campaign] = (given, taken)
+    for start in range(0, len(events), 1000):
+        chunk = ",".join(str(int(e)) for e in events[start : start + 1000])
+        rows = database.execute_sql(
+            " ".join(
+                """SELECT t.campaign, t.kind, SUM(p.amount) FROM ledger_transaction t
+                JOIN posting p ON p.txn_id = t.id AND p.member_id IS NOT NULL
+                WHERE t.event_id IN ({0}) AND t.campaign IS NOT NULL
+                AND t.kind IN ('award', 'leaderboard', 'clawback')
+                GROUP BY t.campaign, t.kind""".split()
+            ).format(chunk)
+        ).fetchall()
+        for campaign, kind, total in rows:
+            given, taken = out.get(campaign, (0, 0))
+            if kind == "clawback":
+                taken -= int(total)
+            else:
+                given += int(total)
+            out[campaign] = (given, taken)
     return out
 
 
@@ -273,6 +131,8 @@ class _Import:
         self.now = now
         self.rules_at = now if rules_of_today else None
         self.ids: dict[str, int] = {}
+        self.events: list[int] = []  # the events this run recorded: what its report counts
+        self._recorded: list[int] = []  # those of the record being applied
 
     def all(self, ordered: list[Record], progress) -> None:
         """A transaction per chunk of records; events within it recorded set-based."""
@@ -295,6 +155,7 @@ class _Import:
     def _one(self, record: Record) -> None:
         at = record.at or self.now
         digest = request_hash(f"import:{record.kind}", {"r": record.external_id, **record.fields})
+        self._recorded = []
         try:
             outcome = run_once(
                 SCOPE,
@@ -311,6 +172,7 @@ class _Import:
             self.report.replayed += 1
         else:
             self.report.imported += 1
+            self.events.extend(self._recorded)
 
     def _apply(self, record: Record, at: datetime) -> int:
         settings = program.load()
@@ -325,13 +187,18 @@ class _Import:
                 community=f.get("community") if record.kind == "join" else None,
                 invited_by=f.get("invitedBy"),
                 settings=settings,
+                rules_at=self.rules_at,
             )
+            self._recorded = [e.id for e in result.events]
             self.ids[record.external_id] = result.member.id
             self.report.members_created += not existed and result.created
             return result.member.id
         member_id = self._member(record.external_id)
         if record.kind == "leave":
-            event, _ = members.leave(member_id, f["community"], now=at, settings=settings)
+            event, replayed = members.leave(
+                member_id, f["community"], now=at, settings=settings, rules_at=self.rules_at
+            )
+            self._recorded = [] if replayed else [event.id]
             return event.id
         txn = adjustments.adjust(
             member_id,
@@ -401,6 +268,7 @@ class _Import:
                 self.report.replayed += 1
             else:
                 self.report.imported += 1
+                self.events.append(result.event.id)
                 for w in result.warnings:
                     self.report.warnings.append(
                         Problem(record.line, w.code.value, w.message, w.field)

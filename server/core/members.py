@@ -48,8 +48,11 @@ def upsert(
     community: str | None = None,
     invited_by: str | None = None,
     settings: ProgramSettings | None = None,
+    rules_at: datetime | None = None,
 ) -> UpsertResult:
-    """Create or update a member; joining a community records `join` (and `referral`)."""
+    """Create or update a member; joining a community records `join` (and `referral`).
+
+    `rules_at`: judge those by the rules in force then (an import with today's rules)."""
     external_id = _check_external_id(external_id)
     if display_name is not None and len(display_name) > MAX_DISPLAY_NAME:
         raise DomainError(
@@ -105,7 +108,9 @@ def upsert(
         joined = _join(member, community, inviter, now)
         result.member = Member.get_by_id(member.id)
         if joined:
-            recorded = ingest.record(joined, now=now, settings=settings or program.load())
+            recorded = ingest.record(
+                joined, now=now, settings=settings or program.load(), rules_at=rules_at
+            )
             result.events = [_stored(r) for r in recorded]
     return result
 
@@ -175,7 +180,12 @@ def _join(
 
 
 def leave(
-    member_id: int, community: str, *, now: datetime, settings: ProgramSettings | None = None
+    member_id: int,
+    community: str,
+    *,
+    now: datetime,
+    settings: ProgramSettings | None = None,
+    rules_at: datetime | None = None,
 ) -> tuple[Event, bool]:
     """Record that a member left a community; awards for having invited them are taken back.
 
@@ -213,6 +223,7 @@ def leave(
         [ingest.Incoming(member.id, "leave", community=community, by_program=True)],
         now=now,
         settings=settings or program.load(),
+        rules_at=rules_at,
     )
     event = _stored(recorded)
     awards.invitee_left(member, community, event, now=now)

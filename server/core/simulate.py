@@ -7,6 +7,7 @@ awards for events in [since, until) are counted in the report.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,9 +16,10 @@ import dsl
 from dsl.ast import Streak, Total
 from dsl.compiler import CompiledCampaign
 from dsl.errors import RulesError
-from server.core import levels, program
+from server.core import leaderboard, levels, program
 from server.core.engine import Counter, Grant, judge, message_rate
 from server.core.errors import DomainError, ErrorCode
+from server.core.event_input import instant_problem
 from server.core.periods import period_key
 from server.core.rules import InForce, _settings
 from server.store.models import (
@@ -29,6 +31,11 @@ from server.store.models import (
 )
 
 BATCH = 2000
+# A simulation's range: `to` at most this far after now (board closes still to come are
+# walked period by period: an `every day` board to the year 9998 would never end), and
+# `from` at most MAX_RANGE before `to`.
+MAX_AHEAD = timedelta(days=3 * 366)
+MAX_RANGE = timedelta(days=20 * 366)
 
 
 @dataclass
@@ -65,6 +72,8 @@ class Simulation:
     boards: dict[tuple[str, str, str], set[int]] = field(default_factory=dict)
     badges: dict[str, set[int]] = field(default_factory=dict)  # badge -> members reaching it
     protection: Protection | None = None  # streak freezes and make-ups at the draft's prices
+    # the draft's leaderboard closes in (since, until], priced (server/core/leaderboard.py)
+    closes: list[leaderboard.PricedClose] = field(default_factory=list)
 
     def places(self, every, period: str, scope: str) -> int:
         """How many places a draft board would have filled in a period (at most its top)."""
@@ -174,10 +183,15 @@ def simulate(
     *,
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
+    seconds: float | None = None,
 ) -> Simulation:
-    """What a draft would have issued for the events stored in [since, until)."""
-    if until <= since:
-        raise DomainError(ErrorCode.INVALID_INPUT, "`to` must be after `from`", "to")
+    """What a draft would have issued for the events stored in [since, until), and what
+    its leaderboards would pay for the periods closing in it.
+
+    `seconds`: stop with SIMULATION_TOO_LONG once it has run this long (None: no limit).
+    """
+    check_range(since, until, now)
+    deadline = None if seconds is None else time.monotonic() + seconds
     compiled, diagnostics = dsl.load(files, today=now.date())
     if compiled is None:
         raise RulesError(diagnostics)
@@ -241,12 +255,57 @@ def simulate(
                 report.campaigns[key].budget_hit_at = event.occurred_at
         if event.type == "leave":
             _invitee_left((event.member_id, event.community), inviters, links, store, report)
+        if deadline is not None and time.monotonic() > deadline:
+            _in_time(deadline, seconds)  # checked every event: a big draft is slow on each
         if progress is not None and report.events_replayed % BATCH == 0:
             progress(report.events_replayed, total)
     if progress is not None:
         progress(report.events_replayed, total)
     report.protection = _protection(settings, since, until)
+    for campaign in compiled.campaigns.values():
+        _in_time(deadline, seconds)
+        report.closes.extend(
+            leaderboard.price_closes(
+                [campaign], since, until, now=now, settings=settings, places=report.places
+            )
+        )
     return report
+
+
+def check_range(since: datetime, until: datetime, now: datetime) -> None:
+    """A range a simulation can walk: instants the program can hold, `to` after `from`,
+    at most MAX_AHEAD after now and at most MAX_RANGE long."""
+    for name, value in (("from", since), ("to", until)):
+        problem = instant_problem(value)
+        if problem:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"`{name}` {problem}", name)
+    if until <= since:
+        raise DomainError(ErrorCode.INVALID_INPUT, "`to` must be after `from`", "to")
+    if until > now + MAX_AHEAD:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"`to` may be at most {MAX_AHEAD.days // 366} years after now "
+            f"(not after {(now + MAX_AHEAD).date().isoformat()})",
+            "to",
+        )
+    if until - since > MAX_RANGE:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"a simulation covers at most {MAX_RANGE.days // 366} years: `from` may be no "
+            f"earlier than {(until - MAX_RANGE).date().isoformat()}",
+            "from",
+        )
+
+
+def _in_time(deadline: float | None, seconds: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise DomainError(
+            ErrorCode.SIMULATION_TOO_LONG,
+            f"the simulation ran longer than {seconds:g} seconds "
+            "(JIFEN_SIMULATION_SECONDS) and was stopped: simulate a shorter range, or run "
+            "`jifen rules simulate`, which has no limit",
+            "to",
+        )
 
 
 def _counts_run_or_total(draft: InForce, g: Grant) -> bool:

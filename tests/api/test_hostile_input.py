@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.core import auth
+from server.core import accounts, auth
+from server.core.accounts import AccountKind
 from server.store.models import Checkin, Member
 
 PUBLISH = "mutation($s: String!) { rulesPublish(input: {source: $s}) { userErrors { code } } }"
@@ -442,3 +443,60 @@ def test_a_repeated_message_earns_nothing_however_it_is_spaced(shop, quiet_log, 
     assert "ignored" not in first["event"]["attributes"]
     repeat = shop.call(MESSAGE, {"k": "m2", "t": again})["eventRecord"]
     assert repeat["event"]["attributes"]["ignored"] == "duplicate"
+
+
+ORDER = """mutation($k: String!, $a: JSON) { eventRecord(input: {memberId: "mbr_1",
+  type: "order", idempotencyKey: $k, attributes: $a}) { event { id }
+  userErrors { code field } } }"""
+ORDERS = """mutation($a: JSON) { eventsRecord(input: {events: [{memberId: "mbr_1", type: "order",
+  idempotencyKey: "o-bulk", attributes: $a}]}) { results { event { id } userErrors { code field } }
+  userErrors { code } } }"""
+PER_AMOUNT = """campaign "shop" {
+  order award 100 per 1 amount
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("attributes", "field"),
+    [
+        ({"amount": 1e15}, "attributes.amount"),
+        ({"amount": 1e27}, "attributes.amount"),
+        ({"amount": -1e16}, "attributes.amount"),
+        ({"amount": 10**15}, "attributes.amount"),
+        ({"cart": {"lines": [{"amount": 1e16}]}}, "attributes.cart.lines.0.amount"),
+    ],
+)
+def test_event_attributes_must_be_finite_bounded_and_storable(shop, quiet_log, attributes, field):
+    shop.mutate(PUBLISH, {"s": PROGRAM + PER_AMOUNT})
+    result = shop.as_("service").call(ORDER, {"k": f"o-{field}", "a": attributes})["eventRecord"]
+    assert (result["event"], result["userErrors"]) == (
+        None,
+        [{"code": "INVALID_INPUT", "field": field}],
+    )
+    bulk = shop.as_("service").call(ORDERS, {"a": attributes})["eventsRecord"]
+    [one] = bulk["results"]
+    assert one["userErrors"] == [{"code": "INVALID_INPUT", "field": f"events.0.{field}"}]
+
+
+def test_nan_in_a_request_body_is_refused(shop, quiet_log):
+    body = (
+        b'{"query": "mutation { eventRecord(input: {memberId: \\"mbr_1\\", type: \\"order\\", '
+        b'idempotencyKey: \\"nan\\", attributes: {amount: 1}}) { userErrors { code } } }",'
+        b' "variables": {"a": NaN}}'
+    )
+    response = post(shop.as_("service"), body)
+    assert response.status_code < 500
+    assert "INTERNAL" not in response.text
+
+
+def test_an_award_from_the_largest_amount_is_capped_at_the_largest_posting(shop, quiet_log):
+    """`award 100 per 1 amount` of an order of a trillion would be 10^14 points: one
+    posting holds at most 10^9, and that is what is awarded."""
+    shop.mutate(PUBLISH, {"s": PROGRAM + PER_AMOUNT})
+    result = shop.as_("service").call(
+        ORDER, {"k": "big", "a": {"amount": 10**12, "ms": 1732780000000}}
+    )
+    assert result["eventRecord"]["userErrors"] == []
+    ada = Member.get(Member.external_id == "ada")
+    assert accounts.wallet(ada.id, AccountKind.AVAILABLE).balance == 5000 + 10**9
