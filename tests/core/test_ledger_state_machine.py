@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -153,6 +154,13 @@ def make_machine(db, clock):
                 return
             order = data.draw(st.sampled_from(held))
             member, points, _ = self.orders[order]
+            if capture and checkout.get(order).expires_at <= clock.now():
+                # Time went past the hold: it can be voided or expire, not be captured.
+                with pytest.raises(DomainError) as refused, write_transaction():
+                    checkout.capture(order, now=clock.now())
+                assert refused.value.code is ErrorCode.INVALID_STATE
+                assert "expired" in refused.value.message
+                return
             with write_transaction():
                 if capture:
                     checkout.capture(order, now=clock.now())
