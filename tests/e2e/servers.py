@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,10 @@ class Server:
         }
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.port}"
+        # Everything the server prints, read as it comes: a pipe nobody reads fills up
+        # (64 KiB of log lines) and then stalls the server in the middle of a request.
+        self.lines: list[str] = []
+        self.drain: threading.Thread | None = None
 
     def start(self) -> Server:
         self.proc = subprocess.Popen(
@@ -56,6 +61,9 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self.lines = []
+        self.drain = threading.Thread(target=self.lines.extend, args=(self.proc.stdout,))
+        self.drain.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -64,7 +72,7 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.1)
         self.proc.kill()
-        raise AssertionError(self.proc.communicate()[0])
+        raise AssertionError(self._output())
 
     def admin_key(self) -> str:
         """The key the first start wrote (written before the server answers)."""
@@ -76,18 +84,28 @@ class Server:
         """kill -9: no shutdown, no flushing, mid-request."""
         self.proc.kill()
         self.proc.wait(timeout=10)
-        self.proc.stdout.close()
+        self._output()
 
     def stop(self) -> str:
+        """Stop the server; what it printed since it started."""
         if self.proc.poll() is not None:
             return ""
         self.proc.terminate()
         try:
-            out = self.proc.communicate(timeout=10)[0]
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out = self.proc.communicate()[0]
-        return out
+            self.proc.wait(timeout=10)
+        return self._output()
+
+    def _output(self) -> str:
+        """What the server printed, once it has exited (the drain then ends)."""
+        self.proc.wait(timeout=10)
+        if self.drain is not None:
+            self.drain.join(timeout=10)
+        if not self.proc.stdout.closed:
+            self.proc.stdout.close()
+        return "".join(self.lines)
 
 
 def graphql(

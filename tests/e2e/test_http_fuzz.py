@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from collections import Counter
 
 import httpx2 as httpx
@@ -294,10 +293,6 @@ def _serve(url):
     server = Server(url, JIFEN_COST_BUDGET="100000000").start()
     try:
         key = server.admin_key()
-        # Read the server's output as it comes, or a full pipe would stall it.
-        server.lines = []
-        server.drain = threading.Thread(target=lambda: server.lines.extend(server.proc.stdout))
-        server.drain.start()
         for query, variables in SEED:
             body = _post(server, key, query, variables)
             assert "errors" not in body, body
@@ -311,13 +306,12 @@ def _serve(url):
 
 
 def stop(server) -> str:
-    """Stop the server and return everything it printed."""
+    """Stop the server and return everything it printed (the server reads its output as
+    it comes, tests/e2e/servers.py)."""
     if server.proc.poll() is None:
         server.proc.terminate()
         server.proc.wait(timeout=10)
-    server.drain.join(timeout=10)
-    server.proc.stdout.close()
-    return "".join(server.lines)
+    return server._output()
 
 
 def _post(server, key, query, variables):
