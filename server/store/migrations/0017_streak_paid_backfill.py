@@ -15,7 +15,8 @@ import json
 from types import SimpleNamespace
 
 from dsl.ast import Streak
-from server.core.rules import compile_version
+from dsl.compiler import compile_campaign
+from dsl.parser import parse
 
 _FILL = (
     "INSERT INTO streak_paid (member_id, day, rule_id, times) "
@@ -26,6 +27,13 @@ _FILL = (
     "GROUP BY t.member_id, c.day "
     "ON CONFLICT (member_id, day, rule_id) DO NOTHING"
 )
+
+
+def _compiled(row):
+    """A stored campaign version compiled as server/core/rules.py `compile_version` does
+    (a migration reads the language, never the domain's modules)."""
+    parsed, _ = parse(row.source, f"<{row.campaign} v{row.version}>")
+    return compile_campaign(parsed.campaigns[0], file=row.file, lines=row.lines)
 
 
 def _streak_rules(db) -> dict[tuple[str, str, str], list[int]]:
@@ -43,7 +51,7 @@ def _streak_rules(db) -> dict[tuple[str, str, str], list[int]]:
         row = SimpleNamespace(
             campaign=campaign, version=version, source=source, file=file, lines=lines
         )
-        for rule in compile_version(row).rules:
+        for rule in _compiled(row).rules:
             if rule.event == "checkin" and rule.source.qualifier(Streak) is not None:
                 found.setdefault((rule.rule_id, campaign, rule.text), []).append(version)
     return found
