@@ -114,28 +114,45 @@ def adjust_or_request(
     return request
 
 
+def take_decision(model, request_id: int, approve: bool, *, actor, missing, what, field):
+    """Maker-checker, shared by adjustments and operators' levels: the pending request,
+    locked, with the status it moves to; (request, status, True) when it already has that
+    status (the same decision again). Refused: no such request, the maker deciding, or a
+    request already decided the other way."""
+    request = model.get_or_none(model.id == request_id)
+    if request is None:
+        raise DomainError(missing[0], f"no {missing[1]} with this id", field)
+    if request.requested_by == actor:
+        raise DomainError(
+            ErrorCode.SAME_OPERATOR, f"a second operator must decide this {what}", field
+        )
+    status = "approved" if approve else "rejected"
+    request = locked(model.select().where(model.id == request.id)).first()
+    if request.status == status:
+        return request, status, True
+    if request.status != "pending":
+        raise DomainError(
+            ErrorCode.ALREADY_REVIEWED, f"this request was already {request.status}", field
+        )
+    return request, status, False
+
+
 def decide(
     request_id: int, approve: bool, *, actor: str, now: datetime, settings: ProgramSettings
 ) -> tuple[AdjustmentRequest, bool]:
     """The second operator's decision; both names are kept on the ledger entry. The same
     decision again replays the first (True)."""
-    request = AdjustmentRequest.get_or_none(AdjustmentRequest.id == request_id)
-    if request is None:
-        raise DomainError(
-            ErrorCode.ADJUSTMENT_NOT_FOUND, "no adjustment request with this id", "requestId"
-        )
-    if request.requested_by == actor:
-        raise DomainError(
-            ErrorCode.SAME_OPERATOR, "a second operator must decide this adjustment", "requestId"
-        )
-    status = "approved" if approve else "rejected"
-    request = locked(AdjustmentRequest.select().where(AdjustmentRequest.id == request.id)).first()
-    if request.status == status:
+    request, status, replayed = take_decision(
+        AdjustmentRequest,
+        request_id,
+        approve,
+        actor=actor,
+        missing=(ErrorCode.ADJUSTMENT_NOT_FOUND, "adjustment request"),
+        what="adjustment",
+        field="requestId",
+    )
+    if replayed:
         return request, True
-    if request.status != "pending":
-        raise DomainError(
-            ErrorCode.ALREADY_REVIEWED, f"this request was already {request.status}", "requestId"
-        )
     AdjustmentRequest.update(status=status, decided_by=actor, decided_at=now).where(
         AdjustmentRequest.id == request.id
     ).execute()

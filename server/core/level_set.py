@@ -7,10 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from server.core import audit, level_job, levels, members
-from server.core.adjustments import check_reason
+from server.core.adjustments import check_reason, take_decision
 from server.core.errors import DomainError, ErrorCode
 from server.store import sql
-from server.store.db import locked
 from server.store.models import LevelRequest
 from server.store.sql import Sql
 
@@ -114,25 +113,17 @@ def decide(
     request_id: int, approve: bool, *, actor: str, now: datetime
 ) -> tuple[LevelRequest, bool]:
     """The second operator's decision; the same decision again replays the first (True)."""
-    request = LevelRequest.get_or_none(LevelRequest.id == request_id)
-    if request is None:
-        raise DomainError(
-            ErrorCode.LEVEL_REQUEST_NOT_FOUND, "no level request with this id", "levelRequestId"
-        )
-    if request.requested_by == actor:
-        raise DomainError(
-            ErrorCode.SAME_OPERATOR, "a second operator must decide this level", "levelRequestId"
-        )
-    status = "approved" if approve else "rejected"
-    request = locked(LevelRequest.select().where(LevelRequest.id == request.id)).first()
-    if request.status == status:
+    request, status, replayed = take_decision(
+        LevelRequest,
+        request_id,
+        approve,
+        actor=actor,
+        missing=(ErrorCode.LEVEL_REQUEST_NOT_FOUND, "level request"),
+        what="level",
+        field="levelRequestId",
+    )
+    if replayed:
         return request, True
-    if request.status != "pending":
-        raise DomainError(
-            ErrorCode.ALREADY_REVIEWED,
-            f"this request was already {request.status}",
-            "levelRequestId",
-        )
     LevelRequest.update(status=status, decided_by=actor, decided_at=now).where(
         LevelRequest.id == request.id
     ).execute()
