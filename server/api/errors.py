@@ -74,7 +74,7 @@ P = TypeVar("P")
 RETRIES = 5  # attempts of a mutation that keeps meeting deadlocks
 
 
-def mutation(payload: Callable[..., P], work: Callable[[], P]) -> P:
+def mutation(payload: Callable[..., P], work: Callable[[], P], *, writes: bool = False) -> P:
     """Run a mutation's work in a write transaction; expected failures become the
     payload's userErrors, and then nothing the work did is kept.
 
@@ -82,11 +82,13 @@ def mutation(payload: Callable[..., P], work: Callable[[], P]) -> P:
     server/store/writer.py): the work runs in a savepoint of its own and the request is
     answered once the shared commit is durable. A deadlock or serialization failure undid
     the work, idempotency keys included, so it simply runs again (a few times) before it
-    is an error.
+    is an error. `writes=True`: the work hands its write to the writer itself
+    (`writer.together`) and runs the rest — cleaning the input, building the payload —
+    in the request's own thread.
     """
     for attempt in range(RETRIES):
         try:
-            return write(work)
+            return work() if writes else write(work)
         except (OperationalError, InterfaceError) as exc:
             if not retryable(exc) or attempt == RETRIES - 1:
                 raise

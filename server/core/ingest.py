@@ -674,8 +674,8 @@ class _Batch:
         )
         for i, earlier in self.duplicates.items():
             first = self.results[earlier]
-            if first.event is not None:
-                self.results[i].replayed_id = first.event.id
+            if first.event_id is not None:  # recorded now, or itself a replay
+                self.results[i].replayed_id = first.event_id
             else:
                 self.results[i].error = first.error
         if refused:

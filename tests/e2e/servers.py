@@ -62,7 +62,10 @@ class Server:
             text=True,
         )
         self.lines = []
-        self.drain = threading.Thread(target=self.lines.extend, args=(self.proc.stdout,))
+        # A daemon: a server a failed test left running must not keep pytest from exiting.
+        self.drain = threading.Thread(
+            target=self.lines.extend, args=(self.proc.stdout,), daemon=True
+        )
         self.drain.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

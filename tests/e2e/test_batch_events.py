@@ -137,6 +137,10 @@ def test_a_resent_batch_records_nothing_twice(program, clock):
     extra = _event(member, "share_live", "dup", local(2026, 9, 5, 6, 0))
     twice = program.call(BATCH, {"events": [extra, extra]})["eventsRecord"]
     assert [r["replayed"] for r in twice["results"]] == [False, True]
+    # ... and sent again twice, both are replays of that same event.
+    thrice = program.call(BATCH, {"events": [extra, extra]})["eventsRecord"]
+    assert [(r["replayed"], r["userErrors"]) for r in thrice["results"]] == [(True, [])] * 2
+    assert {r["event"]["id"] for r in thrice["results"]} == {twice["results"][0]["event"]["id"]}
 
 
 def test_too_large_a_batch_is_refused_whole(program, clock):

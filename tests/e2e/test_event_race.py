@@ -29,8 +29,8 @@ def servers(empty_db_url):
     key = first.admin_key()
     second = Server(empty_db_url, **env).start()
     yield (first, second), key
-    for server in (first, second):
-        log = server.stop()
+    logs = [server.stop() for server in (first, second)]  # both, before judging either
+    for log in logs:
         assert "Traceback" not in log, log
 
 

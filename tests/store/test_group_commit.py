@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from peewee import OperationalError
 
 from server.core.errors import DomainError, ErrorCode
 from server.store import writer
@@ -85,4 +86,106 @@ def test_without_a_committer_a_write_is_its_own_transaction(db):
     assert writer.write(lambda: put("alone")) == "alone"
     with pytest.raises(DomainError):
         writer.write(lambda: refuse("gone"))
+    assert [s.key for s in Setting.select()] == ["alone"]
+
+
+class Puts:
+    """A group of writes: each item is a setting's key; `run` stores them all at once."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def run(self, items: list[str]) -> list[str]:
+        self.calls.append(list(items))
+        for key in items:
+            if key.startswith("bad"):
+                raise ValueError(f"cannot store {key}")
+            Setting.create(key=key, value="x")
+        return [f"stored {key}" for key in items]
+
+
+def _held(committer, pool, gate: threading.Event):
+    """A write that holds the lane until `gate` is set, as a commit in flight would."""
+
+    def first() -> str:
+        gate.wait(timeout=30)
+        return put("first")
+
+    head = pool.submit(writer.write, first)
+    while committer.queue.qsize() > 0 or not head.running():
+        threading.Event().wait(0.001)
+    return head
+
+
+def test_writes_of_a_group_waiting_together_run_in_one_call(committer, db):
+    group, gate = Puts(), threading.Event()
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        head = _held(committer, pool, gate)
+        waiting = [pool.submit(writer.together, group, f"k{i}") for i in range(6)]
+        while committer.queue.qsize() < 6:
+            threading.Event().wait(0.001)
+        gate.set()
+        assert head.result(timeout=30) == "first"
+        assert [f.result(timeout=30) for f in waiting] == [f"stored k{i}" for i in range(6)]
+    # The six came in one call, in the order they were queued, and in one commit.
+    assert len(group.calls) == 1
+    assert sorted(group.calls[0]) == [f"k{i}" for i in range(6)]
+    assert (committer.batches, committer.writes) == (2, 7)
+    assert Setting.select().count() == 7
+
+
+def test_a_group_that_fails_runs_each_item_alone_and_only_the_bad_one_fails(committer, db):
+    group, gate = Puts(), threading.Event()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        head = _held(committer, pool, gate)
+        good = [pool.submit(writer.together, group, key) for key in ("a", "b")]
+        while committer.queue.qsize() < 2:
+            threading.Event().wait(0.001)
+        bad = pool.submit(writer.together, group, "bad")
+        more = pool.submit(writer.together, group, "c")
+        while committer.queue.qsize() < 4:
+            threading.Event().wait(0.001)
+        gate.set()
+        head.result(timeout=30)
+        assert [f.result(timeout=30) for f in good] == ["stored a", "stored b"]
+        assert more.result(timeout=30) == "stored c"
+        with pytest.raises(ValueError, match="cannot store bad"):
+            bad.result(timeout=30)
+    # Together first (undone whole), then each alone.
+    assert group.calls[0] == ["a", "b", "bad", "c"]
+    assert sorted(group.calls[1:]) == [["a"], ["b"], ["bad"], ["c"]]
+    assert sorted(s.key for s in Setting.select()) == ["a", "b", "c", "first"]
+
+
+def test_a_deadlock_in_a_group_fails_each_of_its_writes_for_a_retry(committer, db):
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    class Deadlocked(Puts):
+        def run(self, items):
+            super().run([])
+            Setting.create(key="half", value="x")
+            raise OperationalError("deadlock detected") from Deadlock()
+
+    group, gate = Deadlocked(), threading.Event()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        head = _held(committer, pool, gate)
+        waiting = [pool.submit(writer.together, group, key) for key in ("a", "b", "c")]
+        while committer.queue.qsize() < 3:
+            threading.Event().wait(0.001)
+        gate.set()
+        head.result(timeout=30)
+        for future in waiting:
+            with pytest.raises(OperationalError, match="deadlock"):
+                future.result(timeout=30)
+    # Not run again alone: the requests retry (server/api/errors.py); nothing was kept.
+    assert len(group.calls) == 1
+    assert [s.key for s in Setting.select()] == ["first"]
+
+
+def test_without_a_committer_an_item_of_a_group_is_its_own_transaction(db):
+    group = Puts()
+    assert writer.together(group, "alone") == "stored alone"
+    with pytest.raises(ValueError):
+        writer.together(group, "bad one")
     assert [s.key for s in Setting.select()] == ["alone"]
