@@ -1,0 +1,50 @@
+"""Plain attributes, read straight off the object.
+
+A field without a resolver, an extension or a permission class is what strawberry calls a
+basic field: it answers with the config's `default_resolver` (`getattr`) on the field's
+Python name. strawberry still reaches it through three calls of its own per value
+(`_get_basic_result`, `StrawberryField.get_result` and two property look-ups), and a
+page of 50 ledger entries resolves about 450 of them. `read_directly` gives each such
+field a resolver that makes the one call strawberry would end with: the same attribute,
+the same answer, without the calls in between. Fields with resolvers, arguments,
+extensions or permission classes are left as strawberry built them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLObjectType
+from strawberry.types.field import StrawberryField
+
+# strawberry's GraphQLField.extensions key for the field it was converted from.
+DEFINITION = "strawberry-definition"
+
+
+def read_directly(schema: strawberry.Schema) -> None:
+    """Answer every basic field of `schema`'s object types with one attribute read."""
+    read = schema.config.default_resolver
+    for graphql_type in schema._schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for field in graphql_type.fields.values():
+            definition = field.extensions.get(DEFINITION)
+            # strawberry marks the resolver it gives a basic field; a field it wrapped
+            # for any reason (exception handlers, say) keeps strawberry's resolver.
+            if (
+                isinstance(definition, StrawberryField)
+                and definition.is_basic_field
+                and getattr(field.resolve, "_is_default", False)
+            ):
+                field.resolve = _attribute(read, definition.python_name)
+
+
+def _attribute(read: Callable[[Any, str], Any], name: str) -> Callable[..., Any]:
+    def attribute(source: Any, info: Any) -> Any:
+        return read(source, name)
+
+    # What it reads, for a wrapper that would rather read it itself (server/api/ownership.py).
+    attribute.reads = (read, name)  # type: ignore[attr-defined]
+    return attribute
