@@ -6,13 +6,19 @@ Python name. strawberry still reaches it through three calls of its own per valu
 (`_get_basic_result`, `StrawberryField.get_result` and two property look-ups), and a
 page of 50 ledger entries resolves about 450 of them. `read_directly` gives each such
 field a resolver that makes the one call strawberry would end with: the same attribute,
-the same answer, without the calls in between. Fields with resolvers, arguments,
-extensions or permission classes are left as strawberry built them.
+the same answer, without the calls in between.
+
+A resolver method that takes the object alone (no arguments, no `info`, no extension or
+permission class, not async) is called the same way: strawberry would build an `Info` it
+never passes, convert no arguments and run no extension before the one call
+`method(obj)` (a page's 50 `LedgerEntry.transaction`). Every other field is left as
+strawberry built it, and so is every field of a schema with exception handlers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import FunctionType
 from typing import Any
 
 import strawberry
@@ -24,8 +30,10 @@ DEFINITION = "strawberry-definition"
 
 
 def read_directly(schema: strawberry.Schema) -> None:
-    """Answer every basic field of `schema`'s object types with one attribute read."""
+    """Answer every basic field of `schema`'s object types with one attribute read, and
+    every field resolved by a method of the object alone with one call."""
     read = schema.config.default_resolver
+    handled = bool(schema.exception_handlers)
     for graphql_type in schema._schema.type_map.values():
         if not isinstance(graphql_type, GraphQLObjectType):
             continue
@@ -39,6 +47,22 @@ def read_directly(schema: strawberry.Schema) -> None:
                 and getattr(field.resolve, "_is_default", False)
             ):
                 field.resolve = _attribute(read, definition.python_name)
+            elif not handled and isinstance(definition, StrawberryField) and _of_object(definition):
+                field.resolve = _method(definition.base_resolver.wrapped_func)
+
+
+def _of_object(definition: StrawberryField) -> bool:
+    resolver = definition.base_resolver
+    return (
+        resolver is not None
+        and isinstance(resolver.wrapped_func, FunctionType)  # not a static or class method
+        and resolver.self_parameter is not None
+        and not (resolver.info_parameter or resolver.root_parameter or resolver.parent_parameter)
+        and not resolver.is_async
+        and not definition.arguments
+        and not definition.extensions
+        and not definition.is_subscription
+    )
 
 
 def _attribute(read: Callable[[Any, str], Any], name: str) -> Callable[..., Any]:
@@ -48,3 +72,10 @@ def _attribute(read: Callable[[Any, str], Any], name: str) -> Callable[..., Any]
     # What it reads, for a wrapper that would rather read it itself (server/api/ownership.py).
     attribute.reads = (read, name)  # type: ignore[attr-defined]
     return attribute
+
+
+def _method(method: Callable[[Any], Any]) -> Callable[..., Any]:
+    def call(source: Any, info: Any) -> Any:
+        return method(source)
+
+    return call

@@ -8,7 +8,7 @@ from strawberry.permission import BasePermission
 from server.api.plain import read_directly
 from server.api.schema import schema as served
 
-QUERY = "{ thing { count longName computed guarded } }"
+QUERY = "{ thing { count longName computed guarded named times(by: 3) } }"
 
 
 class Nobody(BasePermission):
@@ -28,6 +28,14 @@ class Thing:
     def computed(self) -> int:
         return self.count * 2
 
+    @strawberry.field
+    def named(self, info: strawberry.Info) -> str:
+        return info.field_name
+
+    @strawberry.field
+    def times(self, by: int) -> int:
+        return self.count * by
+
 
 @strawberry.type
 class Query:
@@ -43,22 +51,30 @@ def _built(direct: bool) -> strawberry.Schema:
     return schema
 
 
-def _reads(schema: strawberry.Schema, field: str) -> bool:
-    return hasattr(schema._schema.type_map["Thing"].fields[field].resolve, "reads")
+def _resolver(schema: strawberry.Schema, field: str) -> str:
+    return schema._schema.type_map["Thing"].fields[field].resolve.__name__
 
 
-def test_only_basic_fields_are_read_directly():
+def test_only_basic_fields_and_methods_of_the_object_alone_are_direct():
     schema = _built(direct=True)
-    assert _reads(schema, "count") and _reads(schema, "longName")
-    assert not _reads(schema, "computed")  # a resolver of its own
-    assert not _reads(schema, "guarded")  # a permission class is an extension
+    assert _resolver(schema, "count") == _resolver(schema, "longName") == "attribute"
+    assert _resolver(schema, "computed") == "call"
+    # strawberry's own: a permission class is an extension; `info` and arguments are given.
+    assert {_resolver(schema, f) for f in ("guarded", "named", "times")} == {"_resolver"}
 
 
 def test_direct_reads_answer_as_strawberry_does():
     plain, direct = (_built(d).execute_sync(QUERY) for d in (False, True))
     assert direct.data == plain.data
     assert direct.data == {
-        "thing": {"count": 3, "longName": "three", "computed": 6, "guarded": None}
+        "thing": {
+            "count": 3,
+            "longName": "three",
+            "computed": 6,
+            "guarded": None,
+            "named": "named",
+            "times": 9,
+        }
     }
     assert [e.message for e in direct.errors or ()] == [e.message for e in plain.errors or ()]
     assert [e.path for e in direct.errors or ()] == [e.path for e in plain.errors or ()]
@@ -70,3 +86,10 @@ def test_the_served_schema_reads_a_ledger_pages_scalars_directly():
     for graphql_type, name in [(entry, "amount"), (entry, "createdAt"), (transaction, "kind")]:
         resolve = graphql_type.fields[name].resolve
         assert resolve.__name__ == "guarded_attribute", name
+
+
+def test_the_served_schema_calls_an_entrys_transaction_method_directly():
+    resolve = served._schema.type_map["LedgerEntry"].fields["transaction"].resolve
+    assert resolve.__name__ == "guarded"  # ownership's check, around the direct call
+    inner = {c.cell_contents.__name__ for c in resolve.__closure__ if callable(c.cell_contents)}
+    assert "call" in inner
