@@ -315,9 +315,9 @@ def _serve(args) -> int:
     if args.workers == 1:
         app = create_app(database_url=url, rules_dir=args.rules, bootstrap=False)
         # What start-up made (modules, the schema, caches) lives as long as the process:
-        # frozen, it is no longer walked by every full collection (~45 ms each with a
-        # page's garbage, a request's tail). The generations' thresholds stay: larger ones
-        # made fewer but longer pauses, measured worse at the 99th percentile.
+        # frozen, a full collection no longer walks it (~45 ms each, now and then a
+        # request's tail). The thresholds stay: larger ones made fewer but longer pauses,
+        # measured worse at the 99th percentile (docs/performance.md, section 12).
         gc.collect()
         gc.freeze()
         uvicorn.run(app, **options)
