@@ -69,6 +69,9 @@ def _attribute(read: Callable[[Any, str], Any], name: str) -> Callable[..., Any]
     def attribute(source: Any, info: Any) -> Any:
         return read(source, name)
 
+    # Still strawberry's default resolver, for whoever asks `is_default_resolver` (its
+    # tracing extension makes no span for one).
+    attribute._is_default = True  # type: ignore[attr-defined]
     # What it reads, for a wrapper that would rather read it itself (server/api/ownership.py).
     attribute.reads = (read, name)  # type: ignore[attr-defined]
     return attribute

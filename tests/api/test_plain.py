@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from strawberry.permission import BasePermission
+from strawberry.resolvers import is_default_resolver
 
 from server.api.plain import read_directly
 from server.api.schema import schema as served
@@ -61,6 +62,14 @@ def test_only_basic_fields_and_methods_of_the_object_alone_are_direct():
     assert _resolver(schema, "computed") == "call"
     # strawberry's own: a permission class is an extension; `info` and arguments are given.
     assert {_resolver(schema, f) for f in ("guarded", "named", "times")} == {"_resolver"}
+
+
+def test_a_direct_read_is_still_a_default_resolver_and_a_method_is_not():
+    # strawberry's tracing makes a span of each field whose resolver is not the default.
+    plain, direct = (_built(d)._schema.type_map["Thing"].fields for d in (False, True))
+    for name in ("count", "longName", "computed", "guarded", "named", "times"):
+        expected = is_default_resolver(plain[name].resolve)
+        assert is_default_resolver(direct[name].resolve) is expected, name
 
 
 def test_direct_reads_answer_as_strawberry_does():
