@@ -30,6 +30,7 @@ class Context:
     _auth_error: str | None = field(default=None, repr=False)
     _now: datetime | None = field(default=None, repr=False)
     _settings: ProgramSettings | None = field(default=None, repr=False)
+    _reads_all: bool | None = field(default=None, repr=False)
 
     @property
     def now(self) -> datetime:
@@ -77,6 +78,15 @@ class Context:
         # An API key is `jf_<prefix>_<secret>`: the prefix names the key and is not secret.
         prefix = self.token[len(auth.KEY_PREFIX) :].partition("_")[0]
         return idempotency.api_key_scope(prefix)
+
+    def reads_all(self) -> bool:
+        """True for a staff key: every member's objects it reaches are its to read (the
+        root fields decide what each role may reach). Decided once per request; without a
+        principal it raises UNAUTHENTICATED, every time it is asked."""
+        reads_all = self._reads_all
+        if reads_all is None:
+            reads_all = self._reads_all = self.require_principal().role is not Role.MEMBER
+        return reads_all
 
     def check_member(self, member_id: int | None) -> None:
         """A member token may only read and act on its own member (None: no member's)."""

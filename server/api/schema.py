@@ -27,6 +27,7 @@ from server.api.node import NodeQuery, without_type_checks
 from server.api.operations import OperationsQuery
 from server.api.ownership import enforce
 from server.api.pipeline import Pipeline
+from server.api.plain import read_directly
 from server.api.privacy import PrivacyMutation, PrivacyQuery
 from server.api.realtime import Subscription
 from server.api.scalars import SCALAR_OVERRIDES
@@ -111,6 +112,7 @@ def build_schema(introspection: bool = True, tracing: bool = False) -> Schema:
     )
     documents.schema = built._schema
     built.documents = documents
+    read_directly(built)  # before `enforce`, whose checks then wrap the direct reads
     enforce(built._schema)
     without_type_checks(built._schema)
     return built

@@ -65,20 +65,22 @@ class Entry:
     txn: Txn
 
 
-def _txn(row) -> Txn:
-    return Txn(row[0], row[1], row[2], read_instant(row[3]), *row[4:14])
+def _txn(row, created_at: datetime | None = None) -> Txn:
+    return Txn(row[0], row[1], row[2], created_at or read_instant(row[3]), *row[4:14])
 
 
 def _entry(row) -> Entry:
-    # Entry columns first (7), then the transaction's (13).
+    # Entry columns first (7), then the transaction's (14). A posting is stored at its
+    # transaction's instant: the text is parsed once for both (a page parses 100 else).
+    created_at = read_instant(row[3])
     return Entry(
         row[0],
         row[1],
         row[2],
-        read_instant(row[3]),
+        created_at,
         row[4],
         AccountRef(row[5], row[6]),
-        _txn(row[7:]),
+        _txn(row[7:], created_at if row[10] == row[3] else None),
     )
 
 
