@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
-import os
-import re
 from collections import defaultdict
 from datetime import date
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from dsl import ast, levels
+from dsl import ast, badges, levels, program
+
+# The badge limits live with the badge checks; server/core/badges.py still reads them here.
+from dsl.badges import BADGE_KEY as BADGE_KEY
+from dsl.badges import IMAGE_URL as IMAGE_URL
+from dsl.badges import MAX_BADGE_DESCRIPTION as MAX_BADGE_DESCRIPTION
+from dsl.badges import MAX_BADGE_NAME as MAX_BADGE_NAME
 from dsl.errors import ERROR, WARNING, Diagnostic
+from dsl.hints import suggest
 
 # Built-in events and the attributes they carry. Custom events (`event NAME`) carry any.
 BUILT_IN_EVENTS: dict[str, frozenset[str]] = {
@@ -29,16 +32,6 @@ NO_FIRST = frozenset({"join", "leave", "birthday"})
 PERIODS = ("day", "week", "month")
 MAX_AWARD = 1_000_000_000  # one award, as the ledger allows for one movement
 MAX_TOTAL = 10**15  # budgets and caps
-MAX_MAKE_UP_DAYS = 31  # a make-up reaches back at most a month: runs are joined in memory
-BADGE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-_BADGE_KEY_RULE = (
-    "badge key `{key}`: 1 to 64 letters, digits, `-`, `_`, `.` or `:`, starting with a "
-    "letter or digit"
-)
-MAX_BADGE_NAME = 100
-MAX_BADGE_DESCRIPTION = 500
-MAX_IMAGE_URL = 500
-IMAGE_URL = re.compile(r"https?://[^\s\"]{1,492}")
 METRIC_ALIASES = {
     "messages": "message",
     "checkins": "checkin",
@@ -46,22 +39,6 @@ METRIC_ALIASES = {
     "orders": "order",
     "tasks": "task",
 }
-# The currencies most traded (BIS triennial survey, 2022), most first: the likelier
-# meaning of a misspelt code.
-COMMON_CURRENCIES = (
-    "USD EUR JPY GBP CNY AUD CAD CHF HKD SGD SEK KRW NOK NZD INR MXN TWD ZAR BRL DKK PLN "
-    "THB ILS IDR CZK AED TRY HUF CLP SAR PHP MYR COP RUB RON PEN".split()
-)
-CURRENCIES = frozenset(
-    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD "
-    "BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB "
-    "EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK "
-    "JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA "
-    "MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK "
-    "PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN "
-    "SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST "
-    "XAF XCD XOF XPF YER ZAR ZMW ZWL".split()
-)
 
 
 def check(
@@ -100,7 +77,7 @@ class _Checker:
                         f"`{decl.name}` is a built-in event; it needs no declaration",
                         decl.pos,
                     )
-        self._programs()
+        program.check(self, self.files)
         self.badge_rules: dict[str, ast.Rule] = {}  # badge key -> the rule that gives it
         seen: dict[str, ast.Pos] = {}
         for f in self.files:
@@ -118,87 +95,8 @@ class _Checker:
                 seen[campaign.key] = campaign.pos
                 self._campaign(campaign)
         levels.check(self, self.files)
-        self._badge_decls()
+        badges.check_declarations(self, self.files)
         return sorted(self.out, key=lambda d: (d.file, d.line, d.column))
-
-    # program settings
-    def _programs(self) -> None:
-        programs = [f.program for f in self.files if f.program is not None]
-        for extra in programs[1:]:
-            first = programs[0].pos
-            self.say(
-                ERROR,
-                "DUPLICATE_PROGRAM",
-                f"a second `program` block: the first is at {first.file}:{first.line}",
-                extra.pos,
-            )
-        for program in programs[:1]:
-            where = dict(program.settings_pos)
-            if program.timezone is not None:
-                try:
-                    ZoneInfo(program.timezone)
-                except (ZoneInfoNotFoundError, ValueError):
-                    hint = _suggest(program.timezone, sorted(available_timezones()))
-                    self.say(
-                        ERROR,
-                        "UNKNOWN_TIMEZONE",
-                        f"unknown time zone `{program.timezone}`{hint}",
-                        where["timezone"],
-                    )
-            if program.expire_days is not None and program.expire_days <= 0:
-                self.say(
-                    ERROR,
-                    "DEAD_RULE",
-                    "points that expire after 0 days are never "
-                    "spendable: use a positive number of days, or `never`",
-                    where["expire_days"],
-                )
-            rate = program.redeem_rate
-            if rate is not None:
-                if rate.currency not in CURRENCIES:
-                    hint = _suggest(rate.currency, sorted(CURRENCIES), COMMON_CURRENCIES)
-                    self.say(
-                        ERROR,
-                        "UNKNOWN_CURRENCY",
-                        f"unknown currency `{rate.currency}`"
-                        f"{hint}: use an ISO 4217 code such as CNY",
-                        where["redeem_rate"],
-                    )
-                if rate.points <= 0 or rate.amount <= 0:
-                    self.say(
-                        ERROR,
-                        "INVALID_VALUE",
-                        "a redeem rate needs more than 0 points and an amount above 0",
-                        where["redeem_rate"],
-                    )
-            pct = program.deduct_at_most_percent
-            if pct is not None and not 0 < pct <= 100:
-                self.say(
-                    ERROR,
-                    "INVALID_VALUE",
-                    "`deduct at most` takes a percentage above 0 and at most 100",
-                    where["deduct_at_most_percent"],
-                )
-            if program.streak_freeze is not None:
-                self._price("a streak freeze", program.streak_freeze, where["streak_freeze"])
-            if program.make_up is not None:
-                self._price("a make-up check-in", program.make_up, where["make_up"])
-                days = program.make_up.days
-                if days <= 0:
-                    self.say(
-                        ERROR,
-                        "DEAD_RULE",
-                        "a make-up window of 0 days lets no missed day be made up: "
-                        "use `within 1 days` or more",
-                        where["make_up"],
-                    )
-                elif days > MAX_MAKE_UP_DAYS:
-                    self.say(
-                        ERROR,
-                        "INVALID_VALUE",
-                        f"a make-up window may be at most {MAX_MAKE_UP_DAYS} days",
-                        where["make_up"],
-                    )
 
     # campaigns
     def _campaign(self, c: ast.Campaign) -> None:
@@ -240,7 +138,7 @@ class _Checker:
     def _event(self, name: str, pos: ast.Pos) -> bool:
         if name in self.events:
             return True
-        hint = _suggest(name, sorted(self.events))
+        hint = suggest(name, sorted(self.events))
         self.say(
             ERROR,
             "UNKNOWN_EVENT",
@@ -293,7 +191,7 @@ class _Checker:
             if effect.points <= 0:
                 self.say(ERROR, "DEAD_RULE", "`award 0` awards nothing", r.pos)
             elif effect.points > MAX_AWARD:
-                self._too_big("an award", r.pos)
+                self.too_big("an award", r.pos)
             if effect.per is not None:
                 if effect.per <= 0:
                     self.say(
@@ -330,7 +228,7 @@ class _Checker:
                     r.pos,
                 )
         if r.limit is not None:
-            self._period(r.limit.period, r.limit.pos)
+            self.check_period(r.limit.period, r.limit.pos)
             if r.limit.times <= 0:
                 self.say(ERROR, "DEAD_RULE", "`limit 0` never lets the rule award", r.limit.pos)
         if r.cap is not None:
@@ -347,95 +245,15 @@ class _Checker:
         if r.event == "task" and r.task_key is None:
             pass  # a rule on every task
         if r.badge is not None:
-            self._badge_rule(r)
+            badges.check_rule(self, r)
 
-    def _price(self, what: str, offer, pos: ast.Pos) -> None:
-        """A `streak freeze` or `make-up checkin` line: its cost and its `at most`."""
-        if offer.cost <= 0:
-            self.say(
-                ERROR, "INVALID_VALUE", f"{what} must cost at least 1 point, not {offer.cost}", pos
-            )
-        elif offer.cost > MAX_AWARD:
-            self._too_big(what, pos)
-        if offer.period is not None:
-            self._period(offer.period, pos)
-        if offer.limit is not None and offer.limit <= 0:
-            self.say(ERROR, "DEAD_RULE", f"`at most 0` never lets {what} be bought", pos)
-
-    def _badge_rule(self, r: ast.Rule) -> None:
-        """A badge key names one achievement: the rule that gives it, and no other."""
-        if not BADGE_KEY.fullmatch(r.badge):
-            self.say(ERROR, "INVALID_VALUE", _BADGE_KEY_RULE.format(key=r.badge), r.pos)
-            return
-        first = self.badge_rules.get(r.badge)
-        if first is None:
-            self.badge_rules[r.badge] = r
-            return
-        self.say(
-            ERROR,
-            "BADGE_REUSED",
-            f"badge `{r.badge}` is already given by `{first.text}` "
-            f"({first.pos.file}:{first.pos.line}): a badge key means one achievement; "
-            "give this rule a badge of its own",
-            r.pos,
-        )
-
-    def _badge_decls(self) -> None:
-        described: dict[str, ast.BadgeDecl] = {}
-        for f in self.files:
-            for b in f.badges:
-                if not BADGE_KEY.fullmatch(b.key):
-                    self.say(ERROR, "INVALID_VALUE", _BADGE_KEY_RULE.format(key=b.key), b.pos)
-                    continue
-                if b.key in described:
-                    first = described[b.key].pos
-                    self.say(
-                        ERROR,
-                        "DUPLICATE_BADGE",
-                        f"badge `{b.key}` is already described at {first.file}:{first.line}",
-                        b.pos,
-                    )
-                    continue
-                described[b.key] = b
-                for detail in b.given_twice:
-                    self.say(ERROR, "INVALID_VALUE", f"`{detail}` given twice", b.pos)
-                if b.name is not None and not 0 < len(b.name) <= MAX_BADGE_NAME:
-                    self.say(
-                        ERROR,
-                        "INVALID_VALUE",
-                        f"a badge's name is 1 to {MAX_BADGE_NAME} characters",
-                        b.pos,
-                    )
-                if b.description is not None and len(b.description) > MAX_BADGE_DESCRIPTION:
-                    self.say(
-                        ERROR,
-                        "INVALID_VALUE",
-                        f"a badge's description is at most {MAX_BADGE_DESCRIPTION} characters",
-                        b.pos,
-                    )
-                if b.image is not None and not IMAGE_URL.fullmatch(b.image):
-                    self.say(
-                        ERROR,
-                        "INVALID_VALUE",
-                        f"`image` takes an http(s) address of at most {MAX_IMAGE_URL} "
-                        f'characters, like "https://example.com/badge.png"',
-                        b.pos,
-                    )
-                if b.key not in self.badge_rules:
-                    self.say(
-                        WARNING,
-                        "BADGE_UNUSED",
-                        f'no rule gives badge `{b.key}`: add `badge "{b.key}"` to a rule',
-                        b.pos,
-                    )
-
-    def _too_big(self, what: str, pos: ast.Pos) -> None:
+    def too_big(self, what: str, pos: ast.Pos) -> None:
         self.say(ERROR, "INVALID_VALUE", f"{what} may be at most {MAX_AWARD:,} points", pos)
 
     def _attribute(self, event: str, name: str | None, known, pos: ast.Pos) -> None:
         if known is None or name is None or name in known:
             return
-        hint = _suggest(name, sorted(known))
+        hint = suggest(name, sorted(known))
         listed = ", ".join(sorted(known)) or "none"
         self.say(
             ERROR,
@@ -444,9 +262,9 @@ class _Checker:
             pos,
         )
 
-    def _period(self, period: str, pos: ast.Pos) -> None:
+    def check_period(self, period: str, pos: ast.Pos) -> None:
         if period not in PERIODS:
-            hint = _suggest(period, list(PERIODS))
+            hint = suggest(period, list(PERIODS))
             self.say(
                 ERROR,
                 "UNKNOWN_PERIOD",
@@ -455,18 +273,18 @@ class _Checker:
             )
 
     def _cap(self, cap: ast.Cap) -> None:
-        self._period(cap.period, cap.pos)
+        self.check_period(cap.period, cap.pos)
         if cap.points <= 0:
             self.say(ERROR, "DEAD_RULE", "`max 0 points` lets nothing be awarded", cap.pos)
         elif cap.points > MAX_TOTAL:
             self.say(ERROR, "INVALID_VALUE", f"a cap may be at most {MAX_TOTAL:,} points", cap.pos)
 
     def _every(self, e: ast.Every) -> None:
-        self._period(e.period, e.pos)
+        self.check_period(e.period, e.pos)
         metric = METRIC_ALIASES.get(e.metric, e.metric)
         if metric != "points" and metric not in self.events:
             options = sorted(set(METRIC_ALIASES) | self.events | {"points"})
-            hint = _suggest(e.metric, options)
+            hint = suggest(e.metric, options)
             self.say(
                 ERROR,
                 "UNKNOWN_METRIC",
@@ -500,7 +318,7 @@ class _Checker:
         if any(a <= 0 for a in e.awards):
             self.say(ERROR, "DEAD_RULE", "an award of 0 points awards nothing", e.pos)
         if any(a > MAX_AWARD for a in e.awards):
-            self._too_big("an award", e.pos)
+            self.too_big("an award", e.pos)
 
     def _tiers(self, c: ast.Campaign) -> None:
         by_event: dict[tuple[str, str | None], list[tuple[ast.Tier, ast.Rule]]] = defaultdict(list)
@@ -562,26 +380,3 @@ def _word(kind: type) -> str:
         ast.Total: "total",
         ast.FirstWithin: "first within",
     }[kind]
-
-
-def _suggest(word: str, options: list[str], common: tuple[str, ...] = ()) -> str:
-    """` (did you mean `X`?)` for the option most like `word`, or "".
-
-    Most alike by difflib's ratio, letter case aside; among equally alike options, the
-    more commonly used (`common`, most used first), then the one sharing the longer
-    beginning with `word`: `EUX` suggests `EUR` rather than `UGX`.
-    """
-    wanted = word.lower()
-    rank = {option: i for i, option in enumerate(common)}
-    best = None
-    for option in options:
-        matcher = difflib.SequenceMatcher(None, wanted, option.lower())
-        if matcher.real_quick_ratio() < 0.6 or matcher.quick_ratio() < 0.6:
-            continue  # cheap upper bounds first, as get_close_matches does
-        ratio = matcher.ratio()
-        if ratio < 0.6:
-            continue
-        prefix = len(os.path.commonprefix([wanted, option.lower()]))
-        key = (-ratio, rank.get(option, len(rank)), -prefix, option)
-        best = key if best is None or key < best else best
-    return f" (did you mean `{best[3]}`?)" if best else ""

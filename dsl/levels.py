@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from dsl import ast
 from dsl.errors import ERROR, WARNING
+from dsl.hints import suggest
 
 MAX_THRESHOLD = 10**15
 MAX_MULTIPLY = Decimal(10)
@@ -113,7 +114,7 @@ def check(checker, files: list[ast.RuleFile]) -> None:
 
 
 def _check_block(checker, b: ast.Levels) -> None:
-    from dsl.checker import BUILT_IN_EVENTS, METRIC_ALIASES, _suggest
+    from dsl.checker import BUILT_IN_EVENTS, METRIC_ALIASES
 
     where = dict(b.settings_pos)
     q = b.qualify
@@ -141,7 +142,7 @@ def _check_block(checker, b: ast.Levels) -> None:
             event = METRIC_ALIASES.get(q.event, q.event)
             if event not in checker.events:
                 options = sorted(set(METRIC_ALIASES) | checker.events | {"points earned"})
-                hint = _suggest(q.event, options)
+                hint = suggest(q.event, options)
                 checker.say(
                     ERROR,
                     "UNKNOWN_METRIC",
@@ -152,7 +153,7 @@ def _check_block(checker, b: ast.Levels) -> None:
             elif q.kind == "sum" and event not in checker.declared:
                 known = BUILT_IN_EVENTS.get(event, frozenset())
                 if q.attribute not in known:
-                    hint = _suggest(q.attribute, sorted(known))
+                    hint = suggest(q.attribute, sorted(known))
                     listed = ", ".join(sorted(known)) or "none"
                     checker.say(
                         ERROR,
