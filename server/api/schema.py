@@ -30,7 +30,9 @@ from server.api.pipeline import Pipeline
 from server.api.plain import read_directly
 from server.api.privacy import PrivacyMutation, PrivacyQuery
 from server.api.realtime import Subscription
+from server.api.reviews import ReviewMutation, ReviewQuery
 from server.api.scalars import SCALAR_OVERRIDES
+from server.api.simulation import SimulationQuery
 from server.api.streaks import StreakMutation
 from server.api.summary import SummaryQuery
 from server.api.webhooks import WebhookMutation, WebhookQuery
@@ -43,6 +45,8 @@ Query = merge_types(
         MemberQuery,
         LedgerQuery,
         CampaignQuery,
+        SimulationQuery,
+        ReviewQuery,
         CatalogQuery,
         CheckoutQuery,
         LotteryQuery,
@@ -65,6 +69,7 @@ Mutation = merge_types(
         EventMutation,
         LedgerMutation,
         CampaignMutation,
+        ReviewMutation,
         CatalogMutation,
         CheckoutMutation,
         LotteryMutation,
