@@ -1,8 +1,9 @@
 """Two server processes on one database, and requests fired at them all at once.
 
-The race harness (tests/e2e/test_races.py) drives every mutation that changes value or
-state through this: each request goes to one of the two servers in turn, every request
-waits at a barrier until all are ready, and the answers come back in request order.
+The race harness (tests/e2e/race_harness.py, its rows in tests/e2e/test_races_*.py)
+drives every mutation that changes value or state through this: each request goes to one
+of the two servers in turn, every request waits at a barrier until all are ready, and the
+answers come back in request order.
 """
 
 from __future__ import annotations
@@ -13,16 +14,20 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 
 from server.core.verify import verify
 from server.store.db import bind, open_database
 from tests.e2e.servers import ROOT, Server
 from tests.receiver import Receiver
+from tests.support import PostgresUnavailable, postgres_admin_url, temporary_postgres
 
 
 @dataclass(frozen=True)
@@ -149,3 +154,29 @@ class World:
 def codes(payloads: list[dict]) -> list[str]:
     """Each payload's first user error code, or "ok"; sorted, for comparing with a model."""
     return sorted(p["userErrors"][0]["code"] if p["userErrors"] else "ok" for p in payloads)
+
+
+@contextmanager
+def world_on(backend: str, tmp_path_factory, name: str) -> Iterator[World]:
+    """A started World on a new SQLite file or a temporary PostgreSQL database, stopped
+    after; without PostgreSQL the test is skipped, and fails in CI."""
+    from tests.conftest import IN_CI
+
+    if backend == "sqlite":
+        w = World(f"sqlite:///{tmp_path_factory.mktemp(name) / 'races.db'}").start()
+        try:
+            yield w
+        finally:
+            w.stop()
+        return
+    try:
+        with temporary_postgres(postgres_admin_url()) as url:
+            w = World(url).start()
+            try:
+                yield w
+            finally:
+                w.stop()
+    except PostgresUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but unavailable: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL unavailable: {exc}")

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.racing import Call, World, codes
-from tests.support import PostgresUnavailable, postgres_admin_url, temporary_postgres
+from tests.e2e.racing import Call, World, codes, world_on
 
 pytestmark = pytest.mark.slow
 
@@ -48,24 +47,10 @@ BADGES = "{ badges { key holders } }"
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def world(request, tmp_path_factory):
-    if request.param == "sqlite":
-        w = World(f"sqlite:///{tmp_path_factory.mktemp('streaks') / 'races.db'}").start()
+    with world_on(request.param, tmp_path_factory, "streaks") as w:
         w.mutate("admin", PUBLISH, {"s": RULES})
         _began_days_ago(w, 10)
         yield w
-        w.stop()
-        return
-    try:
-        with temporary_postgres(postgres_admin_url()) as url:
-            w = World(url).start()
-            try:
-                w.mutate("admin", PUBLISH, {"s": RULES})
-                _began_days_ago(w, 10)
-                yield w
-            finally:
-                w.stop()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
 
 
 def _began_days_ago(w: World, days: int) -> None:
