@@ -32,33 +32,67 @@ class Member:
 
 
 class Standings:
-    """Leaderboard scores of the batch, added up per board row, written in one statement."""
+    """Leaderboard scores of the batch, added up per board row, written in one statement.
+
+    An event adds to six rows (day, week and month; program-wide and its community): the
+    amounts are first added up per (metric, member, community, day), the rows made once
+    from those at the end.
+    """
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str, str, int], list] = {}
+        # (metric, member, community, day, periods) -> [amount, at, order of the last add]
+        self.added: dict[tuple, list] = {}
+        self.adds = 0
 
     def add(
         self, metric, member_id, community, at: datetime, day: date, amount: int, periods=PERIODS
     ) -> None:
-        scopes = ("", community) if community else ("",)
-        for period in periods:
-            key = period_key(period, day)
-            for scope in scopes:
-                row = self.rows.setdefault((metric, key, scope, member_id), [0, at])
-                row[0] += amount
-                row[1] = at
+        self.adds += 1
+        key = (metric, member_id, community, day, periods)
+        added = self.added.get(key)
+        if added is None:
+            self.added[key] = [amount, at, self.adds]
+        else:
+            added[0] += amount
+            added[1] = at
+            added[2] = self.adds
+
+    def rows(self) -> dict[tuple[str, str, str, int], list]:
+        """(metric, period key, scope, member) -> [score, reached at]: each row's time is
+        that of the last add to it."""
+        rows: dict[tuple[str, str, str, int], list] = {}
+        for (metric, member_id, community, day, periods), (amount, at, _) in sorted(
+            self.added.items(), key=_last_added
+        ):
+            scopes = ("", community) if community else ("",)
+            for period in periods:
+                key = period_key(period, day)
+                for scope in scopes:
+                    row = rows.get((metric, key, scope, member_id))
+                    if row is None:
+                        rows[(metric, key, scope, member_id)] = [amount, at]
+                    else:
+                        row[0] += amount
+                        row[1] = at
+        return rows
 
     def write(self, writes: bulk.Writes) -> None:
-        if not self.rows:
+        rows = self.rows()
+        if not rows:
             return
+        instant = sql.instant
         writes.insert(
             "standing",
             ("metric", "period", "scope", "member_id", "score", "reached_at"),
             # In key order: the upsert then walks the primary key's pages in order.
-            [(*key, score, sql.instant(at)) for key, (score, at) in sorted(self.rows.items())],
+            [(*key, score, instant(at)) for key, (score, at) in sorted(rows.items())],
             tail="ON CONFLICT (metric, period, scope, member_id) DO UPDATE SET "
             "score = standing.score + excluded.score, reached_at = excluded.reached_at",
         )
+
+
+def _last_added(item: tuple) -> int:
+    return item[1][2]
 
 
 # -- reads and writes -------------------------------------------------------------------------

