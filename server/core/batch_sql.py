@@ -40,59 +40,62 @@ class Standings:
     """
 
     def __init__(self) -> None:
-        # (metric, member, community, day, periods) -> [amount, at, order of the last add]
+        # (metric, member, community, day, periods) -> [amount, at], in the order of each
+        # key's last add (a key added to again moves to the end).
         self.added: dict[tuple, list] = {}
-        self.adds = 0
 
     def add(
         self, metric, member_id, community, at: datetime, day: date, amount: int, periods=PERIODS
     ) -> None:
-        self.adds += 1
         key = (metric, member_id, community, day, periods)
-        added = self.added.get(key)
-        if added is None:
-            self.added[key] = [amount, at, self.adds]
-        else:
-            added[0] += amount
-            added[1] = at
-            added[2] = self.adds
+        added = self.added.pop(key, None)
+        self.added[key] = [amount, at] if added is None else [added[0] + amount, at]
 
-    def rows(self) -> dict[tuple[str, str, str, int], list]:
-        """(metric, period key, scope, member) -> [score, reached at]: each row's time is
+    def rows(self) -> dict[tuple[str, str, str], dict[int, list]]:
+        """(metric, period key, scope) -> member -> [score, reached at]: each row's time is
         that of the last add to it."""
-        rows: dict[tuple[str, str, str, int], list] = {}
-        for (metric, member_id, community, day, periods), (amount, at, _) in sorted(
-            self.added.items(), key=_last_added
-        ):
+        boards: dict[tuple[str, str, str], dict[int, list]] = {}
+        keys: dict[tuple, tuple[str, ...]] = {}  # (periods, day) -> their period keys
+        for (metric, member_id, community, day, periods), (amount, at) in self.added.items():
             scopes = ("", community) if community else ("",)
-            for period in periods:
-                key = period_key(period, day)
+            known = keys.get((periods, day))
+            if known is None:
+                known = keys[(periods, day)] = tuple(period_key(p, day) for p in periods)
+            for key in known:
                 for scope in scopes:
-                    row = rows.get((metric, key, scope, member_id))
+                    board = boards.get((metric, key, scope))
+                    if board is None:
+                        board = boards[(metric, key, scope)] = {}
+                    row = board.get(member_id)
                     if row is None:
-                        rows[(metric, key, scope, member_id)] = [amount, at]
+                        board[member_id] = [amount, at]
                     else:
                         row[0] += amount
                         row[1] = at
-        return rows
+        return boards
 
     def write(self, writes: bulk.Writes) -> None:
-        rows = self.rows()
-        if not rows:
+        boards = self.rows()
+        if not boards:
             return
-        instant = sql.instant
+        stamps: dict[datetime, object] = {}  # an event's time is on several rows
+        rows = []
+        # In key order: the upsert then walks the primary key's pages in order. The few
+        # boards sorted, then each board's members (integers sort fast; tuples do not).
+        for (metric, key, scope), board in sorted(boards.items()):
+            for member_id in sorted(board):
+                score, at = board[member_id]
+                stamp = stamps.get(at)
+                if stamp is None:
+                    stamp = stamps[at] = sql.instant(at)
+                rows.append((metric, key, scope, member_id, score, stamp))
         writes.insert(
             "standing",
             ("metric", "period", "scope", "member_id", "score", "reached_at"),
-            # In key order: the upsert then walks the primary key's pages in order.
-            [(*key, score, instant(at)) for key, (score, at) in sorted(rows.items())],
+            rows,
             tail="ON CONFLICT (metric, period, scope, member_id) DO UPDATE SET "
             "score = standing.score + excluded.score, reached_at = excluded.reached_at",
         )
-
-
-def _last_added(item: tuple) -> int:
-    return item[1][2]
 
 
 # -- reads and writes -------------------------------------------------------------------------

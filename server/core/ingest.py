@@ -52,7 +52,7 @@ from server.core.errors import DomainError, ErrorCode
 from server.core.idempotency import LEGACY
 from server.core.ledger import Cause
 from server.core.program import ProgramSettings
-from server.core.rules import book
+from server.core.rules import InForce, book
 from server.observe import metrics
 from server.store import bulk, sql
 from server.store.db import is_postgres, write_transaction
@@ -280,15 +280,16 @@ class _Event:
     """An event being decided: what the engine reads (type, member_id, community,
     occurred_at, attributes)."""
 
-    __slots__ = ("type", "member_id", "community", "occurred_at", "attributes", "index")
+    __slots__ = ("type", "member_id", "community", "occurred_at", "attributes", "index", "rules")
 
-    def __init__(self, item: Incoming, occurred_at: datetime, index: int) -> None:
+    def __init__(self, item: Incoming, occurred_at: datetime, index: int, rules: InForce) -> None:
         self.type = item.type
         self.member_id = item.member_id
         self.community = item.community
         self.occurred_at = occurred_at
         self.attributes = item.attributes or {}
         self.index = index
+        self.rules = rules  # in force for it: read once, when it is decided
 
 
 class _Batch:
@@ -438,8 +439,8 @@ class _Batch:
             last_at = last.last_at if last is not None else None
             occurred_at = max(self.now, last_at) if last_at is not None else self.now
         day = self.settings.local_day(occurred_at)
-        event = _Event(item, occurred_at, i)
         rules = book.at(self.rules_at or occurred_at)
+        event = _Event(item, occurred_at, i, rules)
         if rules.since is None:
             unruled = DomainError(
                 ErrorCode.NO_RULES_IN_FORCE,
@@ -512,8 +513,10 @@ class _Batch:
             if ignored is not None:
                 continue
             standings.add(e.type, e.member_id, e.community, e.occurred_at, day, 1)
-            for board in book.at(self.rules_at or e.occurred_at).counted_boards.get(e.type, ()):
-                if board.counts(_lowered(e.attributes)):
+            boards = e.rules.counted_boards.get(e.type, ())
+            lowered = _lowered(e.attributes) if boards else None
+            for board in boards:
+                if board.counts(lowered):
                     # A board's own count is read only for its own period.
                     standings.add(
                         board.board,
