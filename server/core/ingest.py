@@ -226,28 +226,35 @@ class _Store:
         self.budget_taken = []
 
     def keep(self) -> None:
-        self.budgets_kept.update(c for c, taken in self.budget_taken if taken > 0)
-        for key, c in self._draft["counters"].items():
-            if key not in self.counters:
+        draft = self._draft
+        if self.budget_taken:
+            self.budgets_kept.update(c for c, taken in self.budget_taken if taken > 0)
+        counters = self.counters
+        for key, c in draft["counters"].items():
+            previous = counters.get(key)
+            if previous is None:
                 self.new_counters.add(key)
-            previous = self.counters.get(key, Counter())
-            self.active_moved[key] += c.active - previous.active
-            self.counters[key] = c
-        for key, value in self._draft["periods"].items():
-            before = self.periods.get(key, (0, 0))
-            moved = self.period_moved.get(key, (0, 0))
-            self.period_moved[key] = (
+                self.active_moved[key] += c.active
+            else:
+                self.active_moved[key] += c.active - previous.active
+            counters[key] = c
+        periods, period_moved = self.periods, self.period_moved
+        for key, value in draft["periods"].items():
+            before = periods.get(key, (0, 0))
+            moved = period_moved.get(key, (0, 0))
+            period_moved[key] = (
                 moved[0] + value[0] - before[0],
                 moved[1] + value[1] - before[1],
             )
-            self.periods[key] = value
-        for member_id, recent in self._draft["messages"].items():
+            periods[key] = value
+        for member_id, recent in draft["messages"].items():
             self.messages[member_id] = recent
             self.messages_moved.add(member_id)
-        self.freezes.update(self._draft["freezes"])
-        for member_id, days in self._draft["covered"].items():
+        if draft["freezes"]:
+            self.freezes.update(draft["freezes"])
+        for member_id, days in draft["covered"].items():
             self.covered[member_id].extend(days)
-        for member_id, badge, _ in self._draft["badges"]:
+        for member_id, badge, _ in draft["badges"]:
             self.held_badges.setdefault(member_id, set()).add(badge)
         self._draft = _empty()
 
@@ -402,6 +409,9 @@ class _Batch:
         store.counters = counters
         store.levels = levels.multipliers_of({m: row.level for m, row in members.items()})
         keys: set[tuple[int, str, str]] = set()  # (member, scope, period) deciding may read
+        # What an event may read depends on its type, rules and day, not on the member:
+        # worked out once per (type, rules, day) of the batch.
+        readable: dict[tuple[str, int, date], set[tuple[str, str]]] = {}
         messages = False
         for i in live:
             item = self.items[i]
@@ -409,7 +419,11 @@ class _Batch:
                 continue
             at = item.occurred_at or self.now
             day = self.settings.local_day(at)
-            for scope, period in reads(item.type, book.at(self.rules_at or at), day):
+            rules = book.at(self.rules_at or at)
+            found = readable.get((item.type, id(rules), day))
+            if found is None:
+                found = readable[(item.type, id(rules), day)] = reads(item.type, rules, day)
+            for scope, period in found:
                 keys.add((item.member_id, scope, period))
             if item.type == "message":
                 messages = True
