@@ -110,14 +110,21 @@ def _execute(text: str, params: Sequence[Any]) -> Any:
         connection.cursor_factory = factory
 
 
-_MARKS: list[str] = []
+_marks_made: tuple[str, ...] = ()
 
 
-def _marks(count: int) -> list[str]:
-    """`$1` .. `$count`."""
-    if len(_MARKS) < count:
-        _MARKS.extend(f"${n}" for n in range(len(_MARKS) + 1, count + 1))
-    return _MARKS[:count]
+def _marks(count: int) -> tuple[str, ...]:
+    """`$1` .. `$count`.
+
+    Writer lanes number statements at the same time: the marks made so far are replaced
+    by a longer tuple built whole, never grown in place (a list extended by two threads at
+    once numbered one statement's parameters twice).
+    """
+    global _marks_made
+    made = _marks_made
+    if len(made) < count:
+        made = _marks_made = tuple(f"${n}" for n in range(1, max(count, 2 * len(made)) + 1))
+    return made[:count]
 
 
 def _raw_cursor() -> type:
