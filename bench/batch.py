@@ -9,7 +9,11 @@ leaderboards and ledger run for every event. Figure: events recorded per second
 the same run, on SQLite and on PostgreSQL.
 
     .venv/bin/python -m bench.batch [--events 20000] [--runs 3]
-        [--databases sqlite,postgres,postgres:2]
+        [--databases sqlite,postgres,postgres:2] [--in-process]
+
+`--in-process`: the same batches through `ingest.record` in this process, no server, no
+GraphQL (one process only): the batch path's own cost, as wall and CPU time per event,
+each batch in its own write transaction (its commit included), the first left out.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,6 +98,90 @@ def run(kind: str, tmp: Path, total: int) -> float:
     return sum(len(b["variables"]["events"]) for b in bodies) / result.seconds
 
 
+def run_in_process(database: str, tmp: Path, total: int) -> tuple[float, float]:
+    """(events per second, CPU ms per event) of `ingest.record` for `total` events."""
+    from server.core import ingest, program
+    from server.store.db import bind, open_database, write_transaction
+
+    now = datetime.now(UTC)
+    total += BATCH  # the first batch warms up
+    with databases.scratch(database, tmp, "batch") as url:
+        databases.prepare(url, total // PER_MEMBER, now=now - timedelta(minutes=2))
+        db = bind(open_database(url))
+        try:
+            bodies = batches(total, now - timedelta(minutes=1))
+            with write_transaction():
+                settings = program.load()
+            seconds = cpu = 0.0
+            events = 0
+            for n, body in enumerate(bodies):
+                items = [incoming(e) for e in body["variables"]["events"]]
+                wall, used = time.perf_counter(), time.process_time()
+                with write_transaction():
+                    results = ingest.record(items, now=datetime.now(UTC), settings=settings)
+                if n:
+                    seconds += time.perf_counter() - wall
+                    cpu += time.process_time() - used
+                    events += len(items)
+                failed = [r.error for r in results if r.error is not None]
+                if failed:
+                    raise RuntimeError(f"{database}: {len(failed)} events refused: {failed[0]}")
+        finally:
+            db.close_all()
+    return events / seconds, 1000 * cpu / events
+
+
+def incoming(event: dict):
+    """An event as `eventsRecord` hands it to `ingest.record` (key scope: a service key)."""
+    from server.core import idempotency, ingest
+
+    member_id = int(event["memberId"].removeprefix("mbr_"))
+    args = {
+        "memberId": member_id,
+        "type": event["type"],
+        "community": event["community"],
+        "occurredAt": event["occurredAt"],
+        "attributes": event["attributes"],
+    }
+    return ingest.Incoming(
+        member_id,
+        event["type"],
+        event["community"],
+        datetime.fromisoformat(event["occurredAt"]),
+        event["attributes"] or None,
+        ingest.Claim(
+            "key:bench",
+            event["idempotencyKey"],
+            "eventRecord",
+            idempotency.request_hash("eventRecord", args),
+        ),
+    )
+
+
+def measure_in_process(total: int, runs: int, kinds: list[str]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for kind in kinds:
+        database, _, processes = kind.partition(":")
+        if processes:
+            continue  # one process only
+        figures = []
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    figures.append(run_in_process(database, Path(tmp), total))
+                except PostgresUnavailable as exc:
+                    print(f"[batch] {kind} skipped: {exc}", file=sys.stderr)
+        if not figures:
+            rows.append((f"ingest.record x{BATCH}, {kind}", "skipped", "", "in-process"))
+            continue
+        rate = statistics.median(f[0] for f in figures)
+        cpu = statistics.median(f[1] for f in figures)
+        label = f"ingest.record x{BATCH}, {kind}"
+        rows.append((label, f"{rate:,.0f} events/s", "", "in-process"))
+        rows.append((f"  CPU of this process per event, {kind}", f"{cpu:.3f} ms", "", "in-process"))
+    return rows
+
+
 def refusals(text: str) -> str:
     """The distinct user errors in a failed batch's answer, or the answer itself."""
     try:
@@ -143,8 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--databases", default="sqlite,postgres,postgres:2")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="the batches through ingest.record in this process (no server, no GraphQL)",
+    )
     args = parser.parse_args(argv)
-    report.show(measure(args.events, args.runs, args.databases.split(",")))
+    kinds = args.databases.split(",")
+    if args.in_process:
+        report.show(measure_in_process(args.events, args.runs, kinds))
+    else:
+        report.show(measure(args.events, args.runs, kinds))
     return 0
 
 

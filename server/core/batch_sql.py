@@ -32,30 +32,67 @@ class Member:
 
 
 class Standings:
-    """Leaderboard scores of the batch, added up per board row, written in one statement."""
+    """Leaderboard scores of the batch, added up per board row, written in one statement.
+
+    An event adds to six rows (day, week and month; program-wide and its community): the
+    amounts are first added up per (metric, member, community, day), the rows made once
+    from those at the end.
+    """
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str, str, int], list] = {}
+        # (metric, member, community, day, periods) -> [amount, at], in the order of each
+        # key's last add (a key added to again moves to the end).
+        self.added: dict[tuple, list] = {}
 
     def add(
         self, metric, member_id, community, at: datetime, day: date, amount: int, periods=PERIODS
     ) -> None:
-        scopes = ("", community) if community else ("",)
-        for period in periods:
-            key = period_key(period, day)
-            for scope in scopes:
-                row = self.rows.setdefault((metric, key, scope, member_id), [0, at])
-                row[0] += amount
-                row[1] = at
+        key = (metric, member_id, community, day, periods)
+        added = self.added.pop(key, None)
+        self.added[key] = [amount, at] if added is None else [added[0] + amount, at]
+
+    def rows(self) -> dict[tuple[str, str, str], dict[int, list]]:
+        """(metric, period key, scope) -> member -> [score, reached at]: each row's time is
+        that of the last add to it."""
+        boards: dict[tuple[str, str, str], dict[int, list]] = {}
+        keys: dict[tuple, tuple[str, ...]] = {}  # (periods, day) -> their period keys
+        for (metric, member_id, community, day, periods), (amount, at) in self.added.items():
+            scopes = ("", community) if community else ("",)
+            known = keys.get((periods, day))
+            if known is None:
+                known = keys[(periods, day)] = tuple(period_key(p, day) for p in periods)
+            for key in known:
+                for scope in scopes:
+                    board = boards.get((metric, key, scope))
+                    if board is None:
+                        board = boards[(metric, key, scope)] = {}
+                    row = board.get(member_id)
+                    if row is None:
+                        board[member_id] = [amount, at]
+                    else:
+                        row[0] += amount
+                        row[1] = at
+        return boards
 
     def write(self, writes: bulk.Writes) -> None:
-        if not self.rows:
+        boards = self.rows()
+        if not boards:
             return
+        stamps: dict[datetime, object] = {}  # an event's time is on several rows
+        rows = []
+        # In key order: the upsert then walks the primary key's pages in order. The few
+        # boards sorted, then each board's members (integers sort fast; tuples do not).
+        for (metric, key, scope), board in sorted(boards.items()):
+            for member_id in sorted(board):
+                score, at = board[member_id]
+                stamp = stamps.get(at)
+                if stamp is None:
+                    stamp = stamps[at] = sql.instant(at)
+                rows.append((metric, key, scope, member_id, score, stamp))
         writes.insert(
             "standing",
             ("metric", "period", "scope", "member_id", "score", "reached_at"),
-            # In key order: the upsert then walks the primary key's pages in order.
-            [(*key, score, sql.instant(at)) for key, (score, at) in sorted(self.rows.items())],
+            rows,
             tail="ON CONFLICT (metric, period, scope, member_id) DO UPDATE SET "
             "score = standing.score + excluded.score, reached_at = excluded.reached_at",
         )

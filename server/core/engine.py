@@ -193,7 +193,8 @@ def _grants(event: Any, facts: Facts, rules: InForce, day: date, store: Store) -
         points = _within_limits(event.member_id, rule, grant, day, store, used)
         if points <= 0:
             continue
-        grants.append(_note(used, replace(grant, points=points)))
+        # A frozen Grant: one whose points stand is shared, not copied (replace is slow).
+        grants.append(_note(used, _with_points(grant, points)))
         if booster is not None and booster.campaign != campaign.key:
             boosting = rules.campaigns[booster.campaign]
             bonus = int((points * (booster.factor - 1)).to_integral_value(ROUND_FLOOR))
@@ -212,8 +213,12 @@ def _grants(event: Any, facts: Facts, rules: InForce, day: date, store: Store) -
             )
             bonus = _within_limits(event.member_id, None, extra, day, store, used)
             if bonus > 0:
-                grants.append(_note(used, replace(extra, points=bonus)))
+                grants.append(_note(used, _with_points(extra, bonus)))
     return grants
+
+
+def _with_points(g: Grant, points: int) -> Grant:
+    return g if g.points == points else replace(g, points=points)
 
 
 def _grant(

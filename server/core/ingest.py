@@ -52,7 +52,7 @@ from server.core.errors import DomainError, ErrorCode
 from server.core.idempotency import LEGACY
 from server.core.ledger import Cause
 from server.core.program import ProgramSettings
-from server.core.rules import book
+from server.core.rules import InForce, book
 from server.observe import metrics
 from server.store import bulk, sql
 from server.store.db import is_postgres, write_transaction
@@ -226,28 +226,35 @@ class _Store:
         self.budget_taken = []
 
     def keep(self) -> None:
-        self.budgets_kept.update(c for c, taken in self.budget_taken if taken > 0)
-        for key, c in self._draft["counters"].items():
-            if key not in self.counters:
+        draft = self._draft
+        if self.budget_taken:
+            self.budgets_kept.update(c for c, taken in self.budget_taken if taken > 0)
+        counters = self.counters
+        for key, c in draft["counters"].items():
+            previous = counters.get(key)
+            if previous is None:
                 self.new_counters.add(key)
-            previous = self.counters.get(key, Counter())
-            self.active_moved[key] += c.active - previous.active
-            self.counters[key] = c
-        for key, value in self._draft["periods"].items():
-            before = self.periods.get(key, (0, 0))
-            moved = self.period_moved.get(key, (0, 0))
-            self.period_moved[key] = (
+                self.active_moved[key] += c.active
+            else:
+                self.active_moved[key] += c.active - previous.active
+            counters[key] = c
+        periods, period_moved = self.periods, self.period_moved
+        for key, value in draft["periods"].items():
+            before = periods.get(key, (0, 0))
+            moved = period_moved.get(key, (0, 0))
+            period_moved[key] = (
                 moved[0] + value[0] - before[0],
                 moved[1] + value[1] - before[1],
             )
-            self.periods[key] = value
-        for member_id, recent in self._draft["messages"].items():
+            periods[key] = value
+        for member_id, recent in draft["messages"].items():
             self.messages[member_id] = recent
             self.messages_moved.add(member_id)
-        self.freezes.update(self._draft["freezes"])
-        for member_id, days in self._draft["covered"].items():
+        if draft["freezes"]:
+            self.freezes.update(draft["freezes"])
+        for member_id, days in draft["covered"].items():
             self.covered[member_id].extend(days)
-        for member_id, badge, _ in self._draft["badges"]:
+        for member_id, badge, _ in draft["badges"]:
             self.held_badges.setdefault(member_id, set()).add(badge)
         self._draft = _empty()
 
@@ -280,15 +287,16 @@ class _Event:
     """An event being decided: what the engine reads (type, member_id, community,
     occurred_at, attributes)."""
 
-    __slots__ = ("type", "member_id", "community", "occurred_at", "attributes", "index")
+    __slots__ = ("type", "member_id", "community", "occurred_at", "attributes", "index", "rules")
 
-    def __init__(self, item: Incoming, occurred_at: datetime, index: int) -> None:
+    def __init__(self, item: Incoming, occurred_at: datetime, index: int, rules: InForce) -> None:
         self.type = item.type
         self.member_id = item.member_id
         self.community = item.community
         self.occurred_at = occurred_at
         self.attributes = item.attributes or {}
         self.index = index
+        self.rules = rules  # in force for it: read once, when it is decided
 
 
 class _Batch:
@@ -401,6 +409,9 @@ class _Batch:
         store.counters = counters
         store.levels = levels.multipliers_of({m: row.level for m, row in members.items()})
         keys: set[tuple[int, str, str]] = set()  # (member, scope, period) deciding may read
+        # What an event may read depends on its type, rules and day, not on the member:
+        # worked out once per (type, rules, day) of the batch.
+        readable: dict[tuple[str, int, date], set[tuple[str, str]]] = {}
         messages = False
         for i in live:
             item = self.items[i]
@@ -408,7 +419,11 @@ class _Batch:
                 continue
             at = item.occurred_at or self.now
             day = self.settings.local_day(at)
-            for scope, period in reads(item.type, book.at(self.rules_at or at), day):
+            rules = book.at(self.rules_at or at)
+            found = readable.get((item.type, id(rules), day))
+            if found is None:
+                found = readable[(item.type, id(rules), day)] = reads(item.type, rules, day)
+            for scope, period in found:
                 keys.add((item.member_id, scope, period))
             if item.type == "message":
                 messages = True
@@ -438,8 +453,8 @@ class _Batch:
             last_at = last.last_at if last is not None else None
             occurred_at = max(self.now, last_at) if last_at is not None else self.now
         day = self.settings.local_day(occurred_at)
-        event = _Event(item, occurred_at, i)
         rules = book.at(self.rules_at or occurred_at)
+        event = _Event(item, occurred_at, i, rules)
         if rules.since is None:
             unruled = DomainError(
                 ErrorCode.NO_RULES_IN_FORCE,
@@ -512,8 +527,10 @@ class _Batch:
             if ignored is not None:
                 continue
             standings.add(e.type, e.member_id, e.community, e.occurred_at, day, 1)
-            for board in book.at(self.rules_at or e.occurred_at).counted_boards.get(e.type, ()):
-                if board.counts(_lowered(e.attributes)):
+            boards = e.rules.counted_boards.get(e.type, ())
+            lowered = _lowered(e.attributes) if boards else None
+            for board in boards:
+                if board.counts(lowered):
                     # A board's own count is read only for its own period.
                     standings.add(
                         board.board,
