@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -27,7 +28,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench import checkin_http, databases, report, servers
+from bench import checkin_http, cpu, databases, report, servers
 from bench.load import drive
 from tests.support import PostgresUnavailable
 
@@ -70,7 +71,7 @@ def batches(total: int, start: datetime) -> list[dict]:
     ]
 
 
-def run(kind: str, tmp: Path, total: int) -> float:
+def run(kind: str, tmp: Path, total: int, busy: list[float] | None = None) -> float:
     """Events per second for `total` events through the server (`postgres:2`: two
     processes)."""
     now = datetime.now(UTC)
@@ -82,19 +83,22 @@ def run(kind: str, tmp: Path, total: int) -> float:
         port = servers.free_port()
         proc = servers.jifen(url, port, workers=workers)
         try:
-            result = drive(
-                f"http://127.0.0.1:{port}/graphql",
-                bodies,
-                headers={"authorization": f"Bearer {key}"},
-                concurrency=2 * workers,
-                ok=lambda b: "errors" not in b and b["data"]["eventsRecord"]["failed"] == 0,
-            )
+            with cpu.Busy() as cores:
+                result = drive(
+                    f"http://127.0.0.1:{port}/graphql",
+                    bodies,
+                    headers={"authorization": f"Bearer {key}"},
+                    concurrency=2 * workers,
+                    ok=lambda b: "errors" not in b and b["data"]["eventsRecord"]["failed"] == 0,
+                )
         finally:
             servers.stop(proc)
     if result.errors:
         raise RuntimeError(
             f"{kind}: {result.errors} batches failed: {refusals(result.first_error)}"
         )
+    if busy is not None and cores.share is not None:
+        busy.append(cores.share)
     return sum(len(b["variables"]["events"]) for b in bodies) / result.seconds
 
 
@@ -194,13 +198,14 @@ def refusals(text: str) -> str:
 
 def measure(total: int, runs: int, kinds: list[str]) -> list[tuple[str, str, str, str]]:
     figures: dict[str, list[float]] = {kind: [] for kind in kinds}
+    busy: dict[str, list[float]] = {kind: [] for kind in kinds}  # the cores' busy share
     base: list[float] = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             base.append(checkin_http.run_baseline(Path(tmp), min(total // 10, 1000))[0])
             for kind in kinds:
                 try:
-                    figures[kind].append(run(kind, Path(tmp), total))
+                    figures[kind].append(run(kind, Path(tmp), total, busy[kind]))
                 except PostgresUnavailable as exc:
                     print(f"[batch] {kind} skipped: {exc}", file=sys.stderr)
     base_rate = statistics.median(base)
@@ -215,6 +220,7 @@ def measure(total: int, runs: int, kinds: list[str]) -> list[tuple[str, str, str
             one = statistics.median(figures[database])
             label = f"eventsRecord x{BATCH}, {processes} processes vs 1, {database}"
             rows.append((label, f"{rate:,.0f} events/s", f"{rate / one:.2f}", ">= 1.6"))
+            rows += _cores(kind, busy)
             continue
         rows.append(
             (
@@ -224,7 +230,17 @@ def measure(total: int, runs: int, kinds: list[str]) -> list[tuple[str, str, str
                 f">= {TARGETS[database]:,}/s",
             )
         )
+        rows += _cores(kind, busy)
     return rows
+
+
+def _cores(kind: str, busy: dict[str, list[float]]) -> list[tuple[str, str, str, str]]:
+    """How busy the machine's cores were during `kind`'s runs (median): a second process
+    cannot add what the first left no core for."""
+    if not busy.get(kind):
+        return []
+    share = statistics.median(busy[kind])
+    return [(f"  cores busy during {kind}", f"{share:.0%} of {os.cpu_count()}", "", "reported")]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -91,3 +92,15 @@ def test_the_bench_command_runs_every_benchmark_on_a_tiny_dataset():
         found = [line for line in lines if line.startswith(name)]
         assert len(found) == 1, (name, result.stdout)
         assert TARGET.search(found[0]), found[0]
+
+
+def test_the_cores_busy_share_sees_work_done_meanwhile():
+    from bench import cpu
+
+    with cpu.Busy() as busy:
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:  # one core busy for 0.3 s
+            pass
+    assert busy.share is not None
+    assert 0 < busy.share <= 1
+    assert busy.text().startswith("cores ") and "% busy" in busy.text()
