@@ -126,7 +126,10 @@ class GraphQLHTTP:
         """Charge the caller and run the operation; (response body, whether it ran)."""
         document = prepared.document
         try:
-            with database.connection_context():
+            # A connection is taken from the pool when a statement first needs one, and
+            # given back at the end: a check-in's writes go through the writer's own
+            # connection, and its request thread never needs one.
+            try:
                 cost = self.charge(context, prepared, params, client)
                 operation_type = StrawberryOperationType(operation.operation.value)
                 result = self.schema.execute_sync(
@@ -137,6 +140,9 @@ class GraphQLHTTP:
                     allowed_operation_types={operation_type},
                     operation_extensions=params.extensions,
                 )
+            finally:
+                if not database.is_closed():
+                    database.close()
         except InputRefused as refused:
             return _payload(errors=[refused.error]), False
         except (OperationalError, InterfaceError, DatabaseUnavailable) as exc:
