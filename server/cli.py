@@ -268,11 +268,9 @@ def _open():
 
 
 def _serve(args) -> int:
-    import gc
-
     import uvicorn
 
-    from server.app import create_app, prepare_database
+    from server.app import create_app, freeze_start_up, prepare_database
     from server.observe import serving
     from server.preflight import (
         bootstrap_admin_key,
@@ -314,12 +312,7 @@ def _serve(args) -> int:
     options = {"host": args.host, "port": args.port, "log_level": "info", "log_config": None}
     if args.workers == 1:
         app = create_app(database_url=url, rules_dir=args.rules, bootstrap=False)
-        # What start-up made (modules, the schema, caches) lives as long as the process:
-        # frozen, a full collection no longer walks it (~45 ms each, now and then a
-        # request's tail). The thresholds stay: larger ones made fewer but longer pauses,
-        # measured worse at the 99th percentile (docs/performance.md, section 12).
-        gc.collect()
-        gc.freeze()
+        freeze_start_up()
         uvicorn.run(app, **options)
         return 0
     # The rules once, here; then the workers, which share the port. Each runs the periodic

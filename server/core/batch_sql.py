@@ -19,8 +19,8 @@ from server.store import bulk, sql
 from server.store.db import is_postgres
 
 if TYPE_CHECKING:
+    from server.core.batch_store import BatchStore as Store
     from server.core.ingest import Claim
-    from server.core.ingest import _Store as Store
 
 
 @dataclass

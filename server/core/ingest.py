@@ -20,14 +20,12 @@ order given.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from server.core import (
     badges,
-    budgets,
     event_input,
     level_job,
     levels,
@@ -47,7 +45,8 @@ from server.core.batch_sql import stored_keys as _stored_keys
 from server.core.batch_sql import write_counters as _write_counters
 from server.core.batch_sql import write_messages as _write_messages
 from server.core.batch_sql import write_period_counters as _write_period_counters
-from server.core.engine import FLOOD, Counter, Grant, flood_minute, judge, message_rate, reads
+from server.core.batch_store import BatchStore
+from server.core.engine import FLOOD, Grant, flood_minute, judge, reads
 from server.core.errors import DomainError, ErrorCode
 from server.core.idempotency import LEGACY
 from server.core.ledger import Cause
@@ -122,165 +121,6 @@ def record(
         except _KeyMoved:
             continue
     raise RuntimeError("idempotency keys of a batch kept changing hands")
-
-
-class _Store:
-    """The engine's store over what the batch read; each event's changes are kept only if
-    the event is accepted (`keep`) and written at the end."""
-
-    def __init__(self, members: dict[int, _Member]) -> None:
-        self.members = members
-        self.counters: dict[tuple[int, str], Counter] = {}
-        self.new_counters: set[tuple[int, str]] = set()
-        self.active_moved: dict[tuple[int, str], int] = defaultdict(int)
-        self.periods: dict[tuple[int, str, str], tuple[int, int]] = {}
-        self.read_keys: set[tuple[int, str, str]] = set()  # (member, scope, period) read
-        self.period_moved: dict[tuple[int, str, str], tuple[int, int]] = {}
-        self.messages: dict[int, list[str]] = {}
-        self.messages_moved: set[int] = set()
-        self._draft: dict[str, dict] = _empty()
-        self.rate = message_rate()  # read once a batch: settings are the same throughout
-        self.budget_taken: list[tuple[str, int]] = []
-        self.budgets_kept: set[str] = set()  # campaigns whose budget accepted events took
-        self.levels: dict = {}  # member -> the level multiplying their awards
-        # Badges and streak protection (server/core/badges.py, streaks.py): read only when
-        # a badge rule fires or check-in days were missed.
-        self.held_badges: dict[int, set[str]] = {}
-        self.freezes: dict[int, int] = {}  # freezes held
-        self.covered: dict[int, list] = defaultdict(list)  # days freezes covered
-        self.paid: dict[tuple[int, date, str], int] = defaultdict(int)
-
-    # -- the engine's Store ---------------------------------------------------------
-    def counter(self, member_id: int, event_type: str) -> Counter | None:
-        key = (member_id, event_type)
-        draft = self._draft["counters"]
-        return draft[key] if key in draft else self.counters.get(key)
-
-    def save_counter(self, member_id: int, event_type: str, c: Counter, new: bool) -> None:
-        self._draft["counters"][(member_id, event_type)] = c
-
-    def used(self, member_id: int, scope: str, period: str) -> tuple[int, int]:
-        key = (member_id, scope, period)
-        draft = self._draft["periods"]
-        if key in draft:
-            return draft[key]
-        if key not in self.read_keys:  # not foreseen: read it now
-            self.periods.update(_period_counters({key}))
-            self.read_keys.add(key)
-        return self.periods.get(key, (0, 0))
-
-    def add_use(self, member_id: int, scope: str, period: str, points: int) -> None:
-        times, total = self.used(member_id, scope, period)
-        self._draft["periods"][(member_id, scope, period)] = (times + 1, total + points)
-
-    def take_budget(self, campaign, points: int) -> int:
-        taken = budgets.take(campaign.key, points)  # a database row: exact across processes
-        self.budget_taken.append((campaign.key, taken))
-        return taken
-
-    def joined_at(self, member_id: int) -> datetime | None:
-        return self.members[member_id].joined_at
-
-    def message_rate(self) -> int:
-        return self.rate
-
-    def recent_messages(self, member_id: int) -> list[str]:
-        draft = self._draft["messages"]
-        return draft[member_id] if member_id in draft else self.messages.get(member_id, [])
-
-    def remember_messages(self, member_id: int, recent: list[str]) -> None:
-        self._draft["messages"][member_id] = recent
-
-    def level_multiplier(self, member_id: int):
-        return self.levels.get(member_id)
-
-    def cover_missed(self, member_id: int, after: date, before: date) -> bool:
-        missed = (before - after).days - 1
-        draft = self._draft["freezes"]
-        if member_id not in self.freezes:
-            self.freezes[member_id] = streaks.freezes_held(member_id)
-        held = draft.get(member_id, self.freezes[member_id])
-        if not 0 < missed <= held:
-            return False
-        draft[member_id] = held - missed
-        self._draft["covered"][member_id] = [
-            after + timedelta(days=n) for n in range(1, missed + 1)
-        ]
-        return True
-
-    def earn_badge(self, member_id: int, badge: str, rule) -> None:
-        drafted = self._draft["badges"]
-        if member_id not in self.held_badges:
-            self.held_badges.update(badges.held_keys([member_id]) or {member_id: set()})
-        if badge in self.held_badges.get(member_id, ()) or any(b == badge for _, b, _ in drafted):
-            return
-        drafted.append((member_id, badge, rule.campaign))
-
-    def earned_badges(self) -> list[tuple[int, str, str]]:
-        """The badges the event being decided earned (read before `keep`)."""
-        return list(self._draft["badges"])
-
-    # -- one event at a time ---------------------------------------------------------
-    def begin(self) -> None:
-        self._draft = _empty()
-        self.budget_taken = []
-
-    def keep(self) -> None:
-        draft = self._draft
-        if self.budget_taken:
-            self.budgets_kept.update(c for c, taken in self.budget_taken if taken > 0)
-        counters = self.counters
-        for key, c in draft["counters"].items():
-            previous = counters.get(key)
-            if previous is None:
-                self.new_counters.add(key)
-                self.active_moved[key] += c.active
-            else:
-                self.active_moved[key] += c.active - previous.active
-            counters[key] = c
-        periods, period_moved = self.periods, self.period_moved
-        for key, value in draft["periods"].items():
-            before = periods.get(key, (0, 0))
-            moved = period_moved.get(key, (0, 0))
-            period_moved[key] = (
-                moved[0] + value[0] - before[0],
-                moved[1] + value[1] - before[1],
-            )
-            periods[key] = value
-        for member_id, recent in draft["messages"].items():
-            self.messages[member_id] = recent
-            self.messages_moved.add(member_id)
-        if draft["freezes"]:
-            self.freezes.update(draft["freezes"])
-        for member_id, days in draft["covered"].items():
-            self.covered[member_id].extend(days)
-        for member_id, badge, _ in draft["badges"]:
-            self.held_badges.setdefault(member_id, set()).add(badge)
-        self._draft = _empty()
-
-    def note_paid(self, member_id: int, day: date, grants: list[Grant]) -> None:
-        """A check-in was kept: the streak rules it paid are noted by the day they paid on
-        (what a make-up that joins this run with another must not pay again)."""
-        for g in grants:
-            if g.streak is not None:
-                self.paid[(member_id, day, g.rule_id)] += 1
-
-    def drop(self) -> None:
-        for campaign, taken in self.budget_taken:
-            if taken > 0:
-                budgets.give_back(campaign, taken)
-        self._draft = _empty()
-
-
-def _empty() -> dict[str, dict]:
-    return {
-        "counters": {},
-        "periods": {},
-        "messages": {},
-        "freezes": {},
-        "covered": {},
-        "badges": [],
-    }
 
 
 class _Event:
@@ -401,11 +241,11 @@ class _Batch:
                 self.results[i].replayed_id = result_id
 
     # -- 3. what the batch reads --------------------------------------------------------
-    def _load(self, live: list[int]) -> _Store:
+    def _load(self, live: list[int]) -> BatchStore:
         member_ids = sorted({self.items[i].member_id for i in live})
         types = sorted({self.items[i].type for i in live})
         members, counters = _members(member_ids, types)
-        store = _Store(members)
+        store = BatchStore(members)
         store.counters = counters
         store.levels = levels.multipliers_of({m: row.level for m, row in members.items()})
         keys: set[tuple[int, str, str]] = set()  # (member, scope, period) deciding may read
@@ -437,7 +277,7 @@ class _Batch:
         return store
 
     # -- 4. deciding ---------------------------------------------------------------------
-    def _decide(self, i: int, store: _Store) -> tuple[int, _Event, date, str | None] | None:
+    def _decide(self, i: int, store: BatchStore) -> tuple[int, _Event, date, str | None] | None:
         item = self.items[i]
         result = self.results[i]
         if item.member_id not in store.members:
@@ -499,7 +339,9 @@ class _Batch:
         return i, event, day, verdict.ignored
 
     # -- 5. writing ----------------------------------------------------------------------
-    def _write(self, accepted: list[tuple[int, _Event, date, str | None]], store: _Store) -> None:
+    def _write(
+        self, accepted: list[tuple[int, _Event, date, str | None]], store: BatchStore
+    ) -> None:
         if not accepted:
             return
         now = self.now
