@@ -4,12 +4,13 @@ One event or a thousand go the same way, inside the caller's write transaction:
 
 1. each event's own input is checked (type, attributes, community, `occurredAt`);
 2. idempotency keys are claimed in one statement (a key another request holds is
-   waited for, then replayed or refused);
+   waited for, then replayed or refused: server/core/batch_keys.py);
 3. the members are read (and on PostgreSQL locked, in id order: one member's events are
    decided one at a time across processes), with their counters, and the per-period
    counters and recent messages the rules in force may read;
 4. every event is decided in order by the engine (`engine.judge`) over that in-memory
-   store, exactly as one-by-one: counters, the abuse filter, limits, caps, budgets;
+   store (server/core/batch_store.py), exactly as one-by-one: counters, the abuse
+   filter, limits, caps, budgets;
 5. each table is written once: events, check-ins, counters, period counters, recent
    messages, the awards' ledger rows (server/core/awards_batch.py), reviews, clawback
    links, leaderboard standings; keys of refused events are given back.
@@ -35,20 +36,18 @@ from server.core import (
     webhooks,
 )
 from server.core.awards_batch import Award, AwardsBatch
+from server.core.batch_keys import BatchKeys, KeyMoved
 from server.core.batch_sql import Member as _Member
 from server.core.batch_sql import Standings as _Standings
-from server.core.batch_sql import claim_keys as _claim_keys
 from server.core.batch_sql import members as _members
 from server.core.batch_sql import period_counters as _period_counters
 from server.core.batch_sql import recent_messages as _recent_messages
-from server.core.batch_sql import stored_keys as _stored_keys
 from server.core.batch_sql import write_counters as _write_counters
 from server.core.batch_sql import write_messages as _write_messages
 from server.core.batch_sql import write_period_counters as _write_period_counters
 from server.core.batch_store import BatchStore
 from server.core.engine import FLOOD, Grant, flood_minute, judge, reads
 from server.core.errors import DomainError, ErrorCode
-from server.core.idempotency import LEGACY
 from server.core.ledger import Cause
 from server.core.program import ProgramSettings
 from server.core.rules import InForce, book
@@ -118,7 +117,7 @@ def record(
         try:
             with write_transaction():  # a savepoint: a try that must start over leaves nothing
                 return _Batch(items, now, settings, rules_at).run()
-        except _KeyMoved:
+        except KeyMoved:
             continue
     raise RuntimeError("idempotency keys of a batch kept changing hands")
 
@@ -152,14 +151,13 @@ class _Batch:
         self.settings = settings
         self.rules_at = rules_at
         self.results = [Recorded() for _ in items]
-        self.claimed: dict[tuple[str, str], int | None] = {}  # -> event id (PostgreSQL)
-        self.duplicates: dict[int, int] = {}  # a key's later use in the batch -> its first
+        self.keys = BatchKeys(items, self.results, now)
 
     def run(self) -> list[Recorded]:
         live = [i for i, item in enumerate(self.items) if self._check(i, item)]
-        live = self._claim(live)
+        live = self.keys.claim(live)
         if not live:
-            self._give_back_keys()
+            self.keys.give_back()
             return self.results
         store = self._load(live)
         accepted: list[tuple[int, _Event, date, str | None]] = []
@@ -169,7 +167,7 @@ class _Batch:
                 accepted.append(decided)
         self._write(accepted, store)
         webhooks.budgets_taken(store.budgets_kept, self.now)
-        self._give_back_keys()
+        self.keys.give_back()
         return self.results
 
     # -- 1. input ----------------------------------------------------------------------
@@ -188,57 +186,6 @@ class _Batch:
             self.results[i].error = exc
             return False
         return True
-
-    # -- 2. idempotency keys ---------------------------------------------------------
-    def _claim(self, live: list[int]) -> list[int]:
-        """Claim the keys of the events that have one. An event whose key another request
-        holds replays it (or is refused as a reuse); a key used twice in this batch makes
-        its second use a replay of its first."""
-        first: dict[tuple[str, str], int] = {}
-        rows = []
-        for i in live:
-            claim = self.items[i].claim
-            if claim is not None and (claim.scope, claim.key) not in first:
-                first[(claim.scope, claim.key)] = i
-                rows.append((claim.scope, claim.key, claim.operation, claim.digest))
-        if rows:
-            self.claimed = _claim_keys(rows, self.now)
-        out, taken = [], []
-        for i in live:
-            claim = self.items[i].claim
-            if claim is None:
-                out.append(i)
-                continue
-            earlier = first[(claim.scope, claim.key)]
-            if earlier != i:
-                if self.items[earlier].claim.digest != claim.digest or (
-                    self.items[earlier].claim.operation != claim.operation
-                ):
-                    self.results[i].error = _reused()
-                else:
-                    self.duplicates[i] = earlier
-            elif (claim.scope, claim.key) in self.claimed:
-                out.append(i)
-            else:
-                taken.append(i)
-        if taken:
-            self._replay(taken)
-        return out
-
-    def _replay(self, taken: list[int]) -> None:
-        stored = _stored_keys([self.items[i].claim for i in taken])
-        for i in taken:
-            claim = self.items[i].claim
-            row = stored.get((claim.scope, claim.key)) or stored.get(
-                (LEGACY, claim.key, claim.operation, claim.digest)
-            )
-            if row is None:  # claimed and given up by another request meanwhile: rare
-                raise _KeyMoved
-            operation, digest, result_id = row
-            if operation != claim.operation or digest != claim.digest:
-                self.results[i].error = _reused()
-            else:
-                self.results[i].replayed_id = result_id
 
     # -- 3. what the batch reads --------------------------------------------------------
     def _load(self, live: list[int]) -> BatchStore:
@@ -476,7 +423,7 @@ class _Batch:
             made.append((i, e, attributes))
         columns = ("type", "member_id", "community", "occurred_at", "recorded_at", "attributes")
         if postgres:
-            ids = [self._claimed_id(i) for i, *_ in accepted]
+            ids = [self.keys.event_id(i) for i, *_ in accepted]
             missing = [n for n, known in enumerate(ids) if known is None]
             if missing:
                 fresh = bulk.run(
@@ -515,40 +462,6 @@ class _Batch:
                 )
         return stored
 
-    def _claimed_id(self, i: int) -> int | None:
-        claim = self.items[i].claim
-        return self.claimed.get((claim.scope, claim.key)) if claim is not None else None
-
-    def _give_back_keys(self) -> None:
-        """Keys claimed for events that were then refused stay free for a corrected retry;
-        later uses of a key first used in this batch replay what the first one became."""
-        refused = sorted(
-            {
-                (item.claim.scope, item.claim.key)
-                for item, result in zip(self.items, self.results, strict=True)
-                if item.claim is not None
-                and result.error is not None
-                and (item.claim.scope, item.claim.key) in self.claimed
-            }
-        )
-        for i, earlier in self.duplicates.items():
-            first = self.results[earlier]
-            if first.event_id is not None:  # recorded now, or itself a replay
-                self.results[i].replayed_id = first.event_id
-            else:
-                self.results[i].error = first.error
-        if refused:
-            table, params = bulk.rows_of(("s", "k"), refused)
-            bulk.run(
-                "DELETE FROM idempotency_key WHERE (scope, key) IN "
-                f"(SELECT s, k FROM {table} AS v)",
-                params,
-            )
-
-
-class _KeyMoved(Exception):
-    """A key was neither claimable nor stored: its holder rolled back meanwhile."""
-
 
 def _lowered(attributes: dict[str, Any]) -> dict[str, Any]:
     return {str(k).lower(): v for k, v in attributes.items()}
@@ -561,14 +474,6 @@ class _Named:
         self.id = member_id
         self.display_name = member.display_name
         self.external_id = member.external_id
-
-
-def _reused() -> DomainError:
-    return DomainError(
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        "this idempotencyKey was already used for a different request",
-        "idempotencyKey",
-    )
 
 
 __all__ = ["Claim", "Incoming", "Recorded", "program", "record"]
