@@ -8,12 +8,12 @@ from typing import Annotated
 import strawberry
 
 from server.api import ids
+from server.api.adjustments import AdjustmentRequest
 from server.api.batch import Batch, Batched, related
 from server.api.context import Info
 from server.api.enums import Decision, Period
 from server.api.errors import UserError, mutation, query
 from server.api.gate import gate
-from server.api.ledger import AdjustmentRequest
 from server.api.node import Node
 from server.api.ownership import owned
 from server.api.pagination import (

@@ -1,4 +1,4 @@
-"""The ledger as clients see it: entries, transactions, summaries; adjustments, reversals."""
+"""The ledger as clients see it: entries, transactions, summaries, reversals."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from server.api.pagination import (
     page_size,
 )
 from server.api.refs import EventRef, MemberRef
-from server.core import adjustments, entries, history, idempotency, reads
+from server.core import adjustments, entries, history, reads
 from server.core.entries import Entry, Txn
 from server.store import models
 from server.store.db import write_transaction
@@ -304,74 +304,6 @@ class LedgerFilter:
     )
 
 
-@strawberry.input(description="Award (positive) or deduct (negative) points by hand.")
-class PointsAdjustInput:
-    member_id: strawberry.ID = strawberry.field(description="The member.")
-    points: int = strawberry.field(description="Non-zero; a deduction never overdraws.")
-    reason: str = strawberry.field(description="Why, up to 500 characters; kept in the ledger.")
-    idempotency_key: str = strawberry.field(description="Retries with this key do it once.")
-
-
-@owned(lambda r: r.row.member_id)
-@strawberry.type(description="An adjustment above the threshold, waiting for a second operator.")
-class AdjustmentRequest(Node, Batched):
-    row: strawberry.Private[models.AdjustmentRequest]
-    batch: strawberry.Private[Batch | None] = None
-
-    @strawberry.field(description="Stable id, e.g. `adj_3`.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(ids.encode("adjustment", self.row.id))
-
-    @strawberry.field(description="The member.")
-    def member(self) -> MemberRef:
-        from server.api.members import member_of
-
-        return member_of(self.peers, self.row.member_id)
-
-    @strawberry.field(description="Points asked for (negative to deduct).")
-    def points(self) -> int:
-        return self.row.points
-
-    @strawberry.field(description="Why.")
-    def reason(self) -> str:
-        return self.row.reason
-
-    @strawberry.field(description="Who asked.")
-    def requested_by(self) -> str:
-        return self.row.requested_by
-
-    @strawberry.field(description="When.")
-    def requested_at(self) -> datetime:
-        return self.row.requested_at
-
-    @strawberry.field(description="pending, approved or rejected.")
-    def status(self) -> str:
-        return self.row.status
-
-    @strawberry.field(description="The second operator.")
-    def decided_by(self) -> str | None:
-        return self.row.decided_by
-
-    @strawberry.field(description="The adjustment made, once approved.")
-    def transaction(self) -> Transaction | None:
-        return transaction_of(self.peers, self.row.txn_id)
-
-
-@strawberry.type(description="Result of pointsAdjust.")
-class PointsAdjustPayload:
-    transaction: Transaction | None = strawberry.field(default=None, description="The posting.")
-    request: AdjustmentRequest | None = strawberry.field(
-        default=None, description="Set instead when a second operator must approve it."
-    )
-    member: MemberRef | None = strawberry.field(default=None, description="The member after.")
-    replayed: bool = strawberry.field(
-        default=False, description="True when this key was already used: nothing new happened."
-    )
-    user_errors: list[UserError] = strawberry.field(
-        default_factory=list, description="Why nothing was changed, if so."
-    )
-
-
 @strawberry.input(description="Undo a transaction by posting its mirror image.")
 class TransactionReverseInput:
     transaction_id: strawberry.ID = strawberry.field(description="What to reverse.")
@@ -454,56 +386,6 @@ class LedgerQuery:
 
 @strawberry.type
 class LedgerMutation:
-    @strawberry.mutation(
-        description="Award or deduct points by hand, with a reason.",
-        permission_classes=gate("Mutation.pointsAdjust"),
-    )
-    def points_adjust(
-        self,
-        info: Info,
-        input: Annotated[
-            PointsAdjustInput, strawberry.argument(description="Who, how many and why.")
-        ],
-    ) -> PointsAdjustPayload:
-        from server.api.members import member_by_id
-
-        ctx = info.context
-
-        def work():
-            mid = ids.decode("member", input.member_id, "memberId")
-            args = {"memberId": mid, "points": input.points, "reason": input.reason}
-
-            def work_once() -> int:
-                done = adjustments.adjust_or_request(
-                    mid,
-                    input.points,
-                    input.reason,
-                    actor=ctx.actor,
-                    now=ctx.now,
-                    settings=ctx.settings,
-                )
-                # One id column for both outcomes: requests are stored negated.
-                return -done.id if isinstance(done, models.AdjustmentRequest) else done.id
-
-            outcome = idempotency.run_once(
-                ctx.scope, input.idempotency_key, "pointsAdjust", args, ctx.now, work_once
-            )
-            if outcome.result_id < 0:
-                rid = -outcome.result_id
-                request = reads.by_id(models.AdjustmentRequest, [rid])[rid]
-                return PointsAdjustPayload(
-                    request=AdjustmentRequest(row=request),
-                    member=member_by_id(mid),
-                    replayed=outcome.replayed,
-                )
-            return PointsAdjustPayload(
-                transaction=transaction_by_id(outcome.result_id),
-                member=member_by_id(mid),
-                replayed=outcome.replayed,
-            )
-
-        return mutation(PointsAdjustPayload, work)
-
     @strawberry.mutation(
         description="Reverse a transaction once: its mirror image is posted "
         "and points back to it. A wallet may go negative if the points were "

@@ -88,11 +88,12 @@ TYPES = {
 def _loaders() -> dict[str, Callable[[list[int]], dict[int, Any]]]:
     """Per kind: the objects of these numbers (those that exist), in one statement."""
     # Imported here: the areas' modules import `Node` from this one.
+    from server.api.adjustments import AdjustmentRequest
     from server.api.batch import keyed
     from server.api.catalog import CatalogItem, Redemption
     from server.api.community import Submission, Task
     from server.api.events import Event
-    from server.api.ledger import AdjustmentRequest, LedgerEntry, Transaction
+    from server.api.ledger import LedgerEntry, Transaction
     from server.api.levels import LevelRequest
     from server.api.lottery import Draw, Lottery, Prize
     from server.api.members import Member

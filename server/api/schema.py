@@ -8,6 +8,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from server.api.adjustments import AdjustmentMutation
 from server.api.audit import AuditQuery
 from server.api.badges import BadgeMutation, BadgeQuery
 from server.api.campaigns import CampaignMutation, CampaignQuery
@@ -67,6 +68,7 @@ Mutation = merge_types(
     (
         MemberMutation,
         EventMutation,
+        AdjustmentMutation,
         LedgerMutation,
         CampaignMutation,
         ReviewMutation,
