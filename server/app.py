@@ -144,11 +144,15 @@ def create_app(
         if database.obj is not None and is_postgres():
             channels = {
                 notify.CHANNEL: notify.dispatch,
-                GENERATION_CHANNEL: lambda _: generation.expire(),
+                GENERATION_CHANNEL: generation.heard,
             }
+            listening = asyncio.Event()
             listener = asyncio.create_task(
-                listen(dsn_of(database.obj), channels, on_connect=generation.expire)
+                listen(
+                    dsn_of(database.obj), channels, ready=listening, on_connect=generation.expire
+                )
             )
+            await _until_listening(listening)
         writer.start()
         sampler = asyncio.create_task(endpoints.sample_pool_forever())
         yield
@@ -278,6 +282,23 @@ def freeze_start_up() -> None:
     at the 99th percentile (docs/performance.md, section 12)."""
     gc.collect()
     gc.freeze()
+
+
+LISTEN_WAIT_SECONDS = 10.0
+
+
+async def _until_listening(listening: asyncio.Event) -> None:
+    """Serve once this process hears other processes' changes: a request served before
+    would not see an announced revocation until the generation's next re-read. The
+    database may be down at start; then serve anyway after a while (the listener keeps
+    trying, and the re-read once a second still applies)."""
+    try:
+        await asyncio.wait_for(listening.wait(), LISTEN_WAIT_SECONDS)
+    except TimeoutError:
+        log.warning(
+            "not yet listening for announced changes after %.0f s; serving anyway",
+            LISTEN_WAIT_SECONDS,
+        )
 
 
 async def _scheduler(clock: Clock, every: float) -> None:

@@ -9,8 +9,11 @@ remembers). A process reads the generation again:
 - at most `REFRESH` (one second) after it last read it, so a change made by another
   process (a second server, `jifen keys revoke`) is seen within that second;
 - at once after it committed a change itself;
-- on PostgreSQL also as soon as the change is announced (`pg_notify` on `CHANNEL` in
-  the changing transaction; the server's listener calls `expire`).
+- on PostgreSQL also as soon as another process's change is announced (`pg_notify` on
+  `CHANNEL` in the changing transaction; the server's listener calls `heard`). A
+  process hears its own announcements too, after it has already read the new value:
+  those change nothing, so a request after a local change never reads the generation
+  a second time because its echo arrived late.
 
 In steady state a request reads none of these from the database: one statement a second
 per process checks the generation. docs/security.md states the promise for revoked keys.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
@@ -47,6 +51,9 @@ class Generation:
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()  # tests set a FixedClock
         self._seen: tuple[str, datetime] | None = None  # (value, when it was read)
+        # This process's latest bumps: announcements of these are its own echoes (a
+        # rolled-back bump is never announced and just ages out).
+        self._own: deque[str] = deque(maxlen=64)
 
     def current(self) -> str:
         """The generation in force for the caller (its own transaction's bump included)."""
@@ -67,9 +74,16 @@ class Generation:
         """Read the generation again on next use (a change was committed or announced)."""
         self._seen = None
 
+    def heard(self, value: str) -> None:
+        """A change was announced with this value: read again, unless this process made
+        it (its own commit expired the generation already)."""
+        if value not in self._own:
+            self.expire()
+
     def bump(self) -> None:
         """Mark keys, settings or rules as changed (inside the caller's transaction)."""
         value = uuid.uuid4().hex
+        self._own.append(value)
         _BUMP.run(KEY, value)
         if is_postgres():
             _NOTIFY.run(CHANNEL, value)  # delivered at commit, to every listening process

@@ -132,3 +132,22 @@ def test_an_announced_revocation_is_heard_at_once_on_postgresql(api, db, still):
         # Announced again each round: the listener may not have been listening yet.
         revoke_elsewhere(db, api.keys["operator"], notify=True)
         time.sleep(0.05)
+
+
+def test_only_another_processes_announcement_makes_a_process_read_again(db, still):
+    """On PostgreSQL a process hears its own announcements, after its own commit already
+    made it read the new generation: the echo reads nothing; another's change does."""
+    with write_transaction():
+        generation.bump()
+    own = generation.current()  # read once, right after its own commit
+    with recorded(db) as echoed:
+        generation.heard(own)
+        assert generation.current() == own
+    assert echoed == []
+    other = uuid.uuid4().hex
+    with write_transaction():
+        ANNOUNCE.run(other)  # what another process's change writes and announces
+    with recorded(db) as heard:
+        generation.heard(other)
+        assert generation.current() == other
+    assert len(heard) == 1, heard

@@ -189,10 +189,14 @@ def test_a_postgres_restart_is_unavailable_then_recovers_without_a_server_restar
                 stop = threading.Event()
 
                 def load():
+                    # A client that backs off a little after each refusal, so the plan's
+                    # requests outlast a slow restart of the database.
                     for r in requests:
                         if stop.is_set():
                             break
                         outcomes.append(send(server, key, item, r))
+                        if outcomes[-1] == "UNAVAILABLE":
+                            stop.wait(0.05)
 
                 def recovered() -> bool:
                     seen = list(outcomes)

@@ -107,7 +107,9 @@ def test_a_change_made_through_one_process_reaches_a_subscriber_of_another(two_s
         "kind": "adjustment",
         "reason": "hello",
     }
-    assert arrived - sent < 1.0
+    # Pushed, not polled: well under the two seconds allowed here on a busy two-core
+    # machine (benchmark 6 measures the latency itself).
+    assert arrived - sent < 2.0
 
 
 def test_subscriptions_need_a_token_and_a_member_only_hears_itself(db, clock):
