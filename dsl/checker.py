@@ -8,10 +8,6 @@ from datetime import date
 from dsl import ast, badges, levels, program
 
 # The badge limits live with the badge checks; server/core/badges.py still reads them here.
-from dsl.badges import BADGE_KEY as BADGE_KEY
-from dsl.badges import IMAGE_URL as IMAGE_URL
-from dsl.badges import MAX_BADGE_DESCRIPTION as MAX_BADGE_DESCRIPTION
-from dsl.badges import MAX_BADGE_NAME as MAX_BADGE_NAME
 from dsl.errors import ERROR, WARNING, Diagnostic
 from dsl.hints import suggest
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dsl.ast import BadgeDecl
-from dsl.checker import BADGE_KEY, IMAGE_URL, MAX_BADGE_DESCRIPTION, MAX_BADGE_NAME
+from dsl.badges import BADGE_KEY, IMAGE_URL, MAX_BADGE_DESCRIPTION, MAX_BADGE_NAME
 from server.core import notify, webhooks
 from server.core.errors import DomainError, ErrorCode
 from server.store import bulk, sql
