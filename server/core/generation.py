@@ -54,6 +54,7 @@ class Generation:
         # This process's latest bumps: announcements of these are its own echoes (a
         # rolled-back bump is never announced and just ages out).
         self._own: deque[str] = deque(maxlen=64)
+        self._own_lock = threading.Lock()  # bumps come from request threads
 
     def current(self) -> str:
         """The generation in force for the caller (its own transaction's bump included)."""
@@ -77,13 +78,16 @@ class Generation:
     def heard(self, value: str) -> None:
         """A change was announced with this value: read again, unless this process made
         it (its own commit expired the generation already)."""
-        if value not in self._own:
+        with self._own_lock:
+            own = value in self._own
+        if not own:
             self.expire()
 
     def bump(self) -> None:
         """Mark keys, settings or rules as changed (inside the caller's transaction)."""
         value = uuid.uuid4().hex
-        self._own.append(value)
+        with self._own_lock:
+            self._own.append(value)
         _BUMP.run(KEY, value)
         if is_postgres():
             _NOTIFY.run(CHANNEL, value)  # delivered at commit, to every listening process
