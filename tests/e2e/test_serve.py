@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import re
-import socket
 import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.e2e.servers import ROOT, free_port
 
 
 @pytest.fixture
